@@ -1,0 +1,484 @@
+"""The evasion-attack contract: the base class, its result and a call-counting model wrapper.
+
+An attack is configured at construction (a :class:`~aisec.threat.ThreatModel` and keyword-only
+hyperparameters), holds no model, and is called as ``attack(model, x, y, targets=None)``. The base
+class owns ``__call__``: it validates the inputs, puts the model in eval mode (and restores every
+sub-module's previous mode afterwards), skips points that are already adversarial, runs the
+subclass's ``_run`` on the rest, applies the final projection onto the threat model and computes
+success on the returned ``x_adv``.
+"""
+
+from __future__ import annotations
+
+import abc
+import math
+import time
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+import torch
+from torch import Tensor, nn
+
+from aisec.threat import ThreatModel
+
+__all__ = [
+    "AttackResult",
+    "CountingModel",
+    "EvasionAttack",
+    "Model",
+    "eval_mode",
+    "validate_inputs",
+]
+
+Model = Callable[[Tensor], Tensor]
+"""A classifier: images ``(N, C, H, W)`` -> logits ``(N, num_classes)``."""
+
+
+class CountingModel:
+    """Wrap a model to count its forward and backward passes and check its output.
+
+    A backward pass is counted when a gradient flows back through the model's output (a tensor
+    hook), so every gradient computation an attack makes is counted, however it is made.
+
+    Args:
+        model: the classifier to wrap.
+    """
+
+    def __init__(self, model: Model) -> None:
+        self.model = model
+        self.forwards = 0
+        self.backwards = 0
+        self.forward_examples = 0
+        self.backward_examples = 0
+
+    def _count_backward(self, n: int) -> Callable[[Tensor], None]:
+        def hook(_grad: Tensor) -> None:
+            self.backwards += 1
+            self.backward_examples += n
+
+        return hook
+
+    def __call__(self, x: Tensor) -> Tensor:
+        out = self.model(x)
+        n = x.shape[0]
+        self.forwards += 1
+        self.forward_examples += n
+        if not isinstance(out, Tensor):
+            raise TypeError(f"the model must return a tensor of logits, got {type(out).__name__}")
+        if out.ndim != 2 or out.shape[0] != n or out.shape[1] < 2:
+            raise ValueError(
+                f"the model must return logits of shape (N, num_classes) = ({n}, K) with K >= 2, "
+                f"got shape {tuple(out.shape)}"
+            )
+        if not out.is_floating_point():
+            raise TypeError(f"the model must return floating-point logits, got {out.dtype}")
+        if out.requires_grad:
+            out.register_hook(self._count_backward(n))  # type: ignore[no-untyped-call]
+        return out
+
+
+@contextmanager
+def eval_mode(model: object) -> Iterator[None]:
+    """Put an ``nn.Module`` (and all its sub-modules) in eval mode, restoring each one's mode."""
+    if not isinstance(model, nn.Module):
+        yield
+        return
+    modes = [(module, module.training) for module in model.modules()]
+    model.eval()
+    try:
+        yield
+    finally:
+        for module, training in modes:
+            module.training = training
+
+
+def _check_labels(name: str, labels: object, n: int, device: torch.device) -> Tensor:
+    if not isinstance(labels, Tensor):
+        raise TypeError(
+            f"{name} must be a torch tensor of class indices, got {type(labels).__name__}"
+        )
+    if labels.dtype == torch.bool or labels.is_floating_point() or labels.is_complex():
+        raise TypeError(f"{name} must be an integer tensor of class indices, got {labels.dtype}")
+    if labels.shape != (n,):
+        raise ValueError(f"{name} must have shape ({n},) to match x, got {tuple(labels.shape)}")
+    labels = labels.to(device=device, dtype=torch.long)
+    if n and int(labels.min()) < 0:
+        raise ValueError(f"{name} must be class indices >= 0, got {int(labels.min())}")
+    return labels
+
+
+def validate_inputs(
+    x: object, y: object, targets: object, threat: ThreatModel, *, min_ndim: int = 2
+) -> tuple[Tensor, Tensor, Tensor | None]:
+    """Check a batch for an attack and return it detached, with labels as int64 on x's device.
+
+    Args:
+        x: ``(N, ...)`` floating-point inputs inside ``threat.bounds``, finite.
+        y: ``(N,)`` integer labels ``>= 0``.
+        targets: ``None`` or ``(N,)`` integer target classes, each different from its label.
+        threat: the threat model whose bounds ``x`` must respect.
+        min_ndim: the smallest accepted ``x.ndim`` (4 for attacks that need images).
+
+    Returns:
+        ``(x, y, targets)`` ready for the attack.
+
+    Raises:
+        TypeError: for non-tensors or wrong dtypes.
+        ValueError: for wrong shapes, NaN/inf, values outside the bounds, negative labels or
+            targets equal to labels. Labels beyond the model's classes are checked once the
+            model's output is known.
+    """
+    if not isinstance(x, Tensor):
+        raise TypeError(f"x must be a torch tensor, got {type(x).__name__}")
+    if not x.is_floating_point():
+        raise TypeError(
+            f"x must be a floating-point tensor (e.g. float32 in [0, 1]), got {x.dtype}"
+        )
+    if x.ndim < min_ndim:
+        expected = "(N, C, H, W)" if min_ndim >= 4 else "(N, ...)"
+        raise ValueError(f"x must have shape {expected}, got {tuple(x.shape)}")
+    n = x.shape[0]
+    x = x.detach()
+    if x.is_inference():
+        x = x.clone()
+    if x.numel():
+        bad = (~torch.isfinite(x)).sum()
+        if int(bad):
+            raise ValueError(f"x contains {int(bad)} NaN or infinite values")
+        lo, hi = threat.bounds
+        x_min, x_max = float(x.min()), float(x.max())
+        if x_min < lo or x_max > hi:
+            raise ValueError(
+                f"x has values in [{x_min:.4g}, {x_max:.4g}], outside the threat model's bounds "
+                f"{threat.bounds}; scale inputs to the bounds and put normalization inside the "
+                f"model"
+            )
+    labels = _check_labels("y", y, n, x.device)
+    target_labels = None
+    if targets is not None:
+        target_labels = _check_labels("targets", targets, n, x.device)
+        same = int((target_labels == labels).sum())
+        if same:
+            raise ValueError(
+                f"targets must differ from the true labels y; {same} of {n} examples have "
+                f"target == label"
+            )
+    return x, labels, target_labels
+
+
+def _check_num_classes(labels: Tensor, targets: Tensor | None, num_classes: int) -> None:
+    for name, tensor in (("y", labels), ("targets", targets)):
+        if tensor is not None and tensor.numel() and int(tensor.max()) >= num_classes:
+            raise ValueError(
+                f"{name} has class index {int(tensor.max())}, but the model outputs only "
+                f"{num_classes} classes (valid indices 0..{num_classes - 1})"
+            )
+
+
+def _stat(values: Tensor, reduce: str) -> float | None:
+    if values.numel() == 0:
+        return None
+    value = values.double().mean() if reduce == "mean" else values.double().max()
+    return float(value)
+
+
+@dataclass
+class AttackResult:
+    """The outcome of one attack on one batch.
+
+    Attributes:
+        attack: the attack's name, e.g. ``"PGD"``.
+        threat: the threat model the attack ran under.
+        x_adv: ``(N, ...)`` adversarial examples, always inside the threat model and bounds.
+        success: ``(N,)`` bool, computed on ``x_adv`` as returned: misclassified (untargeted) or
+            classified as the target (targeted).
+        norms: ``(N,)`` ``‖x_adv − x‖`` in the threat model's norm.
+        y: ``(N,)`` true labels.
+        targets: ``(N,)`` target classes, or ``None`` for an untargeted attack.
+        clean_pred: ``(N,)`` the model's predictions on the clean inputs.
+        adv_pred: ``(N,)`` the model's predictions on ``x_adv``.
+        forwards: batched forward passes through the model, including the base class's clean
+            and final checks.
+        backwards: batched backward passes through the model.
+        forward_examples: examples summed over all forward passes (queries).
+        backward_examples: examples summed over all backward passes.
+        time_s: wall-clock seconds of the call.
+        extras: attack-specific ``(N,)`` tensors, e.g. C&W's ``"initial_norms"``.
+    """
+
+    attack: str
+    threat: ThreatModel
+    x_adv: Tensor
+    success: Tensor
+    norms: Tensor
+    y: Tensor
+    targets: Tensor | None
+    clean_pred: Tensor
+    adv_pred: Tensor
+    forwards: int = 0
+    backwards: int = 0
+    forward_examples: int = 0
+    backward_examples: int = 0
+    time_s: float = 0.0
+    extras: dict[str, Tensor] = field(default_factory=dict)
+
+    @property
+    def n(self) -> int:
+        """The number of examples."""
+        return int(self.y.shape[0])
+
+    @property
+    def targeted(self) -> bool:
+        """Whether the attack was targeted."""
+        return self.targets is not None
+
+    @property
+    def clean_accuracy(self) -> float | None:
+        """Accuracy on the clean inputs (``None`` for an empty batch)."""
+        return _stat((self.clean_pred == self.y).float(), "mean")
+
+    @property
+    def robust_accuracy(self) -> float | None:
+        """Accuracy on ``x_adv`` (``None`` for an empty batch)."""
+        return _stat((self.adv_pred == self.y).float(), "mean")
+
+    @property
+    def success_rate(self) -> float | None:
+        """Targeted: the fraction of examples classified as their target. Untargeted: the
+        fraction of clean-correct examples that ``x_adv`` misclassifies (``None`` if there are
+        none)."""
+        if self.targets is not None:
+            return _stat(self.success.float(), "mean")
+        correct = self.clean_pred == self.y
+        return _stat(self.success[correct].float(), "mean")
+
+    def summary(self) -> dict[str, Any]:
+        """JSON-friendly scalars: accuracies, success rate, norms, model calls and time.
+
+        ``mean_norm``/``max_norm`` are over all examples, ``mean_norm_success`` over the
+        successful ones only (the usual statistic for minimum-norm attacks).
+        """
+        return {
+            "attack": self.attack,
+            "threat": self.threat.to_dict(),
+            "targeted": self.targeted,
+            "n": self.n,
+            "clean_accuracy": self.clean_accuracy,
+            "robust_accuracy": self.robust_accuracy,
+            "success_rate": self.success_rate,
+            "mean_norm": _stat(self.norms, "mean"),
+            "max_norm": _stat(self.norms, "max"),
+            "mean_norm_success": _stat(self.norms[self.success], "mean"),
+            "forwards": self.forwards,
+            "backwards": self.backwards,
+            "forward_examples": self.forward_examples,
+            "backward_examples": self.backward_examples,
+            "time_s": self.time_s,
+        }
+
+    def to_dict(self, *, per_example: bool = False) -> dict[str, Any]:
+        """:meth:`summary`, plus per-example lists (labels, predictions, success, norms) if
+        ``per_example``; never the images."""
+        out = self.summary()
+        if per_example:
+            out["y"] = self.y.tolist()
+            out["targets"] = None if self.targets is None else self.targets.tolist()
+            out["clean_pred"] = self.clean_pred.tolist()
+            out["adv_pred"] = self.adv_pred.tolist()
+            out["success"] = self.success.tolist()
+            out["norms"] = [float(v) for v in self.norms.double()]
+            for key, value in self.extras.items():
+                out[key] = [float(v) if math.isfinite(float(v)) else None for v in value.double()]
+        return out
+
+    @classmethod
+    def concatenate(cls, results: Sequence[AttackResult]) -> AttackResult:
+        """Join the results of one attack on consecutive batches (counts and times add up)."""
+        if not results:
+            raise ValueError("concatenate needs at least one result")
+        first = results[0]
+        targets = None
+        if first.targets is not None:
+            targets = torch.cat([r.targets for r in results if r.targets is not None])
+        extras = {
+            key: torch.cat([r.extras[key] for r in results])
+            for key in first.extras
+            if all(key in r.extras for r in results)
+        }
+        return cls(
+            attack=first.attack,
+            threat=first.threat,
+            x_adv=torch.cat([r.x_adv for r in results]),
+            success=torch.cat([r.success for r in results]),
+            norms=torch.cat([r.norms for r in results]),
+            y=torch.cat([r.y for r in results]),
+            targets=targets,
+            clean_pred=torch.cat([r.clean_pred for r in results]),
+            adv_pred=torch.cat([r.adv_pred for r in results]),
+            forwards=sum(r.forwards for r in results),
+            backwards=sum(r.backwards for r in results),
+            forward_examples=sum(r.forward_examples for r in results),
+            backward_examples=sum(r.backward_examples for r in results),
+            time_s=sum(r.time_s for r in results),
+            extras=extras,
+        )
+
+
+class EvasionAttack(abc.ABC):
+    """Base class of evasion attacks: validation, eval mode, projection and success.
+
+    Subclasses set :attr:`name`, :attr:`supported_norms` and :attr:`uses_gradients`, take
+    keyword-only hyperparameters in ``__init__`` and implement :meth:`_run`.
+
+    Args:
+        threat: the threat model every returned ``x_adv`` satisfies.
+
+    Raises:
+        TypeError: if ``threat`` is not a :class:`~aisec.threat.ThreatModel`.
+        ValueError: if the attack does not support the threat model's norm.
+    """
+
+    name: str = "attack"
+    supported_norms: ClassVar[tuple[str, ...]] = ("linf", "l2")
+    uses_gradients: ClassVar[bool] = True
+    min_ndim: ClassVar[int] = 2
+
+    def __init__(self, threat: ThreatModel) -> None:
+        if not isinstance(threat, ThreatModel):
+            raise TypeError(f"threat must be a ThreatModel, got {type(threat).__name__}")
+        if threat.norm not in self.supported_norms:
+            raise ValueError(
+                f"{self.name} supports the norms {self.supported_norms}, got {threat.norm!r}"
+            )
+        self.threat = threat
+
+    def __repr__(self) -> str:
+        params = ", ".join(
+            f"{k}={v!r}" for k, v in vars(self).items() if k not in ("threat", "name")
+        )
+        return f"{type(self).__name__}({self.threat!s}{', ' if params else ''}{params})"
+
+    @staticmethod
+    def _check_int(name: str, value: object, minimum: int) -> int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise TypeError(f"{name} must be an int, got {type(value).__name__}")
+        if value < minimum:
+            raise ValueError(f"{name} must be >= {minimum}, got {value}")
+        return value
+
+    @staticmethod
+    def _check_float(name: str, value: object, *, positive: bool = False) -> float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise TypeError(f"{name} must be a number, got {type(value).__name__}")
+        result = float(value)
+        if not math.isfinite(result) or result < 0 or (positive and result == 0):
+            kind = "> 0" if positive else ">= 0"
+            raise ValueError(f"{name} must be finite and {kind}, got {value!r}")
+        return result
+
+    def __call__(
+        self, model: Model, x: Tensor, y: Tensor, targets: Tensor | None = None
+    ) -> AttackResult:
+        """Attack ``model`` on the batch ``x``.
+
+        Args:
+            model: a classifier returning logits ``(N, num_classes)``; an ``nn.Module`` is put in
+                eval mode for the attack and its previous modes are restored.
+            x: ``(N, C, H, W)`` (or ``(N, ...)``) inputs inside the threat model's bounds.
+            y: ``(N,)`` true labels.
+            targets: ``(N,)`` target classes for a targeted attack, or ``None``.
+
+        Returns:
+            An :class:`AttackResult`; ``x_adv`` has ``x``'s shape, dtype and device.
+        """
+        start = time.perf_counter()
+        if not callable(model):
+            raise TypeError(f"model must be callable (an nn.Module), got {type(model).__name__}")
+        x, y, targets = validate_inputs(x, y, targets, self.threat, min_ndim=self.min_ndim)
+        counted = CountingModel(model)
+        n = x.shape[0]
+        extras: dict[str, Tensor] = {}
+        with eval_mode(model):
+            if n == 0:
+                empty = torch.zeros(0, dtype=torch.long, device=x.device)
+                return AttackResult(
+                    self.name,
+                    self.threat,
+                    x.clone(),
+                    torch.zeros(0, dtype=torch.bool, device=x.device),
+                    x.new_zeros(0),
+                    y,
+                    targets,
+                    empty,
+                    empty.clone(),
+                    time_s=time.perf_counter() - start,
+                )
+            with torch.no_grad():
+                logits = counted(x)
+            _check_num_classes(y, targets, int(logits.shape[1]))
+            clean_pred = logits.argmax(dim=1)
+            done = clean_pred == targets if targets is not None else clean_pred != y
+            x_adv = x.clone()
+            adv_pred = clean_pred.clone()
+            todo = (~done).nonzero().squeeze(1)
+            if todo.numel():
+                sub_x = x[todo]
+                sub_t = targets[todo] if targets is not None else None
+                info: dict[str, Tensor] = {}
+                out = self._run(counted, sub_x, y[todo], sub_t, logits[todo], info)
+                if not isinstance(out, Tensor) or out.shape != sub_x.shape:
+                    raise RuntimeError(f"{self.name}._run returned a wrong shape")
+                with torch.no_grad():
+                    out = self.threat._project(out.detach().to(x.dtype), sub_x)
+                    adv_pred[todo] = counted(out).argmax(dim=1)
+                x_adv[todo] = out
+                for key, value in info.items():
+                    full = torch.zeros(n, dtype=value.dtype, device=x.device)
+                    full[todo] = value.detach()
+                    extras[key] = full
+        success = adv_pred == targets if targets is not None else adv_pred != y
+        return AttackResult(
+            attack=self.name,
+            threat=self.threat,
+            x_adv=x_adv,
+            success=success,
+            norms=self.threat.norms(x_adv - x),
+            y=y,
+            targets=targets,
+            clean_pred=clean_pred,
+            adv_pred=adv_pred,
+            forwards=counted.forwards,
+            backwards=counted.backwards,
+            forward_examples=counted.forward_examples,
+            backward_examples=counted.backward_examples,
+            time_s=time.perf_counter() - start,
+            extras=extras,
+        )
+
+    @abc.abstractmethod
+    def _run(
+        self,
+        model: Model,
+        x: Tensor,
+        y: Tensor,
+        targets: Tensor | None,
+        logits: Tensor,
+        info: dict[str, Tensor],
+    ) -> Tensor:
+        """Find adversarial examples for points that are not yet adversarial.
+
+        Args:
+            model: the counting, eval-mode model.
+            x: ``(n, ...)`` clean inputs the model classifies correctly (untargeted) or not as the
+                target (targeted).
+            y: ``(n,)`` labels.
+            targets: ``(n,)`` targets or ``None``.
+            logits: ``(n, K)`` the model's logits on ``x`` (already computed).
+            info: a dict the attack may fill with ``(n,)`` per-example tensors (result extras).
+
+        Returns:
+            ``(n, ...)`` candidate adversarial examples; the base class projects them onto the
+            threat model and checks them.
+        """

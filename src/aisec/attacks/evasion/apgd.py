@@ -1,0 +1,295 @@
+"""Auto-PGD: step-size-free PGD with momentum and checkpoints (Croce & Hein 2020).
+
+Notation of the paper (Algorithm 1), for one example:
+
+* ``η`` — the step size, initially ``2ε``; halved at checkpoints where progress stalls.
+* ``α = 0.75`` — the momentum: ``x(k+1) = P(x(k) + α(z(k+1) − x(k)) + (1 − α)(x(k) − x(k−1)))``
+  with ``z(k+1) = P(x(k) + η·d(k))`` and ``d`` the sign of the gradient (L∞) or the normalised
+  gradient (L2). The first step has no momentum.
+* checkpoints ``w_j = ⌈p_j·N_iter⌉`` with ``p_0 = 0``, ``p_1 = 0.22`` and
+  ``p_{j+1} = p_j + max(p_j − p_{j−1} − 0.03, 0.06)``.
+* at a checkpoint the step is halved and the iterate restarts from the best point ``x_max`` if
+  (1) the loss increased in fewer than ``ρ = 0.75`` of the steps since the last checkpoint, or
+  (2) the step was not halved at the last checkpoint and the best loss has not improved since.
+
+Reference:
+    F. Croce, M. Hein, "Reliable evaluation of adversarial robustness with an ensemble of diverse
+    parameter-free attacks", ICML 2020.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, fields
+from typing import Literal
+
+import torch
+from torch import Tensor
+
+from aisec.attacks.base import EvasionAttack, Model
+from aisec.attacks.evasion._steps import (
+    BallProjector,
+    ascent_direction,
+    batch_view,
+    make_generator,
+    random_start,
+)
+from aisec.attacks.evasion.losses import (
+    ce_loss,
+    dlr_loss,
+    is_adversarial,
+    targeted_ce_loss,
+    targeted_dlr_loss,
+)
+from aisec.threat import ThreatModel
+
+__all__ = ["APGD", "checkpoints"]
+
+APGDLoss = Literal["ce", "dlr"]
+
+
+def checkpoints(steps: int) -> list[int]:
+    """The iterations ``w_j`` (``0 = w_0 < w_1 < ... < steps``) where APGD may halve its step."""
+    p = [0.0, 0.22]
+    while p[-1] < 1.0:
+        p.append(p[-1] + max(p[-1] - p[-2] - 0.03, 0.06))
+    # The small tolerance keeps 0.22·100 = 22.000000000000004 at 22.
+    w = sorted({math.ceil(pj * steps - 1e-9) for pj in p})
+    return [wj for wj in w if wj < steps]
+
+
+@dataclass
+class _State:
+    """Per-example state of the examples still being optimised (rows align)."""
+
+    index: Tensor  # (n,) row in the caller's batch
+    y: Tensor
+    goal: Tensor | None  # targets that define success (None: untargeted)
+    loss_target: Tensor | None  # targets of the loss (APGD-T), else None
+    x_cur: Tensor
+    x_prev: Tensor
+    loss_prev: Tensor
+    x_best: Tensor
+    grad_best: Tensor
+    f_best: Tensor
+    f_best_last: Tensor
+    reduced_last: Tensor
+    increases: Tensor
+    eta: Tensor
+
+    def keep(self, mask: Tensor) -> None:
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if value is not None:
+                setattr(self, f.name, value[mask])
+
+
+class APGD(EvasionAttack):
+    """Auto-PGD (APGD-CE / APGD-DLR, and APGD-T over the top classes as in AutoAttack).
+
+    APGD adapts its step size, so it has no step-size parameter; see the module docstring for
+    the algorithm. Two additions make robustness evaluation fast without weakening it: an example
+    stops being optimised as soon as one of its iterates is adversarial (that iterate is kept),
+    and later restarts or target classes run only on examples that are still robust.
+
+    Untargeted it ascends the cross-entropy (``loss="ce"``) or the DLR loss (``"dlr"``); with
+    ``n_target_classes > 0`` it instead runs, for each of the ``n_target_classes`` most likely
+    other classes in turn, the targeted version of the loss towards that class (AutoAttack's
+    APGD-T: targeted DLR, 9 classes). Called with ``targets``, it ascends the targeted loss
+    towards the given targets.
+
+    Args:
+        threat: an ``"linf"`` or ``"l2"`` threat model.
+        steps: gradient steps per run ``N_iter`` (100 in the paper).
+        restarts: random restarts per run (1 in AutoAttack's standard version).
+        loss: ``"ce"`` or ``"dlr"`` (DLR needs >= 3 classes, targeted DLR >= 4).
+        n_target_classes: 0 for the untargeted loss; otherwise the number of top classes to
+            target one after another (capped at ``num_classes − 1``).
+        rho: the fraction ``ρ`` of loss increases required between checkpoints (0.75).
+        momentum: ``α`` (0.75).
+        seed: seed of the random starting points.
+
+    Reference:
+        F. Croce, M. Hein, "Reliable evaluation of adversarial robustness with an ensemble of
+        diverse parameter-free attacks", ICML 2020.
+    """
+
+    supported_norms = ("linf", "l2")
+
+    def __init__(
+        self,
+        threat: ThreatModel,
+        *,
+        steps: int = 100,
+        restarts: int = 1,
+        loss: APGDLoss = "ce",
+        n_target_classes: int = 0,
+        rho: float = 0.75,
+        momentum: float = 0.75,
+        seed: int = 0,
+    ) -> None:
+        super().__init__(threat)
+        self.steps = self._check_int("steps", steps, 1)
+        self.restarts = self._check_int("restarts", restarts, 1)
+        if loss not in ("ce", "dlr"):
+            raise ValueError(f"loss must be 'ce' or 'dlr', got {loss!r}")
+        self.loss: APGDLoss = loss
+        self.n_target_classes = self._check_int("n_target_classes", n_target_classes, 0)
+        self.rho = self._check_float("rho", rho)
+        self.momentum = self._check_float("momentum", momentum)
+        if self.rho > 1 or self.momentum > 1:
+            raise ValueError("rho and momentum must lie in [0, 1]")
+        self.seed = self._check_int("seed", seed, 0)
+        suffix = loss.upper()
+        self.name = f"APGD-T-{suffix}" if n_target_classes else f"APGD-{suffix}"
+        if self.name == "APGD-T-DLR":
+            self.name = "APGD-T"
+
+    def _loss(self, logits: Tensor, y: Tensor, target: Tensor | None) -> Tensor:
+        if target is None:
+            return ce_loss(logits, y) if self.loss == "ce" else dlr_loss(logits, y)
+        if self.loss == "ce":
+            return targeted_ce_loss(logits, target)
+        return targeted_dlr_loss(logits, y, target)
+
+    def _run(
+        self,
+        model: Model,
+        x: Tensor,
+        y: Tensor,
+        targets: Tensor | None,
+        logits: Tensor,
+        info: dict[str, Tensor],
+    ) -> Tensor:
+        generator = make_generator(self.seed, x.device)
+        runs: list[Tensor | None]
+        if targets is None and self.n_target_classes:
+            k = min(self.n_target_classes, logits.shape[1] - 1)
+            ranked = logits.argsort(dim=1, descending=True)
+            runs = [ranked[:, r] for r in range(1, k + 1) for _ in range(self.restarts)]
+        else:
+            runs = [targets] * self.restarts
+        best = x.clone()
+        found = torch.zeros(x.shape[0], dtype=torch.bool, device=x.device)
+        for loss_target in runs:
+            rest = (~found).nonzero().squeeze(1)
+            if rest.numel() == 0:
+                break
+            x_out, fooled = self._attack_once(
+                model,
+                x[rest],
+                y[rest],
+                None if targets is None else targets[rest],
+                None if loss_target is None else loss_target[rest],
+                generator,
+            )
+            best[rest] = x_out
+            found[rest] = fooled
+        return best
+
+    def _gradient(
+        self, model: Model, x_cur: Tensor, state: _State
+    ) -> tuple[Tensor, Tensor, Tensor]:
+        with torch.enable_grad():
+            x_in = x_cur.detach().requires_grad_(True)
+            logits = model(x_in)
+            loss = self._loss(logits, state.y, state.loss_target)
+            (grad,) = torch.autograd.grad(loss.sum(), x_in)
+        return logits.detach(), loss.detach(), grad
+
+    def _attack_once(
+        self,
+        model: Model,
+        x: Tensor,
+        y: Tensor,
+        goal: Tensor | None,
+        loss_target: Tensor | None,
+        generator: torch.Generator,
+    ) -> tuple[Tensor, Tensor]:
+        """One APGD run with per-example early stopping.
+
+        Returns:
+            ``(x_out, fooled)``: the first adversarial iterate of each fooled example, else the
+            final iterate, and which examples were fooled.
+        """
+        n = x.shape[0]
+        norm = self.threat.norm
+        alpha = self.momentum
+        x_out = x.clone()
+        fooled = torch.zeros(n, dtype=torch.bool, device=x.device)
+        project = BallProjector(x, self.threat)
+
+        x0 = random_start(x, self.threat, generator)
+        zeros = torch.zeros(n, dtype=x.dtype, device=x.device)
+        state = _State(
+            index=torch.arange(n, device=x.device),
+            y=y,
+            goal=goal,
+            loss_target=loss_target,
+            x_cur=x0,
+            x_prev=x0,
+            loss_prev=zeros,
+            x_best=x0,
+            grad_best=x0,
+            f_best=zeros,
+            f_best_last=zeros,
+            reduced_last=torch.zeros(n, dtype=torch.bool, device=x.device),
+            increases=torch.zeros(n, dtype=torch.long, device=x.device),
+            eta=torch.full((n,), 2.0 * self.threat.eps, dtype=x.dtype, device=x.device),
+        )
+        marks = set(checkpoints(self.steps)[1:])
+        last_mark = 0
+        for k in range(self.steps):
+            logits, loss, grad = self._gradient(model, state.x_cur, state)
+            hit = is_adversarial(logits, state.y, state.goal)
+            if bool(hit.any()):
+                rows = state.index[hit]
+                x_out[rows] = state.x_cur[hit]
+                fooled[rows] = True
+                keep = ~hit
+                state.keep(keep)
+                project = project.select(keep)
+                loss, grad = loss[keep], grad[keep]
+                if state.index.numel() == 0:
+                    return x_out, fooled
+            if k == 0:
+                state.x_best, state.f_best, state.grad_best = state.x_cur, loss, grad
+                state.f_best_last, state.loss_prev = loss, loss
+                step = batch_view(state.eta, grad) * ascent_direction(grad, norm)
+                state.x_prev = state.x_cur
+                state.x_cur = project(state.x_cur + step)
+                continue
+            state.increases += (loss > state.loss_prev).long()
+            improved = loss > state.f_best
+            mask = batch_view(improved, grad)
+            state.x_best = torch.where(mask, state.x_cur, state.x_best)
+            state.grad_best = torch.where(mask, grad, state.grad_best)
+            state.f_best = torch.where(improved, loss, state.f_best)
+            state.loss_prev = loss
+            if k in marks:
+                oscillating = state.increases < self.rho * (k - last_mark)
+                stalled = ~state.reduced_last & (state.f_best <= state.f_best_last)
+                reduce = oscillating | stalled
+                state.eta = torch.where(reduce, state.eta / 2.0, state.eta)
+                mask = batch_view(reduce, grad)
+                state.x_cur = torch.where(mask, state.x_best, state.x_cur)
+                grad = torch.where(mask, state.grad_best, grad)
+                state.loss_prev = torch.where(reduce, state.f_best, state.loss_prev)
+                state.reduced_last = reduce
+                state.f_best_last = state.f_best
+                state.increases = torch.zeros_like(state.increases)
+                last_mark = k
+            with torch.no_grad():
+                x_cur = state.x_cur
+                z = project(x_cur + batch_view(state.eta, grad) * ascent_direction(grad, norm))
+                x_next = project(
+                    x_cur + alpha * (z - x_cur) + (1.0 - alpha) * (x_cur - state.x_prev)
+                )
+            state.x_prev = x_cur
+            state.x_cur = x_next
+        # The last iterate has not been evaluated yet: one forward pass decides it.
+        with torch.no_grad():
+            hit = is_adversarial(model(state.x_cur), state.y, state.goal)
+        x_out[state.index] = state.x_cur
+        fooled[state.index[hit]] = True
+        return x_out, fooled

@@ -1,0 +1,149 @@
+"""Square Attack (L∞): a score-based black-box attack by random square updates."""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import Tensor
+
+from aisec.attacks.base import EvasionAttack, Model
+from aisec.attacks.evasion._steps import batch_view, make_generator
+from aisec.attacks.evasion.losses import is_adversarial, margin, targeted_margin
+from aisec.threat import ThreatModel
+
+__all__ = ["SquareAttack", "square_fraction"]
+
+# Query counts (out of 10,000) after which the square's area fraction p is halved.
+_HALVINGS = (10, 50, 200, 500, 1000, 2000, 4000, 6000, 8000)
+
+
+def square_fraction(query: int, n_queries: int, p_init: float) -> float:
+    """The fraction ``p`` of the image covered by the square at a given query.
+
+    The published piecewise-constant schedule halves ``p`` after 10, 50, 200, 500, 1000, 2000,
+    4000, 6000 and 8000 queries of a 10,000-query budget, rescaled to ``n_queries``.
+    """
+    it = int(query / n_queries * 10000)
+    return float(p_init / 2 ** sum(it > t for t in _HALVINGS))
+
+
+class SquareAttack(EvasionAttack):
+    """Square Attack: random search over squares of ±ε colour, accepted when the margin drops.
+
+    Score-based and black-box: only the model's logits are used, never its gradients (the model
+    is only ever called under ``torch.no_grad``), which makes it immune to gradient masking and a
+    sanity check for gradient-based attacks. The perturbation starts as vertical stripes of width
+    one with a random ±ε colour per column and channel. Each iteration picks, for every example
+    still not adversarial, a random square of side ``round(√(p·H·W))`` and a random ±ε colour per
+    channel; the candidate replaces the current point if it lowers the margin loss
+    ``z_y − max_{i≠y} z_i`` (targeted: ``max_{i≠t} z_i − z_t``). ``p`` follows the published
+    schedule (:func:`square_fraction`). Each example stops as soon as it is adversarial, and only
+    the remaining ones are queried.
+
+    Args:
+        threat: an ``"linf"`` threat model.
+        n_queries: the query budget per example, including the initial one (10,000 in the
+            paper; AutoAttack uses 5,000).
+        p_init: the initial fraction of pixels in the square (0.8 for L∞, as in AutoAttack).
+        seed: seed of the random search.
+
+    Reference:
+        M. Andriushchenko, F. Croce, N. Flammarion, M. Hein, "Square Attack: a query-efficient
+        black-box adversarial attack via random search", ECCV 2020.
+    """
+
+    name = "Square"
+    supported_norms = ("linf",)
+    uses_gradients = False
+    min_ndim = 4
+
+    def __init__(
+        self, threat: ThreatModel, *, n_queries: int = 10000, p_init: float = 0.8, seed: int = 0
+    ) -> None:
+        super().__init__(threat)
+        self.n_queries = self._check_int("n_queries", n_queries, 1)
+        self.p_init = self._check_float("p_init", p_init, positive=True)
+        if self.p_init > 1:
+            raise ValueError(f"p_init must lie in (0, 1], got {p_init}")
+        self.seed = self._check_int("seed", seed, 0)
+
+    @staticmethod
+    def _objective(logits: Tensor, y: Tensor, targets: Tensor | None) -> Tensor:
+        return margin(logits, y) if targets is None else targeted_margin(logits, targets)
+
+    def _random_signs(self, shape: tuple[int, ...], like: Tensor, g: torch.Generator) -> Tensor:
+        bits = torch.randint(0, 2, shape, generator=g, device=like.device)
+        return (2 * bits - 1).to(like.dtype) * self.threat.eps
+
+    def _run(
+        self,
+        model: Model,
+        x: Tensor,
+        y: Tensor,
+        targets: Tensor | None,
+        logits: Tensor,
+        info: dict[str, Tensor],
+    ) -> Tensor:
+        with torch.no_grad():
+            return self._search(model, x, y, targets)
+
+    def _search(self, model: Model, x: Tensor, y: Tensor, targets: Tensor | None) -> Tensor:
+        g = make_generator(self.seed, x.device)
+        lo, hi = self.threat.bounds
+        n, c, h, w = x.shape
+        device = x.device
+        x_out = x.clone()
+
+        # Vertical stripes: one ±ε colour per (channel, column).
+        x_best = (x + self._random_signs((n, c, 1, w), x, g)).clamp_(lo, hi)
+        logits = model(x_best)
+        loss_best = self._objective(logits, y, targets)
+        hit = is_adversarial(logits, y, targets)
+        index = torch.arange(n, device=device)
+        x_orig, ys, ts = x, y, targets
+        rows_h = torch.arange(h, device=device)
+        cols_w = torch.arange(w, device=device)
+        max_side = max(min(h, w) - 1, 1)
+
+        for query in range(1, self.n_queries + 1):
+            if bool(hit.any()):
+                x_out[index[hit]] = x_best[hit]
+                keep = ~hit
+                index, x_orig, ys, x_best, loss_best = (
+                    index[keep],
+                    x_orig[keep],
+                    ys[keep],
+                    x_best[keep],
+                    loss_best[keep],
+                )
+                ts = ts[keep] if ts is not None else None
+            m = index.numel()
+            if m == 0 or query == self.n_queries:
+                break
+            p = square_fraction(query, self.n_queries, self.p_init)
+            side = min(max(round(math.sqrt(p * h * w)), 1), max_side)
+            top = torch.randint(0, h - side + 1, (m,), generator=g, device=device)
+            left = torch.randint(0, w - side + 1, (m,), generator=g, device=device)
+            in_rows = (rows_h >= top[:, None]) & (rows_h < top[:, None] + side)
+            in_cols = (cols_w >= left[:, None]) & (cols_w < left[:, None] + side)
+            window = in_rows[:, None, :, None] & in_cols[:, None, None, :]
+            colours = self._random_signs((m, c, 1, 1), x_orig, g)
+            candidate = torch.where(window, (x_orig + colours).clamp_(lo, hi), x_best)
+            # Redraw the colour of squares that would not change the image (as the reference
+            # implementation does), a few times at most.
+            for _ in range(8):
+                same = (candidate == x_best).reshape(m, -1).all(dim=1)
+                if not bool(same.any()):
+                    break
+                redraw = self._random_signs((m, c, 1, 1), x_orig, g)
+                colours = torch.where(batch_view(same, colours), redraw, colours)
+                candidate = torch.where(window, (x_orig + colours).clamp_(lo, hi), x_best)
+            logits = model(candidate)
+            loss = self._objective(logits, ys, ts)
+            hit = is_adversarial(logits, ys, ts)
+            improved = (loss < loss_best) | hit
+            x_best = torch.where(batch_view(improved, x_best), candidate, x_best)
+            loss_best = torch.where(improved, loss, loss_best)
+        x_out[index] = x_best
+        return x_out

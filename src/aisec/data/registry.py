@@ -1,0 +1,231 @@
+"""``aisec.data.load``: one entry point for every dataset, offline first."""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from safetensors.torch import load_file, save_file
+
+from aisec.cache import cache_dir
+from aisec.data.base import ImageDataset, check_count
+
+__all__ = ["DatasetInfo", "dataset_info", "list_datasets", "load"]
+
+_SPLITS = ("train", "test")
+
+
+@dataclass(frozen=True)
+class DatasetInfo:
+    """What a dataset is, and whether it works without a network."""
+
+    name: str
+    description: str
+    offline: bool
+    default_image_size: int
+    default_n: dict[str, int | None]
+
+
+_DATASETS: dict[str, DatasetInfo] = {
+    info.name: info
+    for info in (
+        DatasetInfo(
+            "signs",
+            "procedural traffic signs (GTSRB stand-in), 3×32×32, generated and cached",
+            True,
+            32,
+            {"train": 20_000, "test": 2_000},
+        ),
+        DatasetInfo(
+            "digits",
+            "scikit-learn's bundled 8×8 handwritten digits, 1×8×8",
+            True,
+            8,
+            {"train": None, "test": None},
+        ),
+        DatasetInfo(
+            "imagenet_samples",
+            "real photos bundled with scikit-image/scikit-learn, ImageNet labels, 3×224×224",
+            True,
+            224,
+            {"train": None, "test": None},
+        ),
+        DatasetInfo("mnist", "MNIST through torchvision (needs internet)", False, 28, {}),
+        DatasetInfo("cifar10", "CIFAR-10 through torchvision (needs internet)", False, 32, {}),
+        DatasetInfo("gtsrb", "GTSRB through torchvision (needs internet)", False, 32, {}),
+    )
+}
+
+_OFFLINE_NAMES = ", ".join(repr(i.name) for i in _DATASETS.values() if i.offline)
+_MAX_SIGNS = 500_000
+_SIGNS_FORMAT_VERSION = 1  # bump when the renderer's output changes, to invalidate caches
+
+
+def list_datasets() -> tuple[DatasetInfo, ...]:
+    """Every dataset that :func:`load` knows."""
+    return tuple(_DATASETS.values())
+
+
+def dataset_info(name: str) -> DatasetInfo:
+    """The :class:`DatasetInfo` of ``name``; ``ValueError`` listing the known names otherwise."""
+    if not isinstance(name, str):
+        raise TypeError(f"dataset name must be a str, got {type(name).__name__}")
+    try:
+        return _DATASETS[name]
+    except KeyError:
+        known = ", ".join(repr(k) for k in _DATASETS)
+        raise ValueError(f"unknown dataset {name!r}; known datasets: {known}") from None
+
+
+def load(
+    name: str,
+    split: str = "train",
+    *,
+    n: int | None = None,
+    seed: int = 0,
+    image_size: int | None = None,
+) -> ImageDataset:
+    """Load a dataset split as tensors.
+
+    Args:
+        name: one of :func:`list_datasets` (``"signs"``, ``"digits"``, ``"imagenet_samples"``
+            offline; ``"mnist"``, ``"cifar10"``, ``"gtsrb"`` with internet).
+        split: ``"train"`` or ``"test"``.
+        n: number of examples. For the procedural ``signs`` this is how many to generate
+            (default 20,000 train / 2,000 test); for fixed datasets, a class-balanced subset
+            (default: all).
+        seed: seeds generation (``signs``) or the subset choice (fixed datasets).
+        image_size: side length for ``signs`` (default 32) and ``imagenet_samples``
+            (default 224); fixed-size datasets accept only their own size.
+
+    Returns:
+        An :class:`ImageDataset` with images ``(N, C, H, W)`` in [0, 1] and int64 labels.
+        Same arguments, same tensors.
+    """
+    info = dataset_info(name)
+    if split not in _SPLITS:
+        raise ValueError(f"split must be one of {_SPLITS}, got {split!r}")
+    if isinstance(seed, bool) or not isinstance(seed, int):
+        raise TypeError(f"seed must be an int, got {type(seed).__name__}")
+    size = _check_image_size(info, image_size)
+    if name == "signs":
+        return _load_signs(split, n, seed, size)
+    if name == "digits":
+        from aisec.data.digits import DIGIT_CLASSES, load_digits_tensors
+
+        images, labels = load_digits_tensors(split)
+        dataset = ImageDataset(name, split, images, labels, DIGIT_CLASSES)
+    elif name == "imagenet_samples":
+        from aisec.data.imagenet_samples import imagenet_class_names, load_photos
+
+        images, labels, _ = load_photos(size)
+        dataset = ImageDataset(name, split, images, labels, imagenet_class_names())
+    else:
+        dataset = _load_torchvision(info, split)
+    return dataset if n is None else dataset.subset(n, seed)
+
+
+def _check_image_size(info: DatasetInfo, image_size: int | None) -> int:
+    if image_size is None:
+        return info.default_image_size
+    if isinstance(image_size, bool) or not isinstance(image_size, int):
+        raise TypeError(f"image_size must be an int, got {type(image_size).__name__}")
+    if info.name in ("signs", "imagenet_samples"):
+        if not 8 <= image_size <= 512:
+            raise ValueError(
+                f"image_size for {info.name!r} must be between 8 and 512, got {image_size}"
+            )
+        return image_size
+    if image_size != info.default_image_size:
+        raise ValueError(
+            f"{info.name!r} images are {info.default_image_size}×{info.default_image_size}; "
+            f"got image_size={image_size} (resize the tensors yourself if you need another size)"
+        )
+    return image_size
+
+
+def _load_signs(split: str, n: int | None, seed: int, image_size: int) -> ImageDataset:
+    from aisec.data.signs import SIGN_CLASSES, generate_signs
+
+    default_n = _DATASETS["signs"].default_n[split]
+    count = default_n if n is None else n
+    assert count is not None  # the signs entry defines both defaults
+    check_count(count, _MAX_SIGNS, "signs", split)
+    # Distinct, reproducible streams for the two splits: a test image is never a train image.
+    split_seed = 2 * seed + (0 if split == "train" else 1)
+    path = cache_dir("data", "signs") / (
+        f"v{_SIGNS_FORMAT_VERSION}-{split}-n{count}-seed{seed}-{image_size}px.safetensors"
+    )
+    tensors = _read_cached(path)
+    if tensors is None:
+        images, labels = generate_signs(count, seed=split_seed, image_size=image_size)
+        tensors = {"images": (images * 255).round().to(torch.uint8), "labels": labels}
+        _write_cached(path, tensors)
+    images = tensors["images"].float() / 255.0
+    return ImageDataset("signs", split, images, tensors["labels"], SIGN_CLASSES)
+
+
+def _read_cached(path: Path) -> dict[str, torch.Tensor] | None:
+    if not path.exists():
+        return None
+    try:
+        return load_file(path)
+    except Exception:  # a truncated or corrupted cache file is regenerated, never trusted
+        path.unlink(missing_ok=True)
+        return None
+
+
+def _write_cached(path: Path, tensors: dict[str, torch.Tensor]) -> None:
+    partial = path.with_suffix(".partial")
+    save_file(tensors, partial)
+    partial.replace(path)  # atomic: an interrupted write never leaves a half file behind
+
+
+def _load_torchvision(info: DatasetInfo, split: str) -> ImageDataset:
+    import torchvision
+    from torchvision.transforms.functional import pil_to_tensor
+
+    root = cache_dir("data", "torchvision")
+    train = split == "train"
+    factories: dict[str, Callable[[bool], torch.utils.data.Dataset[tuple[object, int]]]] = {
+        "mnist": lambda d: torchvision.datasets.MNIST(str(root), train=train, download=d),
+        "cifar10": lambda d: torchvision.datasets.CIFAR10(str(root), train=train, download=d),
+        "gtsrb": lambda d: torchvision.datasets.GTSRB(str(root), split=split, download=d),
+    }
+    factory = factories[info.name]
+    previous_timeout = socket.getdefaulttimeout()
+    socket.setdefaulttimeout(10.0)  # fail fast offline instead of hanging
+    try:
+        try:
+            dataset = factory(False)
+        except RuntimeError:
+            dataset = factory(True)
+    except Exception as error:
+        raise ValueError(
+            f"could not load {info.name!r}: it needs a download and the network is unavailable "
+            f"({type(error).__name__}: {error}). Offline alternatives: {_OFFLINE_NAMES}"
+        ) from error
+    finally:
+        socket.setdefaulttimeout(previous_timeout)
+    size = info.default_image_size
+    images, labels = [], []
+    for item in dataset:  # type: ignore[attr-defined]
+        image, label = item
+        tensor = pil_to_tensor(image).float() / 255.0
+        if tensor.shape[-1] != size or tensor.shape[-2] != size:
+            tensor = torch.nn.functional.interpolate(
+                tensor.unsqueeze(0), size=(size, size), mode="bilinear", antialias=True
+            ).squeeze(0)
+        images.append(tensor)
+        labels.append(int(label))
+    classes = getattr(dataset, "classes", None) or [str(i) for i in range(max(labels) + 1)]
+    return ImageDataset(
+        info.name,
+        split,
+        torch.stack(images),
+        torch.tensor(labels, dtype=torch.int64),
+        tuple(str(c) for c in classes),
+    )

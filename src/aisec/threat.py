@@ -1,0 +1,341 @@
+"""The threat model: which perturbations an adversary may apply to an input.
+
+A :class:`ThreatModel` is a value object ``(norm, eps, bounds)``. It says that an adversarial
+example ``x_adv`` for a clean input ``x`` must satisfy ``‖x_adv − x‖ ≤ eps`` in the given norm
+and stay inside the box ``bounds`` (the valid pixel range). Attacks, defenses and evaluations all
+take one, so that "robust at 8/255 in L∞" means the same thing everywhere.
+
+:meth:`ThreatModel.project` is the exact Euclidean projection onto the intersection of the norm
+ball and the box, for every supported norm:
+
+* L∞: the intersection of two boxes, a coordinate-wise clamp.
+* L2: ``δ = clip(s·v, box)`` where ``s ∈ (0, 1]`` is found exactly by sorting the coordinates'
+  breakpoints (the KKT conditions of the projection are separable once ``s`` is known).
+* L1: ``δ = sign(v)·clip(|v| − θ, 0, b)``, the sort-based simplex projection of Duchi et al.
+  (2008) extended to the box; ``θ`` is found exactly from the sorted breakpoints.
+
+Reference: J. Duchi, S. Shalev-Shwartz, Y. Singer, T. Chandra, "Efficient Projections onto the
+l1-Ball for Learning in High Dimensions", ICML 2008.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Literal, get_args
+
+import torch
+from torch import Tensor
+
+__all__ = ["NORMS", "Norm", "ThreatModel", "lp_norms", "parse_eps"]
+
+Norm = Literal["linf", "l2", "l1"]
+NORMS: tuple[str, ...] = get_args(Norm)
+
+
+def parse_eps(value: str | float | int) -> float:
+    """Parse a perturbation budget given as a number or a fraction string such as ``"8/255"``.
+
+    Args:
+        value: a number, or a string ``"a"`` or ``"a/b"`` with ``a`` and ``b`` decimal numbers.
+
+    Returns:
+        The budget as a finite, non-negative float.
+
+    Raises:
+        ValueError: if the string is not a number or fraction, divides by zero, or the value is
+            negative or not finite.
+        TypeError: if ``value`` is neither a string nor a real number.
+    """
+    if isinstance(value, bool) or not isinstance(value, (str, float, int)):
+        raise TypeError(
+            f"eps must be a number or a string like '8/255', got {type(value).__name__}"
+        )
+    if isinstance(value, str):
+        text = value.strip()
+        parts = text.split("/")
+        if len(parts) > 2 or not all(p.strip() for p in parts):
+            raise ValueError(f"eps must be a number or a fraction like '8/255', got {value!r}")
+        try:
+            numbers = [float(p) for p in parts]
+        except ValueError:
+            raise ValueError(
+                f"eps must be a number or a fraction like '8/255', got {value!r}"
+            ) from None
+        if len(numbers) == 2:
+            if numbers[1] == 0:
+                raise ValueError(f"eps {value!r} divides by zero")
+            result = numbers[0] / numbers[1]
+        else:
+            result = numbers[0]
+    else:
+        result = float(value)
+    if not math.isfinite(result) or result < 0:
+        raise ValueError(f"eps must be finite and >= 0, got {value!r}")
+    return result
+
+
+def lp_norms(delta: Tensor, norm: str) -> Tensor:
+    """Per-example norms of a batch of perturbations.
+
+    Args:
+        delta: ``(N, ...)`` perturbations; each example is flattened.
+        norm: ``"linf"``, ``"l2"`` or ``"l1"``.
+
+    Returns:
+        ``(N,)`` norms in ``delta``'s dtype.
+    """
+    flat = delta.reshape(delta.shape[0], -1)
+    if flat.shape[1] == 0:
+        return flat.new_zeros(flat.shape[0])
+    if norm == "linf":
+        return flat.abs().amax(dim=1)
+    if norm == "l2":
+        return flat.square().sum(dim=1).sqrt()
+    if norm == "l1":
+        return flat.abs().sum(dim=1)
+    raise ValueError(f"norm must be one of {NORMS}, got {norm!r}")
+
+
+@dataclass(frozen=True)
+class ThreatModel:
+    """An Lp-ball threat model intersected with a box of valid inputs.
+
+    Args:
+        norm: ``"linf"``, ``"l2"`` or ``"l1"``.
+        eps: the radius of the ball, finite and ``>= 0`` (e.g. ``8/255`` for L∞ on CIFAR-like
+            images). A string such as ``"8/255"`` is accepted and parsed with :func:`parse_eps`.
+        bounds: ``(lo, hi)`` with ``lo < hi``, the valid range of every input coordinate.
+
+    Raises:
+        ValueError: for an unknown norm, a negative or non-finite eps, or invalid bounds.
+        TypeError: for arguments of the wrong type.
+    """
+
+    norm: Norm
+    eps: float
+    bounds: tuple[float, float] = (0.0, 1.0)
+
+    def __post_init__(self) -> None:
+        if self.norm not in NORMS:
+            raise ValueError(f"norm must be one of {NORMS}, got {self.norm!r}")
+        object.__setattr__(self, "eps", parse_eps(self.eps))
+        bounds = self.bounds
+        if not isinstance(bounds, (tuple, list)) or len(bounds) != 2:
+            raise TypeError(f"bounds must be a pair (lo, hi), got {bounds!r}")
+        if any(isinstance(b, bool) or not isinstance(b, (int, float)) for b in bounds):
+            raise TypeError(f"bounds must be two real numbers, got {bounds!r}")
+        lo, hi = float(bounds[0]), float(bounds[1])
+        if not (math.isfinite(lo) and math.isfinite(hi)) or not lo < hi:
+            raise ValueError(f"bounds must be finite with lo < hi, got {bounds!r}")
+        object.__setattr__(self, "bounds", (lo, hi))
+
+    def __str__(self) -> str:
+        return f"{self.norm} eps={self.eps:.6g} bounds={self.bounds}"
+
+    def to_dict(self) -> dict[str, object]:
+        """A JSON-friendly description: ``{"norm", "eps", "bounds"}``."""
+        return {"norm": self.norm, "eps": self.eps, "bounds": list(self.bounds)}
+
+    def norms(self, delta: Tensor) -> Tensor:
+        """Per-example norms of perturbations ``delta`` ``(N, ...)`` -> ``(N,)``."""
+        return lp_norms(delta, self.norm)
+
+    def contains(self, x_adv: Tensor, x: Tensor, atol: float = 1e-6) -> Tensor:
+        """Which points lie inside the threat model.
+
+        Args:
+            x_adv: ``(N, ...)`` candidate adversarial examples.
+            x: ``(N, ...)`` clean inputs, same shape.
+            atol: absolute tolerance on the norm and on the bounds.
+
+        Returns:
+            ``(N,)`` bool: ``‖x_adv − x‖ ≤ eps + atol`` and every coordinate within the bounds
+            (± ``atol``).
+        """
+        _check_pair(x_adv, x)
+        lo, hi = self.bounds
+        n = x.shape[0]
+        flat = x_adv.reshape(n, -1)
+        if flat.shape[1] == 0:
+            return torch.ones(n, dtype=torch.bool, device=x.device)
+        in_box = ((flat >= lo - atol) & (flat <= hi + atol)).all(dim=1)
+        # In float64, so that rounding in the subtraction and the sum cannot decide the answer.
+        in_ball = self.norms(x_adv.double() - x.double()) <= self.eps + atol
+        return in_box & in_ball
+
+    def project(self, x_adv: Tensor, x: Tensor) -> Tensor:
+        """Project ``x_adv`` onto ``{z : ‖z − x‖ ≤ eps} ∩ [lo, hi]^d``, exactly.
+
+        Points already inside are returned unchanged (bit for bit), so the projection is
+        idempotent.
+
+        Args:
+            x_adv: ``(N, ...)`` points to project.
+            x: ``(N, ...)`` clean inputs (the centres of the balls), inside the bounds.
+
+        Returns:
+            ``(N, ...)`` the closest points (in L2 distance) satisfying the threat model.
+
+        Raises:
+            ValueError: if the shapes differ or ``x`` is outside the bounds.
+        """
+        _check_pair(x_adv, x)
+        lo, hi = self.bounds
+        if x.numel() and (x.min() < lo or x.max() > hi):
+            raise ValueError(f"x must lie inside the bounds {self.bounds} to be projected around")
+        return self._project(x_adv, x)
+
+    def _project(self, x_adv: Tensor, x: Tensor) -> Tensor:
+        """:meth:`project` without input checks (used inside attack loops)."""
+        lo, hi = self.bounds
+        eps = self.eps
+        if self.norm == "linf":
+            lower = (x - eps).clamp_(min=lo)
+            upper = (x + eps).clamp_(max=hi)
+            return torch.minimum(torch.maximum(x_adv, lower), upper)
+        n = x.shape[0]
+        if x_adv.numel() == 0:
+            return x_adv.clone()
+        # Work in float64 (exact differences of float32 inputs); x is in the box, so the box
+        # for delta satisfies neg <= 0 <= pos.
+        xd = x.reshape(n, -1).double()
+        v = x_adv.reshape(n, -1).double() - xd
+        neg = (lo - xd).clamp(max=0.0)
+        pos = (hi - xd).clamp(min=0.0)
+        inside = (lp_norms(v, self.norm) <= eps) & ((v >= neg) & (v <= pos)).all(dim=1)
+        out = x_adv.reshape(n, -1).clone()
+        if bool(inside.all()):
+            return out.reshape(x_adv.shape)
+        rows = (~inside).nonzero().squeeze(1)
+        project_rows = _project_l2_box if self.norm == "l2" else _project_l1_box
+        delta = project_rows(v[rows], neg[rows], pos[rows], eps)
+        out[rows] = _guard_rounding(x.reshape(n, -1)[rows], delta, self.norm, eps, lo, hi)
+        return out.reshape(x_adv.shape)
+
+
+def _check_pair(x_adv: Tensor, x: Tensor) -> None:
+    if not isinstance(x_adv, Tensor) or not isinstance(x, Tensor):
+        raise TypeError("x_adv and x must be torch tensors")
+    if x_adv.shape != x.shape:
+        raise ValueError(
+            f"x_adv and x must have the same shape, got {tuple(x_adv.shape)} and {tuple(x.shape)}"
+        )
+    if x.ndim < 1:
+        raise ValueError("x must have a batch dimension (N, ...)")
+
+
+def _project_l2_box(v: Tensor, neg: Tensor, pos: Tensor, eps: float) -> Tensor:
+    """Exact projection of rows ``v`` onto ``{‖d‖₂ ≤ eps} ∩ [neg, pos]``.
+
+    The minimiser is ``d(s) = clip(s·v, neg, pos)`` for the ``s ∈ [0, 1]`` with
+    ``‖d(s)‖ = eps`` (or ``s = 1`` when ``clip(v)`` is already inside): the KKT conditions are
+    separable once the multiplier ``s`` is known. ``g(s) = ‖d(s)‖²`` is increasing; from a feasible
+    ``s_k`` the bound ``g(s) ≤ S_k + s²F_k`` (``S_k`` the squared sides of the coordinates
+    saturated at ``s_k``, ``F_k`` the squared values of the others) gives the next feasible
+    ``s_{k+1} = √((eps² − S_k)/F_k) ≥ s_k``; the iteration is exact as soon as the saturated set
+    stops growing, usually after a few steps. Rows that have not converged then are solved by
+    sorting the breakpoints ``t_i = b_i/|v_i|``.
+    """
+    absv = v.abs()
+    side = torch.where(v >= 0, pos, -neg)
+    eps_sq = eps * eps
+    with torch.no_grad():
+        total = v.square().sum(dim=1, keepdim=True)
+        s = (eps / total.sqrt().clamp(min=1e-300)).clamp(max=1.0)
+        converged = torch.zeros_like(s, dtype=torch.bool)
+        for _ in range(12):
+            saturated = s * absv >= side
+            sat_sum = torch.where(saturated, side.square(), 0.0).sum(dim=1, keepdim=True)
+            free_sum = torch.where(saturated, 0.0, v.square()).sum(dim=1, keepdim=True)
+            s_next = ((eps_sq - sat_sum).clamp(min=0.0) / free_sum.clamp(min=1e-300)).sqrt()
+            s_next = torch.where(free_sum > 0, s_next.clamp(max=1.0), torch.ones_like(s))
+            s_next = torch.maximum(s_next, s)
+            # Converged when no further coordinate saturates on the way to s_next.
+            converged = ((s_next * absv >= side) == saturated).all(dim=1, keepdim=True)
+            s = s_next
+            if bool(converged.all()):
+                break
+        if not bool(converged.all()):
+            rows = (~converged).squeeze(1).nonzero().squeeze(1)
+            s[rows] = _l2_multiplier_by_sorting(absv[rows], side[rows], eps)
+    return torch.minimum(torch.maximum(s * v, neg), pos)
+
+
+def _l2_multiplier_by_sorting(absv: Tensor, side: Tensor, eps: float) -> Tensor:
+    """The exact ``s`` of :func:`_project_l2_box` from the sorted breakpoints, ``(n, 1)``."""
+    t = torch.where(absv > 0, side / absv.clamp(min=1e-300), torch.full_like(absv, math.inf))
+    t_sorted, order = t.sort(dim=1)
+    sat_sq = side.gather(1, order).square()
+    free_sq = absv.gather(1, order).square()
+    sat_before = torch.cumsum(sat_sq, dim=1) - sat_sq  # saturated sum for s just below t_k
+    free_from = free_sq.flip(1).cumsum(1).flip(1)  # free sum for s just below t_k
+    # On segment k (between t_{k-1} and t_k): s² = (eps² − sat) / free.
+    s_cand = ((eps * eps - sat_before).clamp(min=0.0) / free_from.clamp(min=1e-300)).sqrt()
+    lower_t = torch.cat([torch.zeros_like(t_sorted[:, :1]), t_sorted[:, :-1]], dim=1)
+    valid = (s_cand >= lower_t) & (s_cand <= t_sorted) & (free_from > 0)
+    idx = valid.int().argmax(dim=1, keepdim=True)
+    s = s_cand.gather(1, idx).clamp(0.0, 1.0)
+    s = torch.where(valid.any(dim=1, keepdim=True), s, torch.zeros_like(s))
+    clipped_sq = torch.minimum(absv, side).square().sum(dim=1, keepdim=True)
+    return torch.where(clipped_sq <= eps * eps, torch.ones_like(s), s)
+
+
+def _project_l1_box(v: Tensor, neg: Tensor, pos: Tensor, eps: float) -> Tensor:
+    """Exact projection of rows ``v`` onto ``{‖d‖₁ ≤ eps} ∩ [neg, pos]``.
+
+    The minimiser is ``d = sign(v)·clip(|v| − θ, 0, b)`` with ``b`` the box side in the direction
+    of ``v`` and ``θ ≥ 0`` the root of ``g(θ) = Σ clip(|v_i| − θ, 0, b_i) = eps`` (Duchi et al.'s
+    sort-based simplex projection, with the box). ``g`` is piecewise linear and decreasing with
+    breakpoints ``|v_i| − b_i`` (slope −1 starts) and ``|v_i|`` (slope −1 ends).
+    """
+    absv = v.abs()
+    side = torch.where(v >= 0, pos, -neg)
+    with torch.no_grad():
+        points = torch.cat([absv - side, absv], dim=1)
+        slopes = torch.cat([-torch.ones_like(absv), torch.ones_like(absv)], dim=1)
+        points, order = points.sort(dim=1)
+        slope_after = torch.cumsum(slopes.gather(1, order), dim=1)  # slope right of point k
+        gaps = points.diff(dim=1)
+        g0 = side.sum(dim=1, keepdim=True)  # g left of all breakpoints: all saturated
+        g = torch.cat([g0, g0 + torch.cumsum(slope_after[:, :-1] * gaps, dim=1)], dim=1)
+        # First breakpoint where g <= eps; the root lies on the segment ending there.
+        below = g <= eps
+        k = below.int().argmax(dim=1, keepdim=True).clamp(min=1)
+        g_left = g.gather(1, k - 1)
+        p_left = points.gather(1, k - 1)
+        slope = slope_after.gather(1, k - 1)
+        theta = p_left + (g_left - eps) / (-slope).clamp(min=1.0)
+        g_at_zero = torch.minimum(absv, side).sum(dim=1, keepdim=True)
+        theta = torch.where(g_at_zero <= eps, torch.zeros_like(theta), theta).clamp(min=0.0)
+    mag = torch.minimum((absv - theta).clamp(min=0.0), side)
+    return torch.sign(v) * mag
+
+
+def _guard_rounding(
+    x: Tensor, delta: Tensor, norm: str, eps: float, lo: float, hi: float
+) -> Tensor:
+    """Form ``x + delta`` in ``x``'s dtype so that the stored result is inside the ball.
+
+    Rounding ``x + delta`` to ``x``'s dtype moves each coordinate by up to half an ulp, which
+    summed over many coordinates can exceed a tight L1 (or L2) budget. Rows that would exceed
+    ``eps`` are shrunk towards ``x`` by the measured excess plus a bound on the rounding error
+    (``d·u`` in L1, ``√d·u`` in L2); if that still fails, ``x`` itself is returned.
+    """
+    out = (x.double() + delta).clamp(lo, hi).to(x.dtype)
+    unit = torch.finfo(x.dtype).eps * max(abs(lo), abs(hi), 1.0)
+    d = x.shape[1]
+    margin = unit * (d if norm == "l1" else math.sqrt(d))
+    for _ in range(2):
+        norms = lp_norms(out.double() - x.double(), norm)
+        excess = norms - eps
+        bad = excess > 0
+        if not bool(bad.any()):
+            return out
+        scale = ((eps - excess - margin) / norms.clamp(min=1e-300)).clamp(min=0.0)[:, None]
+        delta = torch.where(bad[:, None], delta * scale, delta)
+        shrunk = (x.double() + delta).clamp(lo, hi).to(x.dtype)
+        out = torch.where(bad[:, None], shrunk, out)
+        margin *= 2.0
+    norms = lp_norms(out.double() - x.double(), norm)
+    return torch.where((norms > eps)[:, None], x, out)

@@ -1,0 +1,230 @@
+"""The evasion-attack contract, checked for every attack in ``CASES``.
+
+Adding an attack to ``CASES`` is enough to check it: shape, dtype and device of ``x_adv``; the
+threat model holds; success is computed on the returned points; accuracy drops (to about zero
+for the strong attacks at a large eps); targeted mode reaches its targets; black-box attacks never
+call backward; the model's modes are restored; the same seed gives the same result.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import pytest
+import torch
+from conftest import Digits
+from torch import Tensor, nn
+
+from aisec.attacks import (
+    APGD,
+    FGSM,
+    PGD,
+    AttackResult,
+    CarliniWagnerL2,
+    EvasionAttack,
+    SquareAttack,
+)
+from aisec.threat import ThreatModel
+
+
+@dataclass(frozen=True)
+class Case:
+    """An attack under test.
+
+    Attributes:
+        name: test id.
+        build: makes the attack for a threat model (small budgets keep the tests fast).
+        norms: the norms it supports.
+        strong: drives accuracy to about zero at a large eps.
+        targeted_rate: the least targeted success rate expected at a large eps.
+    """
+
+    name: str
+    build: Callable[[ThreatModel], EvasionAttack]
+    norms: tuple[str, ...]
+    strong: bool
+    targeted_rate: float
+
+    def __str__(self) -> str:
+        return self.name
+
+
+CASES = [
+    Case("FGSM", lambda t: FGSM(t), ("linf", "l2"), strong=False, targeted_rate=0.2),
+    Case("PGD", lambda t: PGD(t, steps=20), ("linf", "l2"), strong=True, targeted_rate=0.9),
+    Case(
+        "PGD-restarts",
+        lambda t: PGD(t, steps=5, restarts=3, loss="dlr"),
+        ("linf", "l2"),
+        strong=True,
+        targeted_rate=0.8,
+    ),
+    Case("APGD-CE", lambda t: APGD(t, steps=20), ("linf", "l2"), strong=True, targeted_rate=0.9),
+    Case(
+        "APGD-DLR",
+        lambda t: APGD(t, steps=20, loss="dlr"),
+        ("linf", "l2"),
+        strong=True,
+        targeted_rate=0.9,
+    ),
+    Case(
+        "APGD-T",
+        lambda t: APGD(t, steps=10, loss="dlr", n_target_classes=3),
+        ("linf", "l2"),
+        strong=True,
+        targeted_rate=0.9,
+    ),
+    Case(
+        "Square",
+        lambda t: SquareAttack(t, n_queries=300),
+        ("linf",),
+        strong=False,
+        targeted_rate=0.5,
+    ),
+    Case(
+        "CW-L2",
+        lambda t: CarliniWagnerL2(t, max_iterations=60, binary_search_steps=4, initial_const=0.1),
+        ("l2",),
+        strong=False,
+        targeted_rate=0.5,
+    ),
+]
+
+# A moderate and a large budget per norm, for 8×8 digits in [0, 1].
+MODERATE = {"linf": 0.1, "l2": 1.0}
+LARGE = {"linf": 0.3, "l2": 3.0}
+
+PARAMS = [pytest.param(case, norm, id=f"{case}-{norm}") for case in CASES for norm in case.norms]
+
+
+def _accuracy(model: nn.Module, x: Tensor, y: Tensor) -> float:
+    with torch.no_grad():
+        return float((model(x).argmax(dim=1) == y).float().mean())
+
+
+def _check_result(result: AttackResult, model: nn.Module, x: Tensor, y: Tensor) -> None:
+    """Guarantees every result must satisfy, whatever the attack."""
+    threat = result.threat
+    assert result.x_adv.shape == x.shape
+    assert result.x_adv.dtype == x.dtype
+    assert result.x_adv.device == x.device
+    assert bool(torch.isfinite(result.x_adv).all())
+    # ‖x_adv − x‖ <= eps + 1e-6 and inside the bounds.
+    assert bool(threat.contains(result.x_adv, x, atol=1e-6).all())
+    assert float(result.x_adv.min()) >= threat.bounds[0]
+    assert float(result.x_adv.max()) <= threat.bounds[1]
+    assert torch.allclose(result.norms, threat.norms(result.x_adv - x))
+    # Success is computed on x_adv as returned.
+    with torch.no_grad():
+        pred = model(result.x_adv).argmax(dim=1)
+    assert torch.equal(pred, result.adv_pred)
+    expected = pred == result.targets if result.targets is not None else pred != y
+    assert torch.equal(result.success, expected)
+    assert result.forwards >= 1
+
+
+@pytest.mark.parametrize(("case", "norm"), PARAMS)
+def test_result_contract_and_accuracy_drop(case: Case, norm: str, digits: Digits) -> None:
+    x, y = digits.x[:64], digits.y[:64]
+    threat = ThreatModel(norm, MODERATE[norm])  # type: ignore[arg-type]
+    result = case.build(threat)(digits.model, x, y)
+    _check_result(result, digits.model, x, y)
+    clean = _accuracy(digits.model, x, y)
+    assert result.clean_accuracy == pytest.approx(clean)
+    assert result.robust_accuracy is not None
+    assert result.robust_accuracy < clean - 0.05
+
+
+@pytest.mark.parametrize(("case", "norm"), PARAMS)
+def test_large_eps(case: Case, norm: str, digits: Digits) -> None:
+    """Untargeted: accuracy near 0 for the strong attacks; targeted: targets reached."""
+    x, y = digits.x[64:128], digits.y[64:128]
+    threat = ThreatModel(norm, LARGE[norm])  # type: ignore[arg-type]
+    attack = case.build(threat)
+    result = attack(digits.model, x, y)
+    _check_result(result, digits.model, x, y)
+    if case.strong:
+        assert result.robust_accuracy is not None and result.robust_accuracy <= 0.03
+    shift = torch.randint(1, 10, y.shape, generator=torch.Generator().manual_seed(0))
+    targets = (y + shift) % 10
+    targeted = attack(digits.model, x, y, targets)
+    _check_result(targeted, digits.model, x, y)
+    assert targeted.targeted
+    assert targeted.success_rate is not None and targeted.success_rate >= case.targeted_rate
+
+
+@pytest.mark.parametrize(("case", "norm"), PARAMS)
+def test_dtype_device_and_seed(case: Case, norm: str, digits: Digits) -> None:
+    """float64 stays float64; the same configuration gives the same x_adv; no model gradients."""
+    model = copy.deepcopy(digits.model).double()
+    x, y = digits.x[:16].double(), digits.y[:16]
+    attack = case.build(ThreatModel(norm, MODERATE[norm]))  # type: ignore[arg-type]
+    first = attack(model, x, y)
+    _check_result(first, model, x, y)
+    again = attack(model, x, y)
+    assert torch.equal(first.x_adv, again.x_adv)
+    assert all(p.grad is None for p in model.parameters())
+
+
+class _ModeRecorder(nn.Module):
+    """Wraps a model; records whether it was in training mode at each forward pass."""
+
+    def __init__(self, model: nn.Module) -> None:
+        super().__init__()
+        self.model = model
+        self.dropout = nn.Dropout(0.5)
+        self.seen: list[bool] = []
+
+    def forward(self, x: Tensor) -> Tensor:
+        self.seen.append(self.training or self.model.training or self.dropout.training)
+        return self.dropout(self.model(x))
+
+
+@pytest.mark.parametrize(("case", "norm"), PARAMS)
+def test_model_mode_and_backward_calls(case: Case, norm: str, digits: Digits) -> None:
+    """Eval mode during the attack, every sub-module's own mode restored after; black-box
+    attacks make no backward pass, gradient attacks count theirs."""
+    model = _ModeRecorder(copy.deepcopy(digits.model))
+    model.train()
+    model.model.eval()  # mixed modes must come back exactly
+    backward_calls = []
+    model.register_full_backward_hook(lambda *args: backward_calls.append(1))
+    attack = case.build(ThreatModel(norm, MODERATE[norm]))  # type: ignore[arg-type]
+    result = attack(model, digits.x[:16], digits.y[:16])
+    assert model.seen and not any(model.seen)
+    assert model.training and model.dropout.training and not model.model.training
+    assert result.backwards == len(backward_calls)
+    if attack.uses_gradients:
+        assert result.backwards > 0
+    else:
+        assert result.backwards == 0 and not backward_calls
+
+
+def test_carlini_wagner_reduces_the_norm_of_its_first_solution(digits: Digits) -> None:
+    x, y = digits.x[:32], digits.y[:32]
+    threat = ThreatModel("l2", 100.0)  # effectively unbounded: C&W is a minimum-norm attack
+    attack = CarliniWagnerL2(threat, max_iterations=100, binary_search_steps=5)
+    result = attack(digits.model, x, y)
+    initial = result.extras["initial_norms"]
+    final = result.extras["cw_norms"]
+    found = torch.isfinite(initial) & (initial > 0)
+    assert int(found.sum()) >= 16
+    assert bool((final[found] <= initial[found] + 1e-6).all())
+    assert float(final[found].mean()) < 0.9 * float(initial[found].mean())
+    # Unbounded, the returned points are the minimum-norm solutions themselves.
+    assert torch.allclose(result.norms[found], final[found], atol=1e-4)
+    assert bool(result.success[found].all())
+
+
+def test_carlini_wagner_counts_success_only_within_eps(digits: Digits) -> None:
+    x, y = digits.x[:32], digits.y[:32]
+    small = ThreatModel("l2", 0.3)
+    result = CarliniWagnerL2(small, max_iterations=60, binary_search_steps=3)(digits.model, x, y)
+    _check_result(result, digits.model, x, y)
+    beyond = result.extras["cw_norms"] > 0.3 + 1e-6
+    assert bool((result.norms <= 0.3 + 1e-6).all())
+    # Points whose minimum-norm solution lies beyond eps are returned projected (norm eps).
+    assert bool(beyond.any())
+    assert torch.allclose(result.norms[beyond], torch.full_like(result.norms[beyond], 0.3))

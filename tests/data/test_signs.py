@@ -39,8 +39,7 @@ def _radius_map(size: int) -> Tensor:
 
 
 def _is_red(image: Tensor) -> Tensor:
-    r, g, b = image
-    return (r > 0.6) & (g < 0.3) & (b < 0.3)
+    return (image[0] > 0.6) & (image[1] < 0.3) & (image[2] < 0.3)
 
 
 def _is_white(image: Tensor) -> Tensor:
@@ -141,11 +140,11 @@ def test_generate_is_balanced() -> None:
 
 
 def test_chunks_get_their_own_randomness() -> None:
-    # At 64 px a chunk holds 256 examples: example 256 starts a second chunk.
-    labels = torch.zeros(260, dtype=torch.int64)
-    images = render_signs(labels, seed=0, image_size=64)
-    assert not torch.equal(images[0], images[256])
-    assert torch.equal(images, render_signs(labels, seed=0, image_size=64))
+    # At 128 px a chunk holds 64 examples: example 64 starts a second chunk.
+    labels = torch.zeros(66, dtype=torch.int64)
+    images = render_signs(labels, seed=0, image_size=128)
+    assert not torch.equal(images[0], images[64])
+    assert torch.equal(images, render_signs(labels, seed=0, image_size=128))
 
 
 def _disc_sign(colour: tuple[float, float, float], n: int, size: int = 64) -> tuple[Tensor, Tensor]:

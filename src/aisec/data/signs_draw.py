@@ -136,8 +136,8 @@ def _stop(canvas: _Canvas) -> None:
 def _speed_limit(value: str) -> Callable[[_Canvas], None]:
     def draw(canvas: _Canvas) -> None:
         canvas.disc(1.0, RED, shape=True)
-        canvas.disc(0.76, WHITE)
-        canvas.text(value, (-0.6, -0.42, 0.6, 0.42), BLACK)
+        canvas.disc(0.78, WHITE)
+        canvas.text(value, (-0.64, -0.46, 0.64, 0.46), BLACK)
 
     return draw
 
@@ -198,15 +198,15 @@ def _general_caution(canvas: _Canvas) -> None:
 
 def _pedestrian_crossing(canvas: _Canvas) -> None:
     _warning_triangle(canvas, inverted=False)
-    x0, y0 = canvas.pt(-0.07, -0.42)
-    x1, y1 = canvas.pt(0.09, -0.26)
-    canvas.draw.ellipse((x0, y0, x1, y1), fill=BLACK)
-    w = 0.085
-    canvas.line([(0.0, -0.2), (-0.03, 0.12)], 0.12, BLACK)  # body
-    canvas.line([(-0.03, 0.1), (-0.2, 0.46)], w, BLACK)  # back leg
-    canvas.line([(-0.03, 0.1), (0.1, 0.27), (0.2, 0.46)], w, BLACK)  # front leg
-    canvas.line([(0.0, -0.15), (-0.16, 0.05)], w, BLACK)  # back arm
-    canvas.line([(0.0, -0.15), (0.13, -0.02), (0.2, 0.1)], w, BLACK)  # front arm
+    x0, y0 = canvas.pt(-0.06, -0.44)
+    x1, y1 = canvas.pt(0.12, -0.26)
+    canvas.draw.ellipse((x0, y0, x1, y1), fill=BLACK)  # head
+    w = 0.11
+    canvas.line([(0.02, -0.2), (-0.03, 0.12)], 0.15, BLACK)  # body
+    canvas.line([(-0.03, 0.1), (-0.13, 0.3), (-0.26, 0.5)], w, BLACK)  # back leg
+    canvas.line([(-0.03, 0.1), (0.12, 0.28), (0.24, 0.5)], w, BLACK)  # front leg
+    canvas.line([(0.01, -0.15), (-0.2, 0.06)], w, BLACK)  # back arm
+    canvas.line([(0.01, -0.15), (0.15, -0.02), (0.24, 0.1)], w, BLACK)  # front arm
 
 
 SIGN_DRAWINGS: tuple[tuple[str, Callable[[_Canvas], None]], ...] = (

@@ -77,7 +77,7 @@ class ModelStatus:
 def _signs_cnn() -> nn.Module:
     from aisec.data.signs import SIGN_CLASSES
 
-    return SmallCNN(3, len(SIGN_CLASSES), widths=(32, 64, 128))
+    return SmallCNN(3, len(SIGN_CLASSES), widths=(16, 32, 64))
 
 
 _ZOO: dict[str, ModelSpec] = {
@@ -88,7 +88,7 @@ _ZOO: dict[str, ModelSpec] = {
             "SmallCNN on the procedural traffic signs (3×32×32), trained on first use",
             "signs",
             _signs_cnn,
-            TrainConfig(epochs=6, batch_size=128, lr=3e-3, seed=0),
+            TrainConfig(epochs=4, batch_size=128, lr=3e-3, seed=0),
             train_n=20_000,
             min_accuracy=0.95,
         ),

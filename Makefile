@@ -29,8 +29,8 @@ tour-quick: $(DEV)
 	$(BIN)/aisec tour --out report --quick
 
 lint: $(DEV)
-	$(BIN)/ruff check src tests benchmarks
-	$(BIN)/ruff format --check src tests benchmarks
+	$(BIN)/ruff check src tests benchmarks examples
+	$(BIN)/ruff format --check src tests benchmarks examples
 
 typecheck: $(DEV)
 	$(BIN)/mypy

@@ -1,0 +1,170 @@
+"""The tour: run every chapter, collect its numbers and figures, write JSON and HTML.
+
+A chapter is a function ``run(context) -> ChapterResult``. The tour runs each chapter in turn;
+a chapter that raises is recorded as failed (with its error) in the page and the JSON, and the
+others still run. ``results.json`` holds every number the report shows, with provenance.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import time
+import traceback
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import torch
+
+import aisec
+
+__all__ = [
+    "Chapter",
+    "ChapterContext",
+    "ChapterResult",
+    "Figure",
+    "Table",
+    "TourResult",
+    "run_tour",
+]
+
+
+@dataclass(frozen=True)
+class Figure:
+    """A PNG written by a chapter, relative to the report directory."""
+
+    path: str
+    caption: str
+
+
+@dataclass(frozen=True)
+class Table:
+    """A table of rows (dicts with the same keys) with a caption."""
+
+    caption: str
+    rows: list[dict[str, Any]]
+
+
+@dataclass
+class ChapterResult:
+    """What a chapter produced: prose, numbers, tables and figures."""
+
+    summary: str = ""
+    numbers: dict[str, Any] = field(default_factory=dict)
+    tables: list[Table] = field(default_factory=list)
+    figures: list[Figure] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class ChapterContext:
+    """What a chapter may use: where to write, how big to run, the seed, progress display."""
+
+    out_dir: Path
+    quick: bool = False
+    seed: int = 0
+    progress: bool = True
+
+    def figure_path(self, chapter: str, name: str) -> tuple[Path, str]:
+        """An absolute path for a chapter's figure and its path relative to the report."""
+        relative = f"figures/{chapter}-{name}"
+        path = self.out_dir / relative
+        path.parent.mkdir(parents=True, exist_ok=True)
+        return path, relative
+
+
+@dataclass(frozen=True)
+class Chapter:
+    """A tour chapter: a key for ``--only``, a title, and the function that runs it."""
+
+    key: str
+    title: str
+    run: Callable[[ChapterContext], ChapterResult]
+
+
+@dataclass
+class TourResult:
+    """Every chapter's outcome plus provenance; serialised as ``results.json``."""
+
+    provenance: dict[str, Any]
+    chapters: dict[str, dict[str, Any]]
+
+    @property
+    def failed(self) -> list[str]:
+        return [key for key, chapter in self.chapters.items() if chapter["status"] != "ok"]
+
+
+def provenance(seed: int, quick: bool) -> dict[str, Any]:
+    """Versions, machine and settings that produced a report."""
+    return {
+        "aisec": aisec.__version__,
+        "torch": torch.__version__,
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "device": torch.cuda.get_device_name(0) if torch.cuda.is_available() else "cpu",
+        "cpu_threads": torch.get_num_threads(),
+        "seed": seed,
+        "quick": quick,
+        "started": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "aisec_cache": os.environ.get("AISEC_CACHE", "~/.cache/aisec"),
+    }
+
+
+def run_tour(
+    chapters: Sequence[Chapter],
+    out_dir: str | Path,
+    *,
+    only: Sequence[str] | None = None,
+    quick: bool = False,
+    seed: int = 0,
+    progress: bool = True,
+    on_chapter: Callable[[str, dict[str, Any]], None] | None = None,
+) -> TourResult:
+    """Run ``chapters`` (or the ``only`` ones) and write ``results.json`` and ``index.html``.
+
+    Args:
+        chapters: the chapters, in order.
+        out_dir: the report directory (created).
+        only: chapter keys to run; ``ValueError`` for unknown keys.
+        quick: small sizes (for CI).
+        seed: passed to every chapter.
+        progress: show progress bars inside chapters.
+        on_chapter: called with ``(key, record)`` after each chapter.
+
+    Returns:
+        The :class:`TourResult` that was written.
+    """
+    known = [chapter.key for chapter in chapters]
+    if only:
+        unknown = [key for key in only if key not in known]
+        if unknown:
+            raise ValueError(f"unknown chapter(s) {unknown}; known chapters: {known}")
+        chapters = [chapter for chapter in chapters if chapter.key in only]
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    context = ChapterContext(out_dir=out, quick=quick, seed=seed, progress=progress)
+    result = TourResult(provenance=provenance(seed, quick), chapters={})
+    for chapter in chapters:
+        began = time.perf_counter()
+        record: dict[str, Any] = {"title": chapter.title}
+        try:
+            outcome = chapter.run(context)
+            record |= {"status": "ok"} | asdict(outcome)
+        except Exception as error:  # a failing chapter is reported; the others still run
+            record |= {
+                "status": "failed",
+                "error": f"{type(error).__name__}: {error}",
+                "traceback": traceback.format_exc(),
+            }
+        record["seconds"] = round(time.perf_counter() - began, 2)
+        result.chapters[chapter.key] = record
+        if on_chapter is not None:
+            on_chapter(chapter.key, record)
+    (out / "results.json").write_text(json.dumps(asdict(result), indent=2, default=str))
+    from aisec.report.html import render_html
+
+    (out / "index.html").write_text(render_html(result, out))
+    return result

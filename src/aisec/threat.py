@@ -27,7 +27,7 @@ from typing import Literal, get_args
 import torch
 from torch import Tensor
 
-__all__ = ["NORMS", "Norm", "ThreatModel", "lp_norms", "parse_eps"]
+__all__ = ["NORMS", "Norm", "ThreatModel", "linf_box", "lp_norms", "parse_eps"]
 
 Norm = Literal["linf", "l2", "l1"]
 NORMS: tuple[str, ...] = get_args(Norm)
@@ -191,8 +191,7 @@ class ThreatModel:
         lo, hi = self.bounds
         eps = self.eps
         if self.norm == "linf":
-            lower = (x - eps).clamp_(min=lo)
-            upper = (x + eps).clamp_(max=hi)
+            lower, upper = linf_box(x, eps, self.bounds)
             return torch.minimum(torch.maximum(x_adv, lower), upper)
         n = x.shape[0]
         if x_adv.numel() == 0:
@@ -212,6 +211,25 @@ class ThreatModel:
         delta = project_rows(v[rows], neg[rows], pos[rows], eps)
         out[rows] = _guard_rounding(x.reshape(n, -1)[rows], delta, self.norm, eps, lo, hi)
         return out.reshape(x_adv.shape)
+
+
+def linf_box(x: Tensor, eps: float, bounds: tuple[float, float]) -> tuple[Tensor, Tensor]:
+    """Per-coordinate bounds ``(lower, upper)`` of the L∞ ball around ``x`` within ``bounds``.
+
+    ``x ± eps`` is computed in float64 and rounded towards ``x`` in ``x``'s dtype, so that every
+    point between the bounds is exactly inside the threat model.
+    """
+    lo, hi = bounds
+    if x.dtype == torch.float64:
+        upper, lower = x + eps, x - eps
+    else:
+        # Round x ± eps (computed in float64) towards x, so the bounds never exceed the ball.
+        xd = x.double()
+        upper_d, lower_d = xd + eps, xd - eps
+        upper, lower = upper_d.to(x.dtype), lower_d.to(x.dtype)
+        upper = torch.where(upper.double() > upper_d, torch.nextafter(upper, x), upper)
+        lower = torch.where(lower.double() < lower_d, torch.nextafter(lower, x), lower)
+    return lower.clamp_(min=lo), upper.clamp_(max=hi)
 
 
 def _check_pair(x_adv: Tensor, x: Tensor) -> None:

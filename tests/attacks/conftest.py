@@ -6,6 +6,9 @@ accuracy, so that "accuracy under attack" has room to fall.
 
 from __future__ import annotations
 
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import pytest
@@ -65,7 +68,33 @@ def train_digits_cnn(seed: int = 0, epochs: int = 10) -> Digits:
     return Digits(model, images[test_idx], labels[test_idx])
 
 
+def device_under_test() -> torch.device:
+    """Where the attack tests run: ``$AISEC_TEST_DEVICE`` (e.g. ``cuda``), else the CPU."""
+    return torch.device(os.environ.get("AISEC_TEST_DEVICE", "cpu"))
+
+
 @pytest.fixture(scope="session")
 def digits() -> Digits:
-    """The trained digits CNN and 300 held-out test images."""
-    return train_digits_cnn()
+    """The trained digits CNN and 300 held-out test images, on :func:`device_under_test`."""
+    with one_thread():
+        trained = train_digits_cnn()
+    device = device_under_test()
+    return Digits(trained.model.to(device), trained.x.to(device), trained.y.to(device))
+
+
+@contextmanager
+def one_thread() -> Iterator[None]:
+    """Run on one intra-op thread: for 8×8 images thread start-up costs more than it saves."""
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(previous)
+
+
+@pytest.fixture(scope="module")
+def single_thread() -> Iterator[None]:
+    """One intra-op thread for a test module (use with ``pytest.mark.usefixtures``)."""
+    with one_thread():
+        yield

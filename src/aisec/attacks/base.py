@@ -24,7 +24,9 @@ from torch import Tensor, nn
 from aisec.threat import ThreatModel
 
 __all__ = [
+    "AttackContext",
     "AttackResult",
+    "CleanGraph",
     "CountingModel",
     "EvasionAttack",
     "Model",
@@ -75,7 +77,7 @@ class CountingModel:
         if not out.is_floating_point():
             raise TypeError(f"the model must return floating-point logits, got {out.dtype}")
         if out.requires_grad:
-            out.register_hook(self._count_backward(n))  # type: ignore[no-untyped-call]
+            out.register_hook(self._count_backward(n))
         return out
 
 
@@ -326,6 +328,55 @@ class AttackResult:
         )
 
 
+@dataclass
+class CleanGraph:
+    """The clean forward pass with its autograd graph, so that a first step taken at ``x`` costs
+    no extra forward pass.
+
+    Attributes:
+        x: ``(N, ...)`` the whole batch as a leaf that requires grad.
+        logits: ``(N, K)`` the model's logits on it, with the graph.
+        rows: ``(n,)`` the rows of the batch that ``_run`` received.
+    """
+
+    x: Tensor
+    logits: Tensor
+    rows: Tensor
+
+    def gradient(self, loss: Callable[[Tensor], Tensor]) -> Tensor:
+        """The input gradient of ``loss(logits[rows]).sum()`` for the received rows, ``(n, ...)``.
+
+        The graph is freed afterwards: call it once.
+        """
+        with torch.enable_grad():
+            value = loss(self.logits[self.rows]).sum()
+            (grad,) = torch.autograd.grad(value, self.x)
+        return grad if grad.shape[0] == self.rows.numel() else grad[self.rows]
+
+
+@dataclass
+class AttackContext:
+    """What :meth:`EvasionAttack._run` gets.
+
+    Attributes:
+        model: the eval-mode model, wrapped to count its calls.
+        x: ``(n, ...)`` clean inputs that are not adversarial yet.
+        y: ``(n,)`` labels.
+        targets: ``(n,)`` targets, or ``None`` for an untargeted attack.
+        logits: ``(n, K)`` the model's logits on ``x`` (detached).
+        clean_graph: the clean pass with its graph, if the attack asked for it.
+        info: per-example ``(n,)`` tensors the attack reports (they become result extras).
+    """
+
+    model: Model
+    x: Tensor
+    y: Tensor
+    targets: Tensor | None
+    logits: Tensor
+    clean_graph: CleanGraph | None = None
+    info: dict[str, Tensor] = field(default_factory=dict)
+
+
 class EvasionAttack(abc.ABC):
     """Base class of evasion attacks: validation, eval mode, projection and success.
 
@@ -378,6 +429,10 @@ class EvasionAttack(abc.ABC):
             raise ValueError(f"{name} must be finite and {kind}, got {value!r}")
         return result
 
+    def _wants_clean_graph(self) -> bool:
+        """Whether ``_run`` uses the gradient at the clean inputs (see :class:`CleanGraph`)."""
+        return False
+
     def __call__(
         self, model: Model, x: Tensor, y: Tensor, targets: Tensor | None = None
     ) -> AttackResult:
@@ -415,8 +470,18 @@ class EvasionAttack(abc.ABC):
                     empty.clone(),
                     time_s=time.perf_counter() - start,
                 )
-            with torch.no_grad():
-                logits = counted(x)
+            # The clean forward pass: predictions, output checks, and (for attacks whose first
+            # step is taken at x) the graph for that step's gradient.
+            graph: CleanGraph | None = None
+            if self._wants_clean_graph():
+                with torch.enable_grad():
+                    x_leaf = x.clone().requires_grad_(True)
+                    graph_logits = counted(x_leaf)
+                logits = graph_logits.detach()
+                graph = CleanGraph(x_leaf, graph_logits, torch.arange(n, device=x.device))
+            else:
+                with torch.no_grad():
+                    logits = counted(x)
             _check_num_classes(y, targets, int(logits.shape[1]))
             clean_pred = logits.argmax(dim=1)
             done = clean_pred == targets if targets is not None else clean_pred != y
@@ -424,16 +489,42 @@ class EvasionAttack(abc.ABC):
             adv_pred = clean_pred.clone()
             todo = (~done).nonzero().squeeze(1)
             if todo.numel():
-                sub_x = x[todo]
-                sub_t = targets[todo] if targets is not None else None
-                info: dict[str, Tensor] = {}
-                out = self._run(counted, sub_x, y[todo], sub_t, logits[todo], info)
+                every = todo.numel() == n
+                sub_x = x if every else x[todo]
+                if graph is not None and not every:
+                    graph = CleanGraph(graph.x, graph.logits, todo)
+                context = AttackContext(
+                    model=counted,
+                    x=sub_x,
+                    y=y if every else y[todo],
+                    targets=None if targets is None else (targets if every else targets[todo]),
+                    logits=logits if every else logits[todo],
+                    clean_graph=graph,
+                )
+                out = self._run(context)
+                info = context.info
+                del graph, context  # frees the clean graph before the final forward pass
+                known: Tensor | None = None
+                if isinstance(out, tuple):
+                    out, known = out
                 if not isinstance(out, Tensor) or out.shape != sub_x.shape:
                     raise RuntimeError(f"{self.name}._run returned a wrong shape")
                 with torch.no_grad():
-                    out = self.threat._project(out.detach().to(x.dtype), sub_x)
-                    adv_pred[todo] = counted(out).argmax(dim=1)
-                x_adv[todo] = out
+                    out = out.detach().to(x.dtype)
+                    projected = self.threat._project(out, sub_x)
+                    # Predictions the attack already computed on exactly these points are kept;
+                    # the others (or any point the projection moved) cost one forward pass.
+                    unknown = torch.ones(sub_x.shape[0], dtype=torch.bool, device=x.device)
+                    sub_pred = torch.empty(sub_x.shape[0], dtype=torch.long, device=x.device)
+                    if known is not None:
+                        moved = (projected != out).reshape(out.shape[0], -1).any(dim=1)
+                        unknown = (known < 0) | moved
+                        sub_pred = known.clone()
+                    rows = unknown.nonzero().squeeze(1)
+                    if rows.numel():
+                        sub_pred[rows] = counted(projected[rows]).argmax(dim=1)
+                x_adv[todo] = projected
+                adv_pred[todo] = sub_pred
                 for key, value in info.items():
                     full = torch.zeros(n, dtype=value.dtype, device=x.device)
                     full[todo] = value.detach()
@@ -458,27 +549,17 @@ class EvasionAttack(abc.ABC):
         )
 
     @abc.abstractmethod
-    def _run(
-        self,
-        model: Model,
-        x: Tensor,
-        y: Tensor,
-        targets: Tensor | None,
-        logits: Tensor,
-        info: dict[str, Tensor],
-    ) -> Tensor:
-        """Find adversarial examples for points that are not yet adversarial.
+    def _run(self, ctx: AttackContext) -> Tensor | tuple[Tensor, Tensor]:
+        """Find adversarial examples for the points that are not adversarial yet.
 
         Args:
-            model: the counting, eval-mode model.
-            x: ``(n, ...)`` clean inputs the model classifies correctly (untargeted) or not as the
-                target (targeted).
-            y: ``(n,)`` labels.
-            targets: ``(n,)`` targets or ``None``.
-            logits: ``(n, K)`` the model's logits on ``x`` (already computed).
-            info: a dict the attack may fill with ``(n,)`` per-example tensors (result extras).
+            ctx: the counting model, the inputs (the clean points the model classifies
+                correctly, or not as their target), their clean logits, an ``info`` dict for
+                per-example extras, and the clean graph if requested.
 
         Returns:
-            ``(n, ...)`` candidate adversarial examples; the base class projects them onto the
-            threat model and checks them.
+            ``(n, ...)`` candidate adversarial examples, optionally with ``(n,)`` predictions the
+            attack already computed on exactly those points (``-1`` where unknown), which spares
+            the final forward pass for them. The base class projects the candidates onto the
+            threat model and predicts the points whose prediction is unknown or that moved.
         """

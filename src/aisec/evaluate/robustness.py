@@ -12,10 +12,10 @@ import json
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 import torch
-from torch import Tensor
+from torch import Tensor, nn
 
 from aisec.attacks.base import (
     AttackResult,
@@ -24,7 +24,7 @@ from aisec.attacks.base import (
     eval_mode,
     validate_inputs,
 )
-from aisec.attacks.evasion import APGD, SquareAttack
+from aisec.attacks.evasion import APGD, FGSM, PGD, CarliniWagnerL2, SquareAttack
 from aisec.evaluate.sanity import (
     check_blackbox_beats_whitebox,
     check_gradients,
@@ -35,14 +35,104 @@ from aisec.evaluate.sanity import (
 from aisec.threat import ThreatModel
 
 __all__ = [
+    "ATTACK_NAMES",
     "AttackStage",
     "RobustnessReport",
+    "Task",
     "default_suite",
     "evaluate_robustness",
+    "load_task",
+    "make_attack",
     "run_attack",
 ]
 
 _SANITY_POINTS = 64
+
+ATTACK_NAMES = ("fgsm", "pgd", "apgd-ce", "apgd-dlr", "apgd-t", "square", "cw")
+"""Names accepted by :func:`make_attack` (``"apgd"`` is an alias of ``"apgd-ce"``)."""
+
+
+def make_attack(
+    name: str, threat: ThreatModel, *, steps: int | None = None, seed: int = 0
+) -> EvasionAttack:
+    """An attack by name with its published defaults (for the command line).
+
+    Args:
+        name: one of :data:`ATTACK_NAMES` (case-insensitive; ``"apgd"`` means APGD-CE).
+        threat: the threat model.
+        steps: overrides the iteration budget: PGD/APGD steps, Square queries, C&W iterations
+            per binary-search step (FGSM has none).
+        seed: seed of the randomized attacks.
+
+    Returns:
+        The configured attack.
+
+    Raises:
+        ValueError: for an unknown name or a norm the attack does not support.
+    """
+    key = name.lower()
+    if key == "apgd":
+        key = "apgd-ce"
+
+    def budget(parameter: str) -> dict[str, Any]:
+        return {} if steps is None else {parameter: steps}
+
+    if key == "fgsm":
+        return FGSM(threat)
+    if key == "pgd":
+        return PGD(threat, seed=seed, **budget("steps"))
+    if key in ("apgd-ce", "apgd-dlr", "apgd-t"):
+        loss: Literal["ce", "dlr"] = "ce" if key == "apgd-ce" else "dlr"
+        targets = 9 if key == "apgd-t" else 0
+        return APGD(threat, loss=loss, n_target_classes=targets, seed=seed, **budget("steps"))
+    if key == "square":
+        return SquareAttack(threat, seed=seed, **budget("n_queries"))
+    if key == "cw":
+        return CarliniWagnerL2(threat, **budget("max_iterations"))
+    raise ValueError(f"unknown attack {name!r}; choose one of {', '.join(ATTACK_NAMES)}")
+
+
+@dataclass(frozen=True)
+class Task:
+    """A zoo model with test data to attack.
+
+    Attributes:
+        model_name: the zoo name.
+        model: the model (eval mode).
+        x: ``(n, C, H, W)`` test images in ``[0, 1]``.
+        y: ``(n,)`` labels.
+        class_names: a name per class.
+    """
+
+    model_name: str
+    model: nn.Module
+    x: Tensor
+    y: Tensor
+    class_names: tuple[str, ...]
+
+
+def load_task(model: str, *, n: int, seed: int = 0) -> Task:
+    """Load a zoo model and ``n`` test examples of its dataset (fewer if the set is smaller).
+
+    ``signs-cnn`` gets ``n`` procedural test signs, ``digits-cnn`` a class-balanced subset of
+    the digits test split, ``efficientnet-lite0`` the bundled ImageNet photos.
+
+    Raises:
+        ValueError: for an unknown model or ``n < 1``.
+    """
+    from aisec.data import load as load_data
+    from aisec.models import load as load_model
+    from aisec.models import model_spec
+
+    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+        raise ValueError(f"n must be an int >= 1, got {n!r}")
+    spec = model_spec(model)
+    if spec.dataset == "signs":
+        data = load_data("signs", "test", n=n, seed=seed)
+    else:
+        data = load_data(spec.dataset, "test")
+        data = data.subset(min(n, len(data)), seed=seed)
+    return Task(model, load_model(model).eval(), data.images, data.labels, data.class_names)
 
 
 def default_suite(
@@ -128,6 +218,7 @@ class RobustnessReport:
         robust: ``(n,)`` bool, which points survived every attack.
         x_adv: ``(n, ...)`` for each broken point the adversarial example that broke it, the
             clean input elsewhere.
+        clean_pred: ``(n,)`` the predictions on the clean inputs.
         adv_pred: ``(n,)`` the predictions on ``x_adv``.
         y: ``(n,)`` the labels.
         warnings: sanity warnings (also issued with ``warnings.warn``).
@@ -141,6 +232,7 @@ class RobustnessReport:
     stages: list[AttackStage]
     robust: Tensor
     x_adv: Tensor
+    clean_pred: Tensor
     adv_pred: Tensor
     y: Tensor
     warnings: list[str] = field(default_factory=list)
@@ -160,6 +252,7 @@ class RobustnessReport:
         if per_example:
             out["robust"] = self.robust.tolist()
             out["y"] = self.y.tolist()
+            out["clean_pred"] = self.clean_pred.tolist()
             out["adv_pred"] = self.adv_pred.tolist()
         return out
 
@@ -242,7 +335,7 @@ def evaluate_robustness(
     points every earlier attack failed on; a point counts as robust only if all attacks fail. The
     sanity checks warn about probability outputs, randomized models, zero or vanishing input
     gradients, and a black-box attack breaking points the white-box attacks could not (more than
-    1% of the points) — each a sign that the number is too optimistic.
+    1% of the points, and at least 2) — each a sign that the number is too optimistic.
 
     Args:
         model: the classifier (an ``nn.Module`` is put in eval mode, then restored).
@@ -360,6 +453,7 @@ def evaluate_robustness(
         stages=stages,
         robust=robust,
         x_adv=x_adv,
+        clean_pred=clean_pred,
         adv_pred=adv_pred,
         y=y,
         warnings=messages,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from aisec.threat import ThreatModel
+from aisec.threat import ThreatModel, linf_box
 
 __all__ = ["BallProjector", "ascent_direction", "batch_view", "make_generator", "random_start"]
 
@@ -73,9 +73,7 @@ class BallProjector:
         self.eps = threat.eps
         self.bounds = threat.bounds
         if self.norm == "linf":
-            lo, hi = threat.bounds
-            self.lower = (x - threat.eps).clamp_(min=lo)
-            self.upper = (x + threat.eps).clamp_(max=hi)
+            self.lower, self.upper = linf_box(x, threat.eps, threat.bounds)
 
     def __call__(self, x_new: Tensor) -> Tensor:
         """Project ``x_new`` ``(N, ...)`` (modified in place for L∞) into the threat model."""

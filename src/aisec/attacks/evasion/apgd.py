@@ -26,7 +26,7 @@ from typing import Literal
 import torch
 from torch import Tensor
 
-from aisec.attacks.base import EvasionAttack, Model
+from aisec.attacks.base import AttackContext, EvasionAttack, Model
 from aisec.attacks.evasion._steps import (
     BallProjector,
     ascent_direction,
@@ -37,7 +37,6 @@ from aisec.attacks.evasion._steps import (
 from aisec.attacks.evasion.losses import (
     ce_loss,
     dlr_loss,
-    is_adversarial,
     targeted_ce_loss,
     targeted_dlr_loss,
 )
@@ -152,15 +151,8 @@ class APGD(EvasionAttack):
             return targeted_ce_loss(logits, target)
         return targeted_dlr_loss(logits, y, target)
 
-    def _run(
-        self,
-        model: Model,
-        x: Tensor,
-        y: Tensor,
-        targets: Tensor | None,
-        logits: Tensor,
-        info: dict[str, Tensor],
-    ) -> Tensor:
+    def _run(self, ctx: AttackContext) -> tuple[Tensor, Tensor]:
+        x, y, targets, logits = ctx.x, ctx.y, ctx.targets, ctx.logits
         generator = make_generator(self.seed, x.device)
         runs: list[Tensor | None]
         if targets is None and self.n_target_classes:
@@ -170,13 +162,14 @@ class APGD(EvasionAttack):
         else:
             runs = [targets] * self.restarts
         best = x.clone()
+        pred = torch.full((x.shape[0],), -1, dtype=torch.long, device=x.device)
         found = torch.zeros(x.shape[0], dtype=torch.bool, device=x.device)
         for loss_target in runs:
             rest = (~found).nonzero().squeeze(1)
             if rest.numel() == 0:
                 break
-            x_out, fooled = self._attack_once(
-                model,
+            x_out, fooled, out_pred = self._attack_once(
+                ctx.model,
                 x[rest],
                 y[rest],
                 None if targets is None else targets[rest],
@@ -184,8 +177,9 @@ class APGD(EvasionAttack):
                 generator,
             )
             best[rest] = x_out
+            pred[rest] = out_pred
             found[rest] = fooled
-        return best
+        return best, pred
 
     def _gradient(
         self, model: Model, x_cur: Tensor, state: _State
@@ -205,18 +199,19 @@ class APGD(EvasionAttack):
         goal: Tensor | None,
         loss_target: Tensor | None,
         generator: torch.Generator,
-    ) -> tuple[Tensor, Tensor]:
+    ) -> tuple[Tensor, Tensor, Tensor]:
         """One APGD run with per-example early stopping.
 
         Returns:
-            ``(x_out, fooled)``: the first adversarial iterate of each fooled example, else the
-            final iterate, and which examples were fooled.
+            ``(x_out, fooled, pred)``: the first adversarial iterate of each fooled example, else
+            the final iterate; which examples were fooled; the predictions on ``x_out``.
         """
         n = x.shape[0]
         norm = self.threat.norm
         alpha = self.momentum
         x_out = x.clone()
         fooled = torch.zeros(n, dtype=torch.bool, device=x.device)
+        pred = torch.full((n,), -1, dtype=torch.long, device=x.device)
         project = BallProjector(x, self.threat)
 
         x0 = random_start(x, self.threat, generator)
@@ -241,17 +236,19 @@ class APGD(EvasionAttack):
         last_mark = 0
         for k in range(self.steps):
             logits, loss, grad = self._gradient(model, state.x_cur, state)
-            hit = is_adversarial(logits, state.y, state.goal)
+            step_pred = logits.argmax(dim=1)
+            hit = step_pred == state.goal if state.goal is not None else step_pred != state.y
             if bool(hit.any()):
                 rows = state.index[hit]
                 x_out[rows] = state.x_cur[hit]
+                pred[rows] = step_pred[hit]
                 fooled[rows] = True
                 keep = ~hit
                 state.keep(keep)
                 project = project.select(keep)
                 loss, grad = loss[keep], grad[keep]
                 if state.index.numel() == 0:
-                    return x_out, fooled
+                    return x_out, fooled, pred
             if k == 0:
                 state.x_best, state.f_best, state.grad_best = state.x_cur, loss, grad
                 state.f_best_last, state.loss_prev = loss, loss
@@ -289,7 +286,9 @@ class APGD(EvasionAttack):
             state.x_cur = x_next
         # The last iterate has not been evaluated yet: one forward pass decides it.
         with torch.no_grad():
-            hit = is_adversarial(model(state.x_cur), state.y, state.goal)
+            last_pred = model(state.x_cur).argmax(dim=1)
+        hit = last_pred == state.goal if state.goal is not None else last_pred != state.y
         x_out[state.index] = state.x_cur
+        pred[state.index] = last_pred
         fooled[state.index[hit]] = True
-        return x_out, fooled
+        return x_out, fooled, pred

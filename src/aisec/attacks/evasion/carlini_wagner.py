@@ -7,7 +7,7 @@ import math
 import torch
 from torch import Tensor
 
-from aisec.attacks.base import EvasionAttack, Model
+from aisec.attacks.base import AttackContext, EvasionAttack
 from aisec.attacks.evasion.losses import margin, targeted_margin
 from aisec.threat import ThreatModel
 
@@ -78,15 +78,8 @@ class CarliniWagnerL2(EvasionAttack):
         gap = margin(logits, y) if targets is None else targeted_margin(logits, targets)
         return gap.clamp(min=-self.confidence)
 
-    def _run(
-        self,
-        model: Model,
-        x: Tensor,
-        y: Tensor,
-        targets: Tensor | None,
-        logits: Tensor,
-        info: dict[str, Tensor],
-    ) -> Tensor:
+    def _run(self, ctx: AttackContext) -> tuple[Tensor, Tensor]:
+        model, x, y, targets = ctx.model, ctx.x, ctx.y, ctx.targets
         n = x.shape[0]
         device, dtype = x.device, x.dtype
         lo, hi = self.threat.bounds
@@ -99,6 +92,7 @@ class CarliniWagnerL2(EvasionAttack):
         best_norm = torch.full((n,), math.inf, dtype=dtype, device=device)
         initial_norm = torch.full((n,), math.inf, dtype=dtype, device=device)
         best_x = x.clone()
+        best_pred = ctx.logits.argmax(dim=1)
         abort_every = max(self.max_iterations // 10, 1)
 
         for _ in range(self.binary_search_steps):
@@ -126,6 +120,7 @@ class CarliniWagnerL2(EvasionAttack):
                     if bool(better.any()):
                         best_norm = torch.where(better, norm, best_norm)
                         best_x[better] = x_new[better].detach()
+                        best_pred = torch.where(better, pred, best_pred)
                         first = better & torch.isinf(initial_norm)
                         initial_norm = torch.where(first, norm, initial_norm)
                     succeeded |= ok
@@ -140,6 +135,6 @@ class CarliniWagnerL2(EvasionAttack):
             lower = torch.where(succeeded, lower, torch.maximum(lower, const))
             bounded = torch.isfinite(upper)
             const = torch.where(bounded, (lower + upper) / 2.0, const * 10.0)
-        info["cw_norms"] = best_norm
-        info["initial_norms"] = initial_norm
-        return best_x
+        ctx.info["cw_norms"] = best_norm
+        ctx.info["initial_norms"] = initial_norm
+        return best_x, best_pred

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import torch
 from torch import Tensor
 
-from aisec.attacks.base import EvasionAttack, Model
+from aisec.attacks.base import AttackContext, EvasionAttack
 from aisec.attacks.evasion._steps import BallProjector, ascent_direction
 from aisec.attacks.evasion.losses import ce_loss, targeted_ce_loss
 from aisec.threat import ThreatModel
@@ -16,11 +15,12 @@ __all__ = ["FGSM"]
 class FGSM(EvasionAttack):
     """Fast Gradient Sign Method: ``x_adv = x + ε·sign(∇ₓ L(x, y))``.
 
-    One forward and one backward pass. Untargeted it ascends the cross-entropy of the label;
-    targeted it descends the cross-entropy of the target. Under an L2 threat model the step is
-    ``ε·∇/‖∇‖₂`` (the "fast gradient method"). It is a weak attack, useful as a baseline and for
-    fast adversarial training; use :class:`~aisec.attacks.PGD` or :class:`~aisec.attacks.APGD` to
-    measure robustness.
+    One forward and one backward pass (the gradient comes from the base class's clean forward
+    pass). Untargeted it ascends the cross-entropy of the label; targeted it descends the
+    cross-entropy of the target. Under an L2 threat model the step is ``ε·∇/‖∇‖₂`` (the "fast
+    gradient method"). It is a weak attack, useful as a baseline and for fast adversarial
+    training; use :class:`~aisec.attacks.PGD` or :class:`~aisec.attacks.APGD` to measure
+    robustness.
 
     Args:
         threat: an ``"linf"`` (FGSM) or ``"l2"`` (FGM) threat model.
@@ -36,22 +36,16 @@ class FGSM(EvasionAttack):
     def __init__(self, threat: ThreatModel) -> None:
         super().__init__(threat)
 
-    def _run(
-        self,
-        model: Model,
-        x: Tensor,
-        y: Tensor,
-        targets: Tensor | None,
-        logits: Tensor,
-        info: dict[str, Tensor],
-    ) -> Tensor:
-        with torch.enable_grad():
-            x_in = x.clone().requires_grad_(True)
-            out = model(x_in)
-            if targets is None:
-                loss = ce_loss(out, y).sum()
-            else:
-                loss = targeted_ce_loss(out, targets).sum()
-            (grad,) = torch.autograd.grad(loss, x_in)
+    def _wants_clean_graph(self) -> bool:
+        return True
+
+    def _run(self, ctx: AttackContext) -> Tensor:
+        if ctx.clean_graph is None:
+            raise RuntimeError("FGSM needs the clean graph from the base class")
+        y, targets = ctx.y, ctx.targets
+        if targets is None:
+            grad = ctx.clean_graph.gradient(lambda logits: ce_loss(logits, y))
+        else:
+            grad = ctx.clean_graph.gradient(lambda logits: targeted_ce_loss(logits, targets))
         step = ascent_direction(grad, self.threat.norm) * self.threat.eps
-        return BallProjector(x, self.threat)(x + step)
+        return BallProjector(ctx.x, self.threat)(ctx.x + step)

@@ -7,7 +7,7 @@ from typing import Literal
 import torch
 from torch import Tensor
 
-from aisec.attacks.base import EvasionAttack, Model
+from aisec.attacks.base import AttackContext, EvasionAttack, Model
 from aisec.attacks.evasion._steps import (
     BallProjector,
     ascent_direction,
@@ -18,7 +18,6 @@ from aisec.attacks.evasion._steps import (
 from aisec.attacks.evasion.losses import (
     ce_loss,
     dlr_loss,
-    is_adversarial,
     targeted_ce_loss,
     targeted_dlr_loss,
 )
@@ -34,7 +33,8 @@ class PGD(EvasionAttack):
 
     Each step is ``x ← P(x + α·d)`` with ``d = sign(∇L)`` (L∞) or ``∇L/‖∇L‖₂`` (L2) and ``P`` the
     projection onto the ball intersected with the box. The first iterate is a uniformly random
-    point of the ball (``random_start``). With ``restarts > 1`` the attack is repeated from new
+    point of the ball (``random_start``; without it the first gradient comes from the base
+    class's clean forward pass). With ``restarts > 1`` the attack is repeated from new
     random points on the examples that are still not adversarial. Every iterate whose logits are
     computed is checked: an example keeps the first adversarial iterate found (no extra forward
     passes: the check reuses the logits of the gradient step).
@@ -90,41 +90,45 @@ class PGD(EvasionAttack):
             return ce_loss(logits, y) if targets is None else targeted_ce_loss(logits, targets)
         return dlr_loss(logits, y) if targets is None else targeted_dlr_loss(logits, y, targets)
 
-    def _run(
-        self,
-        model: Model,
-        x: Tensor,
-        y: Tensor,
-        targets: Tensor | None,
-        logits: Tensor,
-        info: dict[str, Tensor],
-    ) -> Tensor:
+    def _wants_clean_graph(self) -> bool:
+        # Without a random start the first step is taken at x: reuse the clean forward pass.
+        return not self.random_start
+
+    def _run(self, ctx: AttackContext) -> tuple[Tensor, Tensor]:
+        model, x, y, targets = ctx.model, ctx.x, ctx.y, ctx.targets
+        n = x.shape[0]
         generator = make_generator(self.seed, x.device)
         best = x.clone()
-        found = torch.zeros(x.shape[0], dtype=torch.bool, device=x.device)
+        pred = torch.full((n,), -1, dtype=torch.long, device=x.device)
+        found = torch.zeros(n, dtype=torch.bool, device=x.device)
+        first_grad = None
+        if ctx.clean_graph is not None:
+            first_grad = ctx.clean_graph.gradient(lambda z: self._loss(z, y, targets))
         for restart in range(self.restarts):
-            idx = (~found).nonzero().squeeze(1) if restart else None
-            xs = x if idx is None else x[idx]
-            ys = y if idx is None else y[idx]
-            ts = targets if targets is None or idx is None else targets[idx]
-            x_adv, hit, last = self._attack_once(model, xs, ys, ts, generator)
-            chosen = torch.where(batch_view(hit, x_adv), last, x_adv)
-            if idx is None:
-                best, found = chosen, hit.clone()
-            else:
-                best[idx] = chosen
-                found[idx] = hit
+            rows = None if restart == 0 else (~found).nonzero().squeeze(1)
+            if rows is not None and rows.numel() == 0:
+                break
+            xs = x if rows is None else x[rows]
+            ys = y if rows is None else y[rows]
+            ts = targets if targets is None or rows is None else targets[rows]
+            x_last, hit, hit_x, hit_pred = self._attack_once(
+                model, xs, ys, ts, generator, first_grad if restart == 0 else None
+            )
+            chosen = torch.where(batch_view(hit, x_last), hit_x, x_last)
+            chosen_pred = hit_pred.clone()
             if restart + 1 < self.restarts:
-                # Check the final iterates so that the next restart skips the examples they fool.
-                with torch.no_grad():
-                    rest = (~found).nonzero().squeeze(1)
-                    if rest.numel() == 0:
-                        break
-                    fooled = is_adversarial(
-                        model(best[rest]), y[rest], None if targets is None else targets[rest]
-                    )
-                    found[rest[fooled]] = True
-        return best
+                # Check the final iterates so that the next restart skips what they fool.
+                miss = (~hit).nonzero().squeeze(1)
+                if miss.numel():
+                    with torch.no_grad():
+                        miss_pred = model(x_last[miss]).argmax(dim=1)
+                    chosen_pred[miss] = miss_pred
+                    hit[miss] = miss_pred == ts[miss] if ts is not None else miss_pred != ys[miss]
+            if rows is None:
+                best, pred, found = chosen, chosen_pred, hit
+            else:
+                best[rows], pred[rows], found[rows] = chosen, chosen_pred, hit
+        return best, pred
 
     def _attack_once(
         self,
@@ -133,30 +137,44 @@ class PGD(EvasionAttack):
         y: Tensor,
         targets: Tensor | None,
         generator: torch.Generator,
-    ) -> tuple[Tensor, Tensor, Tensor]:
-        """One PGD run: returns the final iterate, which examples were found adversarial at
-        an evaluated iterate, and those adversarial iterates."""
+        first_grad: Tensor | None,
+    ) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+        """One PGD run.
+
+        Returns:
+            The final iterate (not evaluated), which examples were adversarial at an evaluated
+            iterate, those first adversarial iterates and their predictions (``-1`` elsewhere).
+        """
+        n = x.shape[0]
         project = BallProjector(x, self.threat)
         x_adv = random_start(x, self.threat, generator) if self.random_start else x.clone()
-        found = torch.zeros(x.shape[0], dtype=torch.bool, device=x.device)
-        first_hit = x.clone()
+        found = torch.zeros(n, dtype=torch.bool, device=x.device)
+        hit_x = x.clone()
+        hit_pred = torch.full((n,), -1, dtype=torch.long, device=x.device)
         norm = self.threat.norm
         alpha = self.step_size
-        with torch.enable_grad():
-            for _ in range(self.steps):
-                x_adv.requires_grad_(True)
-                out = model(x_adv)
-                loss = self._loss(out, y, targets).sum()
-                (grad,) = torch.autograd.grad(loss, x_adv)
+        for step in range(self.steps):
+            if step == 0 and first_grad is not None:
+                grad = first_grad  # the clean point: known not to be adversarial
+            else:
+                with torch.enable_grad():
+                    x_adv.requires_grad_(True)
+                    out = model(x_adv)
+                    loss = self._loss(out, y, targets).sum()
+                    (grad,) = torch.autograd.grad(loss, x_adv)
                 x_adv = x_adv.detach()
                 with torch.no_grad():
-                    new = is_adversarial(out, y, targets) & ~found
+                    pred = out.argmax(dim=1)
+                    adversarial = pred == targets if targets is not None else pred != y
+                    new = adversarial & ~found
                     if bool(new.any()):
-                        first_hit[new] = x_adv[new]
+                        hit_x[new] = x_adv[new]
+                        hit_pred[new] = pred[new]
                         found |= new
-                    if norm == "linf":
-                        x_adv.add_(grad.sign_(), alpha=alpha)
-                    else:
-                        x_adv.add_(ascent_direction(grad, norm), alpha=alpha)
-                    x_adv = project(x_adv)
-        return x_adv, found, first_hit
+            with torch.no_grad():
+                if norm == "linf":
+                    x_adv.add_(grad.sign(), alpha=alpha)
+                else:
+                    x_adv.add_(ascent_direction(grad, norm), alpha=alpha)
+                x_adv = project(x_adv)
+        return x_adv, found, hit_x, hit_pred

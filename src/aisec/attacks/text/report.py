@@ -1,0 +1,120 @@
+"""Write an attack run to a folder: ``metrics.json`` and lists of examples (Markdown and HTML).
+
+``metrics.json`` keys:
+
+- ``recipe``: the recipe's name; ``model``: the victim's name; ``n``: examples attacked;
+  ``seed``: the data seed;
+- ``summary``: :class:`~aisec.attacks.text.attack.AttackSummary` — ``examples``, ``skipped``,
+  ``succeeded``, ``failed``, ``clean_accuracy``, ``accuracy_under_attack``, ``success_rate``,
+  ``mean_words_changed_pct``, ``mean_queries``, ``mean_similarity``, ``seconds``;
+- ``config``: the attack's four parts (goal, transformation, constraints, search);
+- ``sanitized_accuracy``: victim accuracy on the adversarial texts after
+  :class:`~aisec.defenses.text.Sanitizer` (when computed), and ``sanitizer_flagged``: the
+  fraction of successful adversarial texts the sanitizer reported findings for.
+
+``examples.md`` and ``examples.html`` list every example with the changed words highlighted;
+invisible and non-ASCII characters are shown as ``\\uXXXX`` escapes so that the change is
+visible.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from aisec.attacks.text.attack import AttackRun, TextAttackResult
+from aisec.attacks.text.core import AttackText
+
+__all__ = ["escape_invisible", "highlight", "write_attack_report"]
+
+
+def escape_invisible(text: str) -> str:
+    """Show non-ASCII and control characters as ``\\uXXXX`` (printable ASCII unchanged)."""
+    return "".join(
+        c if (c.isascii() and c.isprintable()) or c == " " else f"\\u{ord(c):04x}" for c in text
+    )
+
+
+def highlight(result: TextAttackResult, *, style: str = "markdown") -> str:
+    """The adversarial text with each changed word shown as ``original -> replacement``.
+
+    Args:
+        result: an attacked example.
+        style: ``"markdown"`` (``~~old~~ **new**``) or ``"html"`` (``<del>``/``<ins>``).
+    """
+    text = AttackText.from_text(result.original)
+    changed = dict(zip(result.changed_indices, result.adversarial_words, strict=True))
+    parts = [text.gaps[0]]
+    for i, (word, gap) in enumerate(zip(text.words, text.gaps[1:], strict=True)):
+        if i in changed:
+            new = escape_invisible(changed[i])
+            if style == "html":
+                parts.append(f"<del>{html.escape(word)}</del><ins>{html.escape(new)}</ins>")
+            else:
+                parts.append(f"~~{word}~~ **{new}**")
+        else:
+            parts.append(html.escape(word) if style == "html" else word)
+        parts.append(html.escape(gap) if style == "html" else gap)
+    return "".join(parts)
+
+
+def write_attack_report(
+    run: AttackRun,
+    out_dir: str | Path,
+    *,
+    model: str,
+    seed: int,
+    class_names: Sequence[str],
+    extra: dict[str, Any] | None = None,
+) -> list[Path]:
+    """Write ``metrics.json``, ``examples.md`` and ``examples.html`` into ``out_dir``.
+
+    Args:
+        run: the attack run.
+        out_dir: the folder (created).
+        model: the victim's name.
+        seed: the data seed.
+        class_names: the victim's class names.
+        extra: more top-level keys for ``metrics.json`` (e.g. sanitizer results).
+
+    Returns:
+        The written paths.
+    """
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    metrics: dict[str, Any] = {
+        "recipe": run.recipe,
+        "model": model,
+        "n": len(run.results),
+        "seed": seed,
+        "summary": run.summary.to_dict() if run.summary else None,
+        "config": run.config,
+    } | (extra or {})
+    paths = [out / "metrics.json", out / "examples.md", out / "examples.html", out / "results.json"]
+    paths[0].write_text(json.dumps(metrics, indent=2, default=str))
+    lines = [f"# {run.recipe} on {model}", ""]
+    rows = ["<html><head><meta charset='utf-8'><title>aisec text attack</title></head><body>"]
+    rows.append(f"<h1>{html.escape(run.recipe)} on {html.escape(model)}</h1><ol>")
+    for r in run.results:
+        verdict = (
+            f"{r.status}: {class_names[r.original_prediction]} -> "
+            f"{class_names[r.adversarial_prediction]} ({r.words_changed}/{r.num_words} words, "
+            f"{r.queries} queries"
+            + (f", similarity {r.similarity:.3f}" if r.similarity is not None else "")
+            + ")"
+        )
+        lines += [f"1. **{verdict}**", f"   - original: {r.original}"]
+        if r.words_changed:
+            lines.append(f"   - adversarial: {highlight(r)}")
+        rows.append(f"<li><b>{html.escape(verdict)}</b><br>{html.escape(r.original)}")
+        if r.words_changed:
+            rows.append(f"<br>{highlight(r, style='html')}")
+        rows.append("</li>")
+    rows.append("</ol></body></html>")
+    paths[1].write_text("\n".join(lines) + "\n")
+    paths[2].write_text("\n".join(rows) + "\n")
+    paths[3].write_text(json.dumps(run.to_dict(), indent=2, default=str))
+    return paths

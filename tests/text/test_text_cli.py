@@ -1,0 +1,53 @@
+"""`aisec sanitize`, `aisec text-attack` argument errors, and the --out report files."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from text_stubs import LexiconModel
+from typer.testing import CliRunner
+
+from aisec.attacks.text import deepwordbug
+from aisec.attacks.text.report import write_attack_report
+from aisec.cli import app
+
+runner = CliRunner()
+
+
+def test_sanitize_prints_clean_text_and_findings() -> None:
+    result = runner.invoke(app, ["sanitize", "p\u0430yp\u0430l is gre\u200bat"])
+    assert result.exit_code == 0, result.output
+    assert "paypal is great" in result.output
+    assert "confusables" in result.output and "invisible" in result.output
+    plain = runner.invoke(app, ["sanitize", "hello"])
+    assert plain.exit_code == 0 and "no findings" in plain.output
+
+
+def test_text_attack_rejects_bad_arguments() -> None:
+    result = runner.invoke(app, ["text-attack", "--recipe", "nope", "--model", "tweets-bow"])
+    assert result.exit_code == 2 and "known recipes" in result.output
+    result = runner.invoke(app, ["text-attack", "--recipe", "pwws", "--n", "0"])
+    assert result.exit_code == 2 and "--n" in result.output
+
+
+def test_report_files_have_the_documented_keys(tmp_path: Path) -> None:
+    model = LexiconModel()
+    run = deepwordbug().run(model, ["a good movie today", "a bad day"], [1, 0])
+    paths = write_attack_report(
+        run, tmp_path, model="stub", seed=0, class_names=model.class_names, extra={"x": 1}
+    )
+    metrics = json.loads((tmp_path / "metrics.json").read_text())
+    assert {"recipe", "model", "n", "seed", "summary", "config", "x"} <= set(metrics)
+    assert {
+        "success_rate",
+        "accuracy_under_attack",
+        "mean_queries",
+        "mean_words_changed_pct",
+        "mean_similarity",
+        "clean_accuracy",
+    } <= set(metrics["summary"])
+    markdown = (tmp_path / "examples.md").read_text()
+    assert "~~good~~" in markdown
+    assert "<del>good</del>" in (tmp_path / "examples.html").read_text()
+    assert all(p.exists() for p in paths)

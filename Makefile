@@ -35,8 +35,8 @@ tour-quick: $(DEV)
 	$(BIN)/aisec tour --out report --quick
 
 lint: $(DEV)
-	$(BIN)/ruff check src tests benchmarks examples
-	$(BIN)/ruff format --check src tests benchmarks examples
+	$(BIN)/ruff check src tests benchmarks examples tools
+	$(BIN)/ruff format --check src tests benchmarks examples tools
 
 typecheck: $(DEV)
 	$(BIN)/mypy

@@ -61,7 +61,7 @@ _DATASETS: dict[str, DatasetInfo] = {
 
 _OFFLINE_NAMES = ", ".join(repr(i.name) for i in _DATASETS.values() if i.offline)
 _MAX_SIGNS = 500_000
-_SIGNS_FORMAT_VERSION = 1  # bump when the renderer's output changes, to invalidate caches
+_SIGNS_FORMAT_VERSION = 2  # bump when the renderer's output changes, to invalidate caches
 
 
 def list_datasets() -> tuple[DatasetInfo, ...]:

@@ -59,6 +59,8 @@ def make_attack(
 
     Args:
         name: one of :data:`ATTACK_NAMES` (case-insensitive; ``"apgd"`` means APGD-CE).
+            ``art:CLASS`` / ``foolbox:CLASS`` run an ART or Foolbox attack through
+            :mod:`aisec.integrations` (needs ``aisec[art]`` / ``aisec[foolbox]``).
         threat: the threat model.
         steps: overrides the iteration budget: PGD/APGD steps, Square queries, C&W iterations
             per binary-search step (FGSM has none).
@@ -70,6 +72,10 @@ def make_attack(
     Raises:
         ValueError: for an unknown name or a norm the attack does not support.
     """
+    if ":" in name:
+        from aisec.integrations.registry import make_library_attack
+
+        return make_library_attack(name, threat, steps=steps, seed=seed)
     key = name.lower()
     if key == "apgd":
         key = "apgd-ce"

@@ -16,9 +16,8 @@ from aisec.models import accuracy
 def main() -> None:
     test = aisec.data.load("signs", "test", n=500, seed=0)
     model = aisec.models.load("signs-cnn")
-    print(
-        f"signs-cnn clean accuracy on {len(test)} signs: {accuracy(model, test.images, test.labels):.1%}"
-    )
+    clean = accuracy(model, test.images, test.labels)
+    print(f"signs-cnn clean accuracy on {len(test)} signs: {clean:.1%}")
 
     photos = aisec.data.load("imagenet_samples")
     net = aisec.models.load("efficientnet-lite0")

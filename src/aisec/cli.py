@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
@@ -32,6 +32,7 @@ def data_list() -> None:
     from aisec.data import list_datasets
 
     table = Table("dataset", "offline", "description")
+    table.columns[0].no_wrap = True
     for info in list_datasets():
         table.add_row(info.name, "yes" if info.offline else "no (needs internet)", info.description)
     console.print(table)
@@ -68,6 +69,8 @@ def models() -> None:
     from aisec.models import list_models
 
     table = Table("model", "dataset", "cached", "test accuracy", "description")
+    for column in table.columns[:4]:
+        column.no_wrap = True
     for status in list_models():
         acc = "-" if status.test_accuracy is None else f"{status.test_accuracy:.2%}"
         table.add_row(
@@ -115,6 +118,504 @@ def tour(
     console.print(f"report: {out / 'index.html'}  results: {out / 'results.json'}")
     if result.failed:
         raise typer.Exit(code=1)
+
+
+@app.command("text-attack")
+def text_attack(
+    model: Annotated[str, typer.Option(help="tweets-bow, tweets-minilm or a HF model name")] = (
+        "tweets-minilm"
+    ),
+    recipe: Annotated[
+        str, typer.Option(help="textfooler, pwws, deepwordbug or bad_characters")
+    ] = "textfooler",
+    n: Annotated[int, typer.Option(help="test tweets to attack")] = 200,
+    seed: Annotated[int, typer.Option(help="seed of the tweet sample")] = 0,
+    out: Annotated[Path | None, typer.Option(help="write metrics.json and examples here")] = None,
+) -> None:
+    """Attack a text classifier on test tweets and print the summary."""
+    from aisec.attacks.text import RECIPES
+    from aisec.defenses.text.evaluation import run_text_attack
+
+    if recipe not in RECIPES:
+        raise _fail(ValueError(f"unknown recipe {recipe!r}; known recipes: {sorted(RECIPES)}"))
+    if n < 1:
+        raise _fail(ValueError(f"--n must be >= 1, got {n}"))
+    try:
+        outcome = run_text_attack(model, recipe, n=n, seed=seed, out_dir=out, progress=True)
+    except (ValueError, TypeError) as error:
+        raise _fail(error) from error
+    table = Table("metric", "value")
+    for key, value in outcome.items():
+        if isinstance(value, float):
+            table.add_row(key, f"{value:.4g}")
+        elif isinstance(value, int | str):
+            table.add_row(key, str(value))
+    console.print(table)
+    if out is not None:
+        console.print(f"wrote {out / 'metrics.json'} and {out / 'examples.html'}")
+
+
+@app.command("sanitize")
+def sanitize(
+    text: Annotated[str, typer.Argument(help="the text to clean")],
+    spelling: Annotated[bool, typer.Option(help="also correct misspelled words")] = False,
+) -> None:
+    """Clean a text of Unicode tricks (and optionally misspellings) and report what was found."""
+    from aisec.attacks.text.report import escape_invisible
+    from aisec.defenses.text import Sanitizer
+
+    try:
+        cleaned, findings = Sanitizer(spelling=spelling).clean(text)
+    except (ValueError, TypeError) as error:
+        raise _fail(error) from error
+    console.print(cleaned, markup=False, highlight=False)
+    for finding in findings:
+        console.print(f"[yellow]{finding.kind}[/] ({finding.count}): {finding.detail}")
+    if findings:
+        console.print(f"input as received: {escape_invisible(text)}", markup=False)
+    else:
+        console.print("[green]no findings[/]")
+
+
+@app.command("attack")
+def attack(
+    model: Annotated[
+        str, typer.Option(help="zoo model: signs-cnn, digits-cnn or efficientnet-lite0")
+    ] = "signs-cnn",
+    attack_name: Annotated[
+        str, typer.Option("--attack", help="fgsm, pgd, apgd-ce, apgd-dlr, apgd-t, square or cw")
+    ] = "pgd",
+    norm: Annotated[str, typer.Option(help="linf or l2")] = "linf",
+    eps: Annotated[str, typer.Option(help="perturbation budget, e.g. 8/255")] = "8/255",
+    n: Annotated[int, typer.Option(help="test examples to attack")] = 1000,
+    steps: Annotated[
+        int | None, typer.Option(help="iterations (Square: queries); default: the paper's")
+    ] = None,
+    batch_size: Annotated[int, typer.Option(help="examples per attack call")] = 256,
+    seed: Annotated[int, typer.Option(help="seed of the data sample and the attack")] = 0,
+    out: Annotated[Path | None, typer.Option(help="write attack.json and attack.png here")] = None,
+) -> None:
+    """Attack a zoo model on test images and print accuracy, norms, time and model calls."""
+    import json
+
+    from aisec.evaluate import load_task, make_attack, run_attack
+    from aisec.report.grid import save_attack_grid
+    from aisec.threat import ThreatModel
+
+    try:
+        threat = ThreatModel(norm, eps)  # type: ignore[arg-type]
+        chosen = make_attack(attack_name, threat, steps=steps, seed=seed)
+        task = load_task(model, n=n, seed=seed)
+        with console.status(f"{chosen.name} on {len(task.y)} {model} test images ..."):
+            result = run_attack(task.model, task.x, task.y, chosen, batch_size=batch_size)
+    except (ValueError, TypeError) as error:
+        raise _fail(error) from error
+    summary = result.summary()
+    table = Table(
+        "metric", "value", title=f"{chosen.name} on {model}: {threat.norm} eps={threat.eps:.4g}"
+    )
+    labels = {
+        "clean_accuracy": "clean accuracy",
+        "robust_accuracy": "robust accuracy",
+        "success_rate": "success rate",
+        "mean_norm": f"mean {threat.norm} norm",
+        "max_norm": f"max {threat.norm} norm",
+        "time_s": "time (s)",
+        "forwards": "model forward passes",
+        "backwards": "model backward passes",
+    }
+    for key, label in labels.items():
+        value = summary[key]
+        percent = key in ("clean_accuracy", "robust_accuracy", "success_rate")
+        text = "-" if value is None else f"{value:.2%}" if percent else f"{value:.4g}"
+        table.add_row(label, text)
+    console.print(table)
+    if out is not None:
+        out.mkdir(parents=True, exist_ok=True)
+        record = {"model": model, "attack": repr(chosen), **result.to_dict(per_example=True)}
+        (out / "attack.json").write_text(json.dumps(record, indent=2) + "\n")
+        save_attack_grid(
+            task.x,
+            result.x_adv,
+            result.y,
+            result.clean_pred,
+            result.adv_pred,
+            out / "attack.png",
+            class_names=task.class_names,
+            title=f"{chosen.name} on {model}, {threat.norm} eps={threat.eps:.4g}",
+        )
+        console.print(f"wrote {out / 'attack.json'} and {out / 'attack.png'}")
+
+
+@app.command("evaluate")
+def evaluate(
+    model: Annotated[
+        str, typer.Option(help="zoo model: signs-cnn, digits-cnn or efficientnet-lite0")
+    ] = "signs-cnn",
+    norm: Annotated[str, typer.Option(help="linf or l2")] = "linf",
+    eps: Annotated[str, typer.Option(help="perturbation budget, e.g. 8/255")] = "8/255",
+    n: Annotated[int, typer.Option(help="test examples to evaluate")] = 500,
+    batch_size: Annotated[int, typer.Option(help="examples per attack call")] = 256,
+    seed: Annotated[int, typer.Option(help="seed of the data sample and the attacks")] = 0,
+    out: Annotated[
+        Path | None, typer.Option(help="write evaluation.json and evaluation.png here")
+    ] = None,
+) -> None:
+    """Worst-case robust accuracy under APGD-CE, APGD-T and Square, with sanity checks."""
+    import json
+
+    from aisec.evaluate import AttackStage, evaluate_robustness, load_task
+    from aisec.report.grid import save_attack_grid
+    from aisec.threat import ThreatModel
+
+    def announce(stage: AttackStage) -> None:
+        console.print(
+            f"{stage.attack}: broke {stage.broken} of {stage.attacked} points in "
+            f"{stage.time_s:.1f} s, accuracy now {stage.robust_accuracy:.2%}"
+        )
+
+    try:
+        threat = ThreatModel(norm, eps)  # type: ignore[arg-type]
+        task = load_task(model, n=n, seed=seed)
+        report = evaluate_robustness(
+            task.model,
+            task.x,
+            task.y,
+            threat,
+            batch_size=batch_size,
+            seed=seed,
+            warn=False,
+            on_stage=announce,
+        )
+    except (ValueError, TypeError) as error:
+        raise _fail(error) from error
+    table = Table(
+        "attack",
+        "attacked",
+        "broken",
+        "accuracy after",
+        "time (s)",
+        "forwards",
+        "backwards",
+        title=f"{model}: {threat.norm} eps={threat.eps:.4g}, {report.n} points",
+    )
+    table.add_row("clean", str(report.n), "-", f"{report.clean_accuracy:.2%}", "-", "-", "-")
+    for stage in report.stages:
+        table.add_row(
+            stage.attack,
+            str(stage.attacked),
+            str(stage.broken),
+            f"{stage.robust_accuracy:.2%}",
+            f"{stage.time_s:.1f}",
+            str(stage.forwards),
+            str(stage.backwards),
+        )
+    console.print(table)
+    console.print(
+        f"worst-case robust accuracy [bold]{report.robust_accuracy:.2%}[/] "
+        f"(clean {report.clean_accuracy:.2%}) in {report.time_s:.1f} s"
+    )
+    for message in report.warnings:
+        console.print(f"[yellow]warning:[/] {message}")
+    if out is not None:
+        out.mkdir(parents=True, exist_ok=True)
+        record = {"model": model, **report.to_dict(per_example=True)}
+        (out / "evaluation.json").write_text(json.dumps(record, indent=2) + "\n")
+        save_attack_grid(
+            task.x,
+            report.x_adv,
+            report.y,
+            report.clean_pred,
+            report.adv_pred,
+            out / "evaluation.png",
+            class_names=task.class_names,
+            title=f"worst case on {model}, {threat.norm} eps={threat.eps:.4g}",
+        )
+        console.print(f"wrote {out / 'evaluation.json'} and {out / 'evaluation.png'}")
+
+
+@app.command("poison")
+def poison(
+    out: Annotated[Path, typer.Option(help="write metrics.json and PNGs of the samples here")],
+    dataset: Annotated[str, typer.Option(help="signs or digits")] = "signs",
+    attack_name: Annotated[
+        str, typer.Option("--attack", help="badnets, sticker (signs) or clean-label")
+    ] = "badnets",
+    rate: Annotated[float, typer.Option(help="fraction of the training set to poison")] = 0.05,
+    target: Annotated[str, typer.Option(help="target class name or label")] = "speed limit 30",
+    source: Annotated[
+        str | None, typer.Option(help="source class (default: all others; sticker: stop)")
+    ] = None,
+    train_n: Annotated[
+        int | None, typer.Option(help="training images (default: the model recipe's)")
+    ] = None,
+    epochs: Annotated[int | None, typer.Option(help="epochs (default: the recipe's)")] = None,
+    clean_with: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="detector whose flags are removed before a retraining (repeat for several; "
+            "none: no cleaning): spectral_signatures, spectral_signatures_signed, "
+            "activation_clustering; default the last two"
+        ),
+    ] = None,
+    expected_fraction: Annotated[
+        float | None,
+        typer.Option(help="detectors' bound on a class's poisoned share (default: the true one)"),
+    ] = None,
+    seed: Annotated[int, typer.Option(help="seed of data, models and the poisoned samples")] = 0,
+) -> None:
+    """Poison a training set, train, measure, detect, clean, retrain and measure again."""
+    import json
+
+    from aisec.cache import cache_dir
+    from aisec.evaluate.poisoning import CLEAN_WITH, ExperimentSetup, poisoning_experiment
+    from aisec.report.chapters.poisoning import poisoning_figures
+
+    try:
+        setup = ExperimentSetup(dataset=dataset, train_n=train_n, epochs=epochs, seed=seed)
+        report = poisoning_experiment(
+            attack_name,
+            rate=rate,
+            target=target,
+            source=source,
+            setup=setup,
+            clean_with=None if clean_with == ["none"] else clean_with or CLEAN_WITH,
+            expected_fraction=expected_fraction,
+            checkpoint_dir=cache_dir("poisoning"),
+        )
+    except (ValueError, TypeError) as error:
+        raise _fail(error) from error
+    table = Table(
+        "model trained on",
+        "clean accuracy",
+        "attack success",
+        title=(
+            f"{attack_name} on {dataset}: {report.poisoned_examples} of {report.train_examples} "
+            f"training images poisoned ({report.poison_rate:.2%}), target {report.target!r}"
+        ),
+    )
+    rows = [("clean data", report.clean_model), ("poisoned data", report.poisoned_model)]
+    rows += [(f"cleaned with {name}", metrics) for name, metrics in report.cleaning.items()]
+    for name, metrics in rows:
+        table.add_row(name, f"{metrics['clean_accuracy']:.2%}", f"{metrics['attack_success']:.2%}")
+    console.print(table)
+    detection = Table("detector", "precision", "recall", "flagged", title="detection")
+    for name, found in report.detection.items():
+        detection.add_row(
+            name, f"{found['precision']:.2%}", f"{found['recall']:.2%}", str(found["flagged"])
+        )
+    console.print(detection)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "metrics.json").write_text(json.dumps(report.to_dict(), indent=2) + "\n")
+    written = [out / "metrics.json"]
+    written += [path for path, _ in poisoning_figures(report, out, attack_name)]
+    console.print("wrote " + ", ".join(str(path) for path in written))
+
+
+watermark_app = typer.Typer(
+    help="Watermark a language model's text and detect the watermark.", no_args_is_help=True
+)
+app.add_typer(watermark_app, name="watermark")
+
+
+def _watermark_scheme(vocab_size: int, gamma: float, delta: float, seeding: str, key: int) -> Any:
+    from aisec.genai.watermark import SEEDING_SCHEMES, UnigramScheme, WatermarkScheme
+
+    if seeding not in (*SEEDING_SCHEMES, "unigram"):
+        raise ValueError(
+            f"unknown seeding {seeding!r}; expected one of {[*SEEDING_SCHEMES, 'unigram']}"
+        )
+    if seeding == "unigram":
+        return UnigramScheme(vocab_size, gamma=gamma, delta=delta, key=key)
+    return WatermarkScheme(vocab_size, gamma=gamma, delta=delta, seeding=seeding, key=key)
+
+
+@watermark_app.command("generate")
+def watermark_generate(
+    prompt: Annotated[str, typer.Option(help="the user prompt")],
+    max_new_tokens: Annotated[int, typer.Option(help="tokens to generate")] = 200,
+    model: Annotated[str, typer.Option(help="smollm2-135m-instruct or a HF name")] = (
+        "smollm2-135m-instruct"
+    ),
+    gamma: Annotated[float, typer.Option(help="green-list fraction")] = 0.25,
+    delta: Annotated[float, typer.Option(help="green logit bias")] = 2.0,
+    seeding: Annotated[str, typer.Option(help="simple_1, selfhash or unigram")] = "simple_1",
+    key: Annotated[int, typer.Option(help="secret watermark key")] = 15485863,
+    seed: Annotated[int, typer.Option(help="sampling seed")] = 0,
+    out: Annotated[Path | None, typer.Option(help="also write the text to this file")] = None,
+) -> None:
+    """Generate watermarked text with a language model and print it with its z-score."""
+    from aisec.genai.watermark import NotEnoughTokensError, WatermarkLogitsProcessor, detect
+    from aisec.models.language import load_language_model
+
+    if max_new_tokens < 1:
+        raise _fail(ValueError(f"--max-new-tokens must be >= 1, got {max_new_tokens}"))
+    try:
+        _watermark_scheme(1000, gamma, delta, seeding, key)  # check the options before loading
+        lm = load_language_model(model)
+        scheme = _watermark_scheme(lm.vocab_size, gamma, delta, seeding, key)
+        output = lm.generate(
+            lm.chat_prompt(prompt),
+            max_new_tokens=max_new_tokens,
+            logits_processors=[WatermarkLogitsProcessor(scheme)],
+            seed=seed,
+        )[0]
+    except (ValueError, TypeError) as error:
+        raise _fail(error) from error
+    console.print(output.text, markup=False, highlight=False)
+    try:
+        found = detect(scheme, output.new_ids)
+        console.print(f"[dim]{len(output.new_ids)} tokens, z = {found.z_score:.2f}[/]")
+    except NotEnoughTokensError as error:
+        console.print(f"[dim]{len(output.new_ids)} tokens ({error})[/]")
+    if out is not None:
+        out.write_text(output.text)
+        console.print(f"wrote {out}")
+
+
+@watermark_app.command("detect")
+def watermark_detect(
+    file: Annotated[Path, typer.Argument(help="text file to test (generated text, no prompt)")],
+    model: Annotated[str, typer.Option(help="the tokenizer's model")] = "smollm2-135m-instruct",
+    gamma: Annotated[float, typer.Option(help="green-list fraction")] = 0.25,
+    seeding: Annotated[str, typer.Option(help="simple_1, selfhash or unigram")] = "simple_1",
+    key: Annotated[int, typer.Option(help="secret watermark key")] = 15485863,
+    z_threshold: Annotated[float, typer.Option(help="verdict threshold")] = 4.0,
+    ignore_repeated: Annotated[bool, typer.Option(help="count repeated n-grams once")] = False,
+    normalize: Annotated[bool, typer.Option(help="undo Unicode/homoglyph tricks first")] = True,
+) -> None:
+    """Test a text file for the watermark: z, p, verdict and a green/red token view."""
+    from rich.text import Text
+
+    from aisec.genai.watermark import detect_text
+    from aisec.models.language import load_language_model
+
+    try:
+        text = file.read_text()
+        if not text.strip():
+            raise ValueError("not enough tokens to decide: the file is empty")
+        _watermark_scheme(1000, gamma, 0.0, seeding, key)  # check the options before loading
+        lm = load_language_model(model)
+        scheme = _watermark_scheme(lm.vocab_size, gamma, 0.0, seeding, key)
+        found, ids = detect_text(
+            scheme,
+            text,
+            lm.tokenizer,
+            normalize=normalize,
+            ignore_repeated=ignore_repeated,
+            z_threshold=z_threshold,
+        )
+    except (OSError, ValueError, TypeError) as error:
+        raise _fail(error) from error
+    view = Text()
+    for index, token in enumerate(ids.tolist()):
+        piece = lm.tokenizer.decode([token])
+        if not found.scored_mask[index] and not found.green_mask[index]:
+            view.append(piece, style="dim")
+        else:
+            view.append(piece, style="green" if found.green_mask[index] else "red")
+    console.print(view)
+    verdict = "[bold green]watermarked[/]" if found.watermarked else "[bold]not watermarked[/]"
+    console.print(
+        f"z = {found.z_score:.2f}, p = {found.p_value:.3g}, green {found.num_green}/"
+        f"{found.num_tokens_scored} tokens: {verdict} (threshold z >= {z_threshold})"
+    )
+
+
+@app.command("detect-generated")
+def detect_generated(
+    file: Annotated[Path, typer.Argument(help="text file to score")],
+    model: Annotated[str, typer.Option(help="scoring model")] = "smollm2-135m-instruct",
+    max_tokens: Annotated[int, typer.Option(help="longest scored prefix")] = 256,
+) -> None:
+    """Zero-shot scores of a text: Fast-DetectGPT, log-likelihood and log-rank (no watermark)."""
+    from aisec.genai.detect import DETECTORS, score_texts
+    from aisec.models.language import load_language_model
+
+    try:
+        text = file.read_text()
+        if not text.strip():
+            raise ValueError("not enough tokens to decide: the file is empty")
+        lm = load_language_model(model)
+        scores = score_texts(lm, [text], max_tokens=max_tokens)
+    except (OSError, ValueError, TypeError) as error:
+        raise _fail(error) from error
+    table = Table("detector", "score (higher = more machine-like)")
+    for name in DETECTORS:
+        table.add_row(name, f"{float(scores.get(name)[0]):.3f}")
+    console.print(table)
+    console.print(
+        f"[dim]{int(scores.num_tokens[0])} tokens scored by {lm.name}; Fast-DetectGPT is a "
+        "z-like discrepancy (about 0 for human text, clearly positive for this model's own "
+        "samples); calibrate thresholds on known human text.[/]"
+    )
+
+
+@app.command("physical")
+def physical(
+    source: Annotated[str, typer.Option(help="sign class the sticker goes on")] = "stop",
+    target: Annotated[
+        str, typer.Option(help="class the sign should be read as; 'none' for untargeted")
+    ] = "speed limit 30",
+    out: Annotated[Path, typer.Option(help="directory for the sticker, figures, metrics.json")] = (
+        Path("physical")
+    ),
+    mask: Annotated[
+        str, typer.Option(help="bars, thin-bars, rectangles, full, or a 256x256 PNG mask")
+    ] = "bars",
+    steps: Annotated[int, typer.Option(help="RP2 optimisation steps")] = 300,
+    conditions: Annotated[int, typer.Option(help="held-out physical conditions")] = 200,
+    seed: Annotated[int, typer.Option(help="seed of the optimisation (held-out: seed + 1)")] = 0,
+    patch: Annotated[bool, typer.Option(help="also train a universal patch on sign scenes")] = (
+        True
+    ),
+    imagenet: Annotated[
+        bool, typer.Option(help="also train a patch on EfficientNet-Lite0 (slow on a CPU)")
+    ] = False,
+) -> None:
+    """RP2 stickers on a sign (stop -> speed limit 30), held-out evaluation, printable PNG."""
+    from aisec.attacks.physical.scenario import ScenarioConfig, run_scenario
+    from aisec.models import load as load_model
+    from aisec.report.chapters.physical import write_scenario_outputs
+
+    try:
+        config = ScenarioConfig(
+            source=source,
+            target=None if target.lower() == "none" else target,
+            mask=mask,
+            steps=steps,
+            n_conditions=conditions,
+            seed=seed,
+            eval_seed=seed + 1,
+            signs_patch=patch,
+            imagenet_patch=imagenet,
+        )
+        model = load_model("signs-cnn")
+        with console.status("optimising the sticker and evaluating held-out conditions ..."):
+            result = run_scenario(model, config)
+        paths = write_scenario_outputs(result, out)
+    except (ValueError, TypeError) as error:
+        raise _fail(error) from error
+    metrics = result.metrics()
+    table = Table(
+        "sign",
+        "read as target",
+        f"read as {source!r}",
+        title=(
+            f"{metrics['n_conditions']} held-out conditions, sticker {metrics['sticker_area']:.0%} "
+            "of the sign"
+        ),
+    )
+    for variant in ("clean", "rp2", "control"):
+        record = metrics[variant]
+        hit = record["targeted_success"]
+        table.add_row(
+            variant, "-" if hit is None else f"{hit:.1%}", f"{record['source_accuracy']:.1%}"
+        )
+    console.print(table)
+    for line in result.unmet_targets():
+        console.print(f"[yellow]target not reached:[/] {line}")
+    console.print(f"wrote {paths['sticker']} (printable) and {paths['metrics']}")
 
 
 def main() -> None:

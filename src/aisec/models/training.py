@@ -10,6 +10,7 @@ functions of ``(seed, epoch, step)``, so no random-number-generator state has to
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import math
 import time
 import warnings
@@ -177,7 +178,10 @@ def train_classifier(
     n = images.shape[0]
     steps_per_epoch = math.ceil(n / config.batch_size)
     total_steps = steps_per_epoch * config.epochs
-    config_record = dataclasses.asdict(config) | {"n": n}
+    # A checkpoint resumes only the same configuration on the same data.
+    sample = images[:: max(1, n // 256)].detach().cpu().contiguous()
+    fingerprint = hashlib.sha256(sample.numpy().tobytes() + labels.cpu().numpy().tobytes())
+    config_record = dataclasses.asdict(config) | {"n": n, "data": fingerprint.hexdigest()[:16]}
     checkpoint = Path(checkpoint_dir) / "last" if checkpoint_dir is not None else None
     history: list[dict[str, float]] = []
     start_epoch = 0

@@ -1,0 +1,32 @@
+"""Backdoor data poisoning: BadNets, a physical sticker on the sign, and clean-label poisoning.
+
+Every attack follows one contract (:class:`PoisoningAttack`): configured at construction (poison
+rate, target, trigger, seed), then ``attack.poison(x, y) -> (x_poisoned, y_poisoned,
+poisoned_indices)`` with a seeded choice of samples, and ``attack.triggered(x_test, y_test)``
+for the triggered test images that measure attack success.
+
+* :class:`BadNets` (Gu et al., 2017): a pixel-pattern or patch :class:`Trigger`, all-to-one or
+  all-to-all.
+* :class:`StickerBackdoor`: a coloured sticker painted on the sign itself and photographed by
+  the signs renderer, so it survives viewpoint, lighting and blur (stop -> speed limit).
+* :class:`CleanLabel` (Turner et al., 2019): labels never change; target-class images are made
+  hard to learn with an adversarial perturbation before the trigger is added.
+"""
+
+from __future__ import annotations
+
+from aisec.attacks.poisoning.badnets import BadNets, Trigger
+from aisec.attacks.poisoning.base import PoisoningAttack, PoisonResult, TriggeredSet
+from aisec.attacks.poisoning.clean_label import CleanLabel, max_loss_perturbation
+from aisec.attacks.poisoning.sticker import StickerBackdoor
+
+__all__ = [
+    "BadNets",
+    "CleanLabel",
+    "PoisonResult",
+    "PoisoningAttack",
+    "StickerBackdoor",
+    "Trigger",
+    "TriggeredSet",
+    "max_loss_perturbation",
+]

@@ -1,0 +1,1 @@
+"""Defenses: preprocessing, robust training, certification and detection of attacks and poisons."""

@@ -1,0 +1,32 @@
+"""Detection of poisoned training data from a trained model's activations.
+
+* :func:`spectral_signatures` (Tran et al., 2018): per class, outlier scores along the top
+  singular vector of the centred penultimate activations; flags the highest ``1.5·ε`` of each
+  class.
+* :func:`activation_clustering` (Chen et al., 2018): per class, ICA to 10 dimensions and
+  2-means; flags the smaller cluster when it is small and well separated.
+
+Both take the activations ``(N, D)`` and labels ``(N,)`` of the training set (compute them with
+:func:`penultimate_features`) and return a :class:`BackdoorDetection`; :func:`detection_metrics`
+scores the flags against known poisoned indices.
+"""
+
+from __future__ import annotations
+
+from aisec.defenses.detect.activation_clustering import activation_clustering
+from aisec.defenses.detect.backdoor import (
+    BackdoorDetection,
+    DetectionMetrics,
+    detection_metrics,
+    penultimate_features,
+)
+from aisec.defenses.detect.spectral import spectral_signatures
+
+__all__ = [
+    "BackdoorDetection",
+    "DetectionMetrics",
+    "activation_clustering",
+    "detection_metrics",
+    "penultimate_features",
+    "spectral_signatures",
+]

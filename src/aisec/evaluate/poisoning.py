@@ -1,0 +1,724 @@
+"""The data-poisoning loop: poison -> train -> measure -> detect -> remove -> retrain -> measure.
+
+:func:`run_poisoning` runs the whole loop for one attack on given data and a model recipe;
+:func:`poisoning_experiment` and :func:`poisoning_sweep` do the same from names (dataset, zoo
+recipe, attack, target class) for the CLI, the tour and scripts. Every result is a
+:class:`PoisoningReport` whose :meth:`~PoisoningReport.to_dict` is JSON-serialisable.
+
+Measurements:
+
+* **clean accuracy**: top-1 accuracy on the clean test set;
+* **attack success rate**: the fraction of triggered test images the backdoor acts on (for
+  all-to-one, those whose true label is not the target) that the model classifies as the
+  backdoor's target — measured for the poisoned model, for a model trained on clean data (the
+  baseline: how often the trigger alone flips the prediction) and after cleaning;
+* **detection**: precision and recall of each detector's flags against the known poisoned
+  indices, on the poisoned model's penultimate activations of the poisoned training set.
+
+Spectral signatures need the defender's bound ``ε`` on the poisoned fraction of a class (they
+flag ``1.5·ε`` of *every* class). Unless it is given, ``ε`` is the poisoned share of
+the most-poisoned class — the paper's assumption that the defender knows ``ε`` — which makes
+spectral signatures remove many clean samples when the share is large (it is 38% of the target
+class for a 5% all-to-one poison of 12 balanced classes); their precision shows the cost.
+By default the loop cleans twice, once with the flags of spectral signatures (signed score) and
+once with those of activation clustering, and retrains after each, so the cost of removing
+clean samples is measured next to the benefit of removing poisons.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import torch
+from torch import Tensor, nn
+
+from aisec.attacks.poisoning import (
+    BadNets,
+    CleanLabel,
+    PoisoningAttack,
+    PoisonResult,
+    StickerBackdoor,
+    Trigger,
+    TriggeredSet,
+)
+from aisec.attacks.poisoning.base import check_dataset, check_rate
+from aisec.defenses.detect import (
+    BackdoorDetection,
+    activation_clustering,
+    detection_metrics,
+    penultimate_features,
+    spectral_signatures,
+)
+from aisec.models import TrainConfig, accuracy, train_classifier
+
+__all__ = [
+    "ATTACKS",
+    "CLEAN_WITH",
+    "DEFAULT_RATES",
+    "DETECTORS",
+    "ExperimentData",
+    "ExperimentSetup",
+    "ModelMetrics",
+    "PoisoningArtifacts",
+    "PoisoningReport",
+    "load_experiment",
+    "make_attack",
+    "poisoning_experiment",
+    "poisoning_sweep",
+    "resolve_class",
+    "run_poisoning",
+]
+
+AttackName = Literal["badnets", "sticker", "clean-label"]
+ATTACKS: tuple[str, ...] = ("badnets", "sticker", "clean-label")
+DETECTORS: tuple[str, ...] = (
+    "spectral_signatures",
+    "spectral_signatures_signed",
+    "activation_clustering",
+)
+"""The detectors the loop runs: Tran et al.'s spectral signatures with the paper's squared
+score, the same with a signed score (the projection on the top singular vector, oriented towards
+the class's minority side; robust when poisons fill a large share of the class), and Chen et
+al.'s activation clustering."""
+DEFAULT_RATES: tuple[float, ...] = (0.005, 0.01, 0.05, 0.1)
+CLEAN_WITH: tuple[str, ...] = ("spectral_signatures_signed", "activation_clustering")
+"""The detectors whose flags the loop removes by default, one retraining each."""
+_DEFAULT_MODELS = {"signs": "signs-cnn", "digits": "digits-cnn"}
+
+
+@dataclass(frozen=True)
+class ModelMetrics:
+    """What one trained model does on clean and triggered test images.
+
+    Attributes:
+        clean_accuracy: top-1 accuracy on the clean test set.
+        attack_success: fraction of triggered test images classified as the backdoor target.
+        untriggered_accuracy: accuracy on the same test images without the trigger (for the
+            sticker attack: clean scenes of the source sign).
+    """
+
+    clean_accuracy: float
+    attack_success: float
+    untriggered_accuracy: float
+
+
+@dataclass
+class PoisoningArtifacts:
+    """The tensors and models behind a report (not serialised)."""
+
+    poisoned: PoisonResult
+    triggered: TriggeredSet
+    models: dict[str, nn.Module]
+    detections: dict[str, BackdoorDetection]
+
+
+@dataclass
+class PoisoningReport:
+    """The outcome of one run of the poisoning loop; :meth:`to_dict` gives the JSON keys.
+
+    Attributes:
+        dataset: the dataset's name (``"custom"`` when tensors were passed in).
+        attack: the attack's settings (``attack``, ``rate``, ``seed``, trigger parameters...).
+        target: the backdoor's target class name (``None`` for all-to-all).
+        source: the source class name of a source-specific attack, else ``None``.
+        poison_rate: the fraction of the training set that was poisoned (requested).
+        poisoned_examples: how many training samples were poisoned.
+        train_examples: size of the training set.
+        test_examples: size of the clean test set.
+        triggered_examples: how many triggered test images the attack success is measured on.
+        clean_model: :class:`ModelMetrics` of the model trained on clean data (as a dict).
+        poisoned_model: the same for the model trained on the poisoned data.
+        detection: per detector, ``precision``, ``recall``, ``flagged``, ``poisoned`` and
+            ``true_positives`` of its flags against the poisoned indices.
+        expected_fraction: the ``ε`` given to the detectors.
+        cleaning: per detector used for cleaning: ``removed`` samples, ``poisoned_removed``,
+            ``poisoned_left``, the cleaned ``train_examples``, and the retrained model's
+            ``clean_accuracy``, ``attack_success`` and ``untriggered_accuracy``; empty without
+            cleaning.
+        training: the training recipe (``epochs``, ``batch_size``, ``lr``, ``seed``, model).
+        seconds: wall time of each stage and the ``total``.
+        artifacts: tensors and models for figures and further analysis (not serialised).
+    """
+
+    dataset: str
+    attack: dict[str, Any]
+    target: str | None
+    source: str | None
+    poison_rate: float
+    poisoned_examples: int
+    train_examples: int
+    test_examples: int
+    triggered_examples: int
+    clean_model: dict[str, float]
+    poisoned_model: dict[str, float]
+    detection: dict[str, dict[str, float | int]]
+    expected_fraction: float | None
+    cleaning: dict[str, dict[str, Any]]
+    training: dict[str, Any]
+    seconds: dict[str, float]
+    artifacts: PoisoningArtifacts | None = field(default=None, repr=False, compare=False)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Every field except ``artifacts``, as JSON-serialisable values."""
+        return {
+            f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name != "artifacts"
+        }
+
+
+def run_poisoning(
+    attack: PoisoningAttack,
+    train: tuple[Tensor, Tensor],
+    test: tuple[Tensor, Tensor],
+    *,
+    build_model: Callable[[], nn.Module],
+    train_config: TrainConfig,
+    clean_model: nn.Module | None = None,
+    detectors: Sequence[str] = DETECTORS,
+    clean_with: str | Sequence[str] | None = CLEAN_WITH,
+    expected_fraction: float | None = None,
+    class_names: Sequence[str] | None = None,
+    dataset: str = "custom",
+    feature_layer: str | None = None,
+    checkpoint_dir: str | Path | None = None,
+    test_seed: int = 0,
+    progress: bool = False,
+) -> PoisoningReport:
+    """Run the full poisoning loop for one attack.
+
+    1. train a model on the clean data (unless ``clean_model`` is given);
+    2. poison the training set and train a model on it (same initialisation and order);
+    3. measure clean accuracy and attack success of both;
+    4. run the ``detectors`` on the poisoned model's penultimate activations;
+    5. for each detector in ``clean_with``: remove its flagged samples, retrain, measure.
+
+    Args:
+        attack: the poisoning attack (its ``rate`` and ``seed`` decide the poisoned samples).
+        train: ``(images (N, C, H, W) in [0, 1], labels (N,))`` clean training data.
+        test: ``(images (M, C, H, W), labels (M,))`` clean test data.
+        build_model: returns a fresh, untrained model; called under
+            ``torch.manual_seed(train_config.seed)`` (the global RNG is restored afterwards),
+            so every model of the run starts from the same weights.
+        train_config: the training recipe (see :func:`aisec.models.train_classifier`).
+        clean_model: a model already trained on the clean data with this recipe (skips
+            step 1; e.g. the surrogate of a clean-label attack).
+        detectors: names from :data:`DETECTORS`.
+        clean_with: the detector(s) whose flags are removed before retraining (one retraining
+            each; each one of ``detectors``), or ``None`` to skip cleaning.
+        expected_fraction: the detectors' ``ε``; default the poisoned share of the
+            most-poisoned class (see the module docstring).
+        class_names: names of the classes, for the report.
+        dataset: the dataset's name, for the report.
+        feature_layer: the module whose output the detectors use (default the model's
+            ``penultimate``).
+        checkpoint_dir: when given, each training stage checkpoints there (in a sub-directory
+            named after a hash of its data), so an interrupted run resumes.
+        test_seed: randomness of the test-time trigger (scenes of the sticker attack).
+        progress: show progress bars while training.
+
+    Returns:
+        A :class:`PoisoningReport` (with :attr:`~PoisoningReport.artifacts`).
+    """
+    if not isinstance(attack, PoisoningAttack):
+        raise TypeError(f"attack must be a PoisoningAttack, got {type(attack).__name__}")
+    x_train, y_train = check_dataset(*train, attack.num_classes)
+    x_test, y_test = check_dataset(*test, attack.num_classes)
+    unknown = [d for d in detectors if d not in DETECTORS]
+    if unknown:
+        raise ValueError(f"unknown detector(s) {unknown}; known detectors: {list(DETECTORS)}")
+    cleaners = _cleaners(clean_with)
+    for name in cleaners:
+        if name not in detectors:
+            raise ValueError(f"clean_with={name!r} must be one of the detectors {list(detectors)}")
+    if expected_fraction is not None and not 0.0 < float(expected_fraction) <= 1.0:
+        raise ValueError(f"expected_fraction must be in (0, 1], got {expected_fraction!r}")
+    seconds: dict[str, float] = {}
+    began = time.perf_counter()
+
+    def fit(stage: str, x: Tensor, y: Tensor) -> nn.Module:
+        start = time.perf_counter()
+        model = _train(build_model, x, y, train_config, stage, checkpoint_dir, progress)
+        seconds[f"{stage}_training"] = time.perf_counter() - start
+        return model
+
+    if clean_model is None:
+        clean_model = fit("clean", x_train, y_train)
+    start = time.perf_counter()
+    poisoned = attack.poison(x_train, y_train)
+    triggered = attack.triggered(x_test, y_test, seed=test_seed)
+    seconds["poisoning"] = time.perf_counter() - start
+    poisoned_model = fit("poisoned", poisoned.x, poisoned.y)
+    models = {"clean": clean_model, "poisoned": poisoned_model}
+
+    start = time.perf_counter()
+    if expected_fraction is None:
+        expected_fraction = _largest_poisoned_share(poisoned)
+    detections: dict[str, BackdoorDetection] = {}
+    if detectors:
+        features = penultimate_features(poisoned_model, poisoned.x, layer=feature_layer)
+        for name in detectors:
+            detections[name] = _detect(name, features, poisoned.y, expected_fraction, attack.seed)
+    seconds["detection"] = time.perf_counter() - start
+
+    truth = torch.zeros(poisoned.y.shape[0], dtype=torch.bool, device=poisoned.y.device)
+    truth[poisoned.indices] = True
+    cleaning: dict[str, dict[str, Any]] = {}
+    for name in cleaners:
+        flagged = detections[name].flagged.to(truth.device)
+        keep = ~flagged
+        if not bool(keep.any()):
+            raise ValueError(f"{name} flagged every training sample; nothing to retrain on")
+        cleaned_model = fit(f"cleaned_{name}", poisoned.x[keep], poisoned.y[keep])
+        models[f"cleaned:{name}"] = cleaned_model
+        cleaning[name] = {
+            "removed": int(flagged.sum()),
+            "poisoned_removed": int((flagged & truth).sum()),
+            "poisoned_left": int((keep & truth).sum()),
+            "train_examples": int(keep.sum()),
+        } | _measure(cleaned_model, x_test, y_test, triggered)
+    seconds["total"] = time.perf_counter() - began
+
+    names = list(class_names) if class_names is not None else None
+    target = getattr(attack, "target", None)
+    if getattr(attack, "mode", "all-to-one") == "all-to-all":
+        target = None
+    source = getattr(attack, "source", None)
+    return PoisoningReport(
+        dataset=dataset,
+        attack=attack.describe(),
+        target=_class_name(target, names),
+        source=_class_name(source, names),
+        poison_rate=attack.rate,
+        poisoned_examples=int(poisoned.indices.numel()),
+        train_examples=int(y_train.shape[0]),
+        test_examples=int(y_test.shape[0]),
+        triggered_examples=len(triggered),
+        clean_model=_measure(clean_model, x_test, y_test, triggered),
+        poisoned_model=_measure(poisoned_model, x_test, y_test, triggered),
+        detection={
+            name: detection_metrics(d.flagged, poisoned.indices).to_dict()
+            for name, d in detections.items()
+        },
+        expected_fraction=float(expected_fraction),
+        cleaning=cleaning,
+        training=dataclasses.asdict(train_config),
+        seconds={k: round(v, 2) for k, v in seconds.items()},
+        artifacts=PoisoningArtifacts(poisoned, triggered, models, detections),
+    )
+
+
+@dataclass(frozen=True)
+class ExperimentSetup:
+    """The data and model recipe of :func:`poisoning_experiment` and :func:`poisoning_sweep`.
+
+    Attributes:
+        dataset: ``"signs"`` or ``"digits"``.
+        model: zoo entry whose architecture and training recipe are used (default: the
+            dataset's, ``"signs-cnn"`` or ``"digits-cnn"``).
+        train_n: training examples (a stratified subset of the zoo entry's training data;
+            default all of it: 20,000 signs).
+        test_n: test examples (default the whole test split).
+        epochs: training epochs (default the recipe's).
+        seed: seeds the data, the subset, the models and the attack's choice.
+    """
+
+    dataset: str = "signs"
+    model: str | None = None
+    train_n: int | None = None
+    test_n: int | None = None
+    epochs: int | None = None
+    seed: int = 0
+
+    def describe(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+def resolve_class(value: str | int, class_names: Sequence[str]) -> int:
+    """The label of a class given by name or label; ``ValueError`` listing the names otherwise."""
+    if isinstance(value, str):
+        if value in class_names:
+            return list(class_names).index(value)
+        if value.isdigit() and int(value) < len(class_names):
+            return int(value)
+        known = ", ".join(repr(c) for c in class_names)
+        raise ValueError(f"unknown class {value!r}; known classes: {known}")
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"a class must be a name or a label, got {type(value).__name__}")
+    if not 0 <= value < len(class_names):
+        raise ValueError(f"class {value} does not exist: labels are in [0, {len(class_names) - 1}]")
+    return value
+
+
+def make_attack(
+    name: str,
+    *,
+    rate: float,
+    target: str | int,
+    class_names: Sequence[str],
+    image_size: int,
+    channels: int = 3,
+    source: str | int | None = None,
+    surrogate: Callable[[Tensor], Tensor] | None = None,
+    trigger_size: int | None = None,
+    seed: int = 0,
+) -> PoisoningAttack:
+    """Build an attack from its name, with the defaults the CLI and the tour use.
+
+    Args:
+        name: one of :data:`ATTACKS`.
+        rate: fraction of the training set to poison, in ``(0, 1)``.
+        target: the target class (name or label).
+        class_names: the dataset's class names.
+        image_size: side of the images (sets the default trigger size, ``max(2, H // 8)``).
+        channels: image channels.
+        source: source class of a source-specific attack (the sticker attack defaults to
+            ``"stop"``).
+        surrogate: the clean model a clean-label attack perturbs against (required for it).
+        trigger_size: side of the pixel trigger (BadNets, clean-label).
+        seed: seeds the choice of poisoned samples.
+
+    Returns:
+        The configured :class:`~aisec.attacks.poisoning.PoisoningAttack`.
+    """
+    if name not in ATTACKS:
+        raise ValueError(f"unknown attack {name!r}; known attacks: {list(ATTACKS)}")
+    check_rate(rate)
+    target_label = resolve_class(target, class_names)
+    source_label = None if source is None else resolve_class(source, class_names)
+    size = trigger_size if trigger_size is not None else max(2, image_size // 8)
+    trigger = Trigger.checkerboard(size, channels=channels)
+    num_classes = len(class_names)
+    if name == "badnets":
+        return BadNets(
+            trigger,
+            target=target_label,
+            num_classes=num_classes,
+            rate=rate,
+            source=source_label,
+            seed=seed,
+        )
+    if name == "sticker":
+        from aisec.data.signs import SIGN_CLASSES
+
+        if tuple(class_names) != SIGN_CLASSES:
+            raise ValueError("the sticker attack paints on traffic signs: use the signs dataset")
+        return StickerBackdoor(
+            source="stop" if source_label is None else source_label,
+            target=target_label,
+            rate=rate,
+            seed=seed,
+        )
+    if surrogate is None:
+        raise ValueError("the clean-label attack needs a surrogate model to perturb against")
+    if source_label is not None:
+        raise ValueError("the clean-label attack poisons only the target class; drop source")
+    return CleanLabel(
+        surrogate, trigger, target=target_label, num_classes=num_classes, rate=rate, seed=seed
+    )
+
+
+def poisoning_experiment(
+    attack: str = "badnets",
+    *,
+    rate: float = 0.05,
+    target: str | int = "speed limit 30",
+    source: str | int | None = None,
+    setup: ExperimentSetup | None = None,
+    clean_with: str | Sequence[str] | None = CLEAN_WITH,
+    expected_fraction: float | None = None,
+    checkpoint_dir: str | Path | None = None,
+    progress: bool = True,
+) -> PoisoningReport:
+    """Run the poisoning loop by names: load the data, build the attack, run :func:`run_poisoning`.
+
+    Args:
+        attack: one of :data:`ATTACKS`.
+        rate: fraction of the training set to poison, in ``(0, 1)``.
+        target: the target class (name or label).
+        source: a source class (source-specific BadNets; the sticker's sign, default "stop").
+        setup: data sizes and recipe (default: the full default recipe of the dataset's model).
+        clean_with: the detector(s) whose flags are removed (one retraining each), or ``None``.
+        expected_fraction: the detectors' ``ε`` (default: see the module docstring).
+        checkpoint_dir: makes the training stages resumable (see :func:`run_poisoning`).
+        progress: show progress bars.
+
+    Returns:
+        The :class:`PoisoningReport`; its ``training`` entry also records the setup.
+    """
+    setup = setup or ExperimentSetup()
+    check_rate(rate)
+    if attack not in ATTACKS:
+        raise ValueError(f"unknown attack {attack!r}; known attacks: {list(ATTACKS)}")
+    _check_classes(setup.dataset, target, source)
+    data = load_experiment(setup)
+    clean_model = None
+    if attack == "clean-label":
+        clean_model = _train(
+            data.build, data.x_train, data.y_train, data.config, "clean", checkpoint_dir, progress
+        )
+    built = make_attack(
+        attack,
+        rate=rate,
+        target=target,
+        source=source,
+        class_names=data.class_names,
+        image_size=data.x_train.shape[-1],
+        channels=data.x_train.shape[1],
+        surrogate=clean_model,
+        seed=setup.seed,
+    )
+    report = run_poisoning(
+        built,
+        (data.x_train, data.y_train),
+        (data.x_test, data.y_test),
+        build_model=data.build,
+        train_config=data.config,
+        clean_model=clean_model,
+        clean_with=clean_with,
+        expected_fraction=expected_fraction,
+        class_names=data.class_names,
+        dataset=setup.dataset,
+        checkpoint_dir=checkpoint_dir,
+        test_seed=setup.seed,
+        progress=progress,
+    )
+    report.training |= {"model": data.model_name, "setup": setup.describe()}
+    return report
+
+
+def poisoning_sweep(
+    rates: Sequence[float] = DEFAULT_RATES,
+    *,
+    attack: str = "badnets",
+    target: str | int = "speed limit 30",
+    source: str | int | None = None,
+    setup: ExperimentSetup | None = None,
+    clean_with: str | Sequence[str] | None = None,
+    checkpoint_dir: str | Path | None = None,
+    progress: bool = True,
+) -> list[PoisoningReport]:
+    """Run the poisoning loop at several poison rates, sharing one clean model.
+
+    Args:
+        rates: fractions of the training set to poison, each in ``(0, 1)``.
+        attack, target, source, setup, checkpoint_dir, progress: as in
+            :func:`poisoning_experiment`.
+        clean_with: a detector to clean with at every rate (one retraining each), or ``None``
+            (default) to measure attack and detection only.
+
+    Returns:
+        One :class:`PoisoningReport` per rate, in the order given.
+    """
+    setup = setup or ExperimentSetup()
+    if not rates:
+        raise ValueError("rates is empty; give at least one poison rate")
+    for rate in rates:
+        check_rate(rate)
+    if attack not in ATTACKS:
+        raise ValueError(f"unknown attack {attack!r}; known attacks: {list(ATTACKS)}")
+    _check_classes(setup.dataset, target, source)
+    data = load_experiment(setup)
+    clean_model = _train(
+        data.build, data.x_train, data.y_train, data.config, "clean", checkpoint_dir, progress
+    )
+    reports = []
+    for rate in rates:
+        built = make_attack(
+            attack,
+            rate=rate,
+            target=target,
+            source=source,
+            class_names=data.class_names,
+            image_size=data.x_train.shape[-1],
+            channels=data.x_train.shape[1],
+            surrogate=clean_model,
+            seed=setup.seed,
+        )
+        report = run_poisoning(
+            built,
+            (data.x_train, data.y_train),
+            (data.x_test, data.y_test),
+            build_model=data.build,
+            train_config=data.config,
+            clean_model=clean_model,
+            clean_with=clean_with,
+            class_names=data.class_names,
+            dataset=setup.dataset,
+            checkpoint_dir=checkpoint_dir,
+            test_seed=setup.seed,
+            progress=progress,
+        )
+        report.training |= {"model": data.model_name, "setup": setup.describe()}
+        reports.append(report)
+    return reports
+
+
+# -- helpers ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ExperimentData:
+    """The data and model recipe of an :class:`ExperimentSetup` (see :func:`load_experiment`).
+
+    Attributes:
+        x_train, y_train: ``(N, C, H, W)`` training images and ``(N,)`` labels.
+        x_test, y_test: ``(M, C, H, W)`` test images and ``(M,)`` labels.
+        class_names: the dataset's class names.
+        build: returns a fresh model of the recipe's architecture.
+        config: the training recipe, with the setup's epochs and seed.
+        model_name: the zoo entry the recipe comes from.
+    """
+
+    x_train: Tensor
+    y_train: Tensor
+    x_test: Tensor
+    y_test: Tensor
+    class_names: tuple[str, ...]
+    build: Callable[[], nn.Module]
+    config: TrainConfig
+    model_name: str
+
+
+def load_experiment(setup: ExperimentSetup) -> ExperimentData:
+    """Load the data of ``setup`` and its model recipe.
+
+    Returns:
+        An :class:`ExperimentData`: the training subset (stratified, seeded) of the zoo entry's
+        training split, the test split (or a subset), and the recipe.
+    """
+    from aisec.data import load as load_data
+    from aisec.models import model_spec
+
+    if setup.dataset not in _DEFAULT_MODELS:
+        raise ValueError(
+            f"unknown dataset {setup.dataset!r} for poisoning; known: {list(_DEFAULT_MODELS)}"
+        )
+    name = setup.model or _DEFAULT_MODELS[setup.dataset]
+    spec = model_spec(name)
+    if spec.train_config is None or spec.dataset != setup.dataset:
+        raise ValueError(
+            f"model {name!r} is not a trainable recipe for {setup.dataset!r}; "
+            f"use {_DEFAULT_MODELS[setup.dataset]!r}"
+        )
+    config = spec.train_config
+    if setup.epochs is not None:
+        config = dataclasses.replace(config, epochs=setup.epochs)
+    config = dataclasses.replace(config, seed=setup.seed)
+    # The zoo's training split (cached, shared with the zoo model), then a stratified subset.
+    train = load_data(setup.dataset, "train", n=spec.train_n, seed=setup.seed)
+    if setup.train_n is not None and setup.train_n != len(train):
+        train = train.subset(setup.train_n, seed=setup.seed)
+    test = load_data(setup.dataset, "test", seed=setup.seed)
+    if setup.test_n is not None and setup.test_n != len(test):
+        test = test.subset(setup.test_n, seed=setup.seed)
+    return ExperimentData(
+        train.images,
+        train.labels,
+        test.images,
+        test.labels,
+        train.class_names,
+        spec.build,
+        config,
+        name,
+    )
+
+
+def _check_classes(dataset: str, target: str | int, source: str | int | None) -> None:
+    """Check the dataset name and the classes before any data is loaded or generated."""
+    if dataset not in _DEFAULT_MODELS:
+        raise ValueError(
+            f"unknown dataset {dataset!r} for poisoning; known: {list(_DEFAULT_MODELS)}"
+        )
+    if dataset == "signs":
+        from aisec.data.signs import SIGN_CLASSES
+
+        names: Sequence[str] = SIGN_CLASSES
+    else:
+        names = [str(digit) for digit in range(10)]
+    resolve_class(target, names)
+    if source is not None:
+        resolve_class(source, names)
+
+
+def _train(
+    build: Callable[[], nn.Module],
+    x: Tensor,
+    y: Tensor,
+    config: TrainConfig,
+    stage: str,
+    checkpoint_dir: str | Path | None,
+    progress: bool,
+) -> nn.Module:
+    """A fresh model from ``build`` (seeded, global RNG restored) trained on ``(x, y)``."""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(config.seed)
+        model = build()
+    directory = None
+    if checkpoint_dir is not None:
+        digest = hashlib.sha256()
+        digest.update(x.detach().cpu().contiguous().numpy().tobytes())
+        digest.update(y.detach().cpu().contiguous().numpy().tobytes())
+        digest.update(repr((type(model).__name__, dataclasses.asdict(config))).encode())
+        directory = Path(checkpoint_dir) / f"{stage}-{digest.hexdigest()[:16]}"
+    train_classifier(
+        model,
+        x,
+        y,
+        config,
+        checkpoint_dir=directory,
+        progress=progress,
+        description=f"training the {stage} model",
+    )
+    return model.eval()
+
+
+def _cleaners(clean_with: str | Sequence[str] | None) -> list[str]:
+    if clean_with is None:
+        return []
+    names = [clean_with] if isinstance(clean_with, str) else list(clean_with)
+    unknown = [name for name in names if name not in DETECTORS]
+    if unknown:
+        raise ValueError(f"unknown detector(s) {unknown} in clean_with; known: {list(DETECTORS)}")
+    return names
+
+
+def _measure(model: nn.Module, x: Tensor, y: Tensor, triggered: TriggeredSet) -> dict[str, float]:
+    return dataclasses.asdict(
+        ModelMetrics(
+            clean_accuracy=accuracy(model, x, y),
+            attack_success=accuracy(model, triggered.x, triggered.targets),
+            untriggered_accuracy=accuracy(model, triggered.clean, triggered.y),
+        )
+    )
+
+
+def _detect(
+    name: str, features: Tensor, labels: Tensor, expected_fraction: float, seed: int
+) -> BackdoorDetection:
+    if name == "spectral_signatures":
+        return spectral_signatures(features, labels, expected_fraction=expected_fraction)
+    if name == "spectral_signatures_signed":
+        return spectral_signatures(
+            features, labels, expected_fraction=expected_fraction, score="signed"
+        )
+    return activation_clustering(features, labels, seed=seed)
+
+
+def _largest_poisoned_share(poisoned: PoisonResult) -> float:
+    """The largest fraction of poisoned samples among the (poisoned) classes."""
+    labels = poisoned.y.cpu()
+    counts = torch.bincount(labels)
+    hits = torch.bincount(labels[poisoned.indices.cpu()], minlength=counts.numel())
+    share = hits.double() / counts.clamp_min(1).double()
+    return float(share.max())
+
+
+def _class_name(label: int | None, names: list[str] | None) -> str | None:
+    if label is None:
+        return None
+    return names[label] if names is not None else str(label)

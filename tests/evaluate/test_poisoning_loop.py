@@ -1,0 +1,205 @@
+"""The poisoning loop on a small, fast configuration (digits, a narrow CNN, 10 epochs):
+the backdoor works while clean accuracy holds, detection finds the poisons, cleaning removes
+the backdoor; reports serialise, runs resume from checkpoints, bad input fails clearly."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+
+from aisec.attacks.poisoning import BadNets, Trigger
+from aisec.data import ImageDataset
+from aisec.data import load as load_data
+from aisec.evaluate.poisoning import (
+    ExperimentSetup,
+    PoisoningReport,
+    make_attack,
+    poisoning_experiment,
+    poisoning_sweep,
+    resolve_class,
+    run_poisoning,
+)
+from aisec.models import SmallCNN, TrainConfig
+
+CONFIG = TrainConfig(epochs=10, batch_size=64, lr=3e-3, seed=0)
+
+
+def _small_cnn() -> SmallCNN:
+    return SmallCNN(1, 10, widths=(16, 32), hidden=64)
+
+
+@pytest.fixture(scope="module")
+def digits() -> tuple[ImageDataset, ImageDataset]:
+    return load_data("digits", "train"), load_data("digits", "test")
+
+
+@pytest.fixture(scope="module")
+def report(digits: tuple[ImageDataset, ImageDataset]) -> PoisoningReport:
+    train, test = digits
+    attack = BadNets(Trigger.checkerboard(2, channels=1), target=0, num_classes=10, rate=0.05)
+    return run_poisoning(
+        attack,
+        (train.images, train.labels),
+        (test.images, test.labels),
+        build_model=_small_cnn,
+        train_config=CONFIG,
+        class_names=train.class_names,
+        dataset="digits",
+        feature_layer="head.1",  # the pooled convolutional features of the 8×8 model
+    )
+
+
+def test_backdoor_works_and_clean_accuracy_holds(report: PoisoningReport) -> None:
+    assert report.poisoned_examples == round(0.05 * report.train_examples)
+    assert report.clean_model["attack_success"] <= 0.1  # the trigger alone does nothing
+    assert report.poisoned_model["attack_success"] >= 0.85
+    gap = report.clean_model["clean_accuracy"] - report.poisoned_model["clean_accuracy"]
+    assert abs(gap) <= 0.03
+    assert report.poisoned_model["clean_accuracy"] >= 0.9
+
+
+def test_detection_recovers_most_poisons_and_cleaning_removes_the_backdoor(
+    report: PoisoningReport,
+) -> None:
+    assert set(report.detection) == {
+        "spectral_signatures",
+        "spectral_signatures_signed",
+        "activation_clustering",
+    }
+    assert report.detection["spectral_signatures_signed"]["recall"] >= 0.8
+    assert report.detection["spectral_signatures"]["recall"] >= 0.5
+    assert set(report.cleaning) == {"spectral_signatures_signed", "activation_clustering"}
+    for name, cleaned in report.cleaning.items():
+        assert cleaned["poisoned_removed"] + cleaned["poisoned_left"] == report.poisoned_examples
+        assert cleaned["train_examples"] == report.train_examples - cleaned["removed"]
+        assert cleaned["removed"] == report.detection[name]["flagged"]
+    spectral = report.cleaning["spectral_signatures_signed"]
+    assert spectral["attack_success"] <= 0.5 * report.poisoned_model["attack_success"]
+
+
+def test_report_serialises_with_the_documented_keys(report: PoisoningReport) -> None:
+    data = json.loads(json.dumps(report.to_dict()))
+    for key in ("poison_rate", "clean_model", "poisoned_model", "detection", "cleaning"):
+        assert key in data
+    assert "artifacts" not in data
+    assert data["target"] == "0"
+    for name in ("clean_accuracy", "attack_success"):
+        assert 0.0 <= data["poisoned_model"][name] <= 1.0
+    for metrics in data["detection"].values():
+        assert set(metrics) == {"precision", "recall", "flagged", "poisoned", "true_positives"}
+    assert report.artifacts is not None
+    assert set(report.artifacts.models) == {
+        "clean",
+        "poisoned",
+        "cleaned:spectral_signatures_signed",
+        "cleaned:activation_clustering",
+    }
+    assert set(data["cleaning"]["activation_clustering"]) >= {"clean_accuracy", "attack_success"}
+    assert torch.equal(
+        report.artifacts.poisoned.indices.sort().values, report.artifacts.poisoned.indices
+    )
+
+
+def test_training_stages_resume_from_checkpoints(
+    digits: tuple[ImageDataset, ImageDataset], tmp_path: Path
+) -> None:
+    train, test = digits
+    attack = BadNets(Trigger.checkerboard(2, channels=1), target=3, num_classes=10, rate=0.05)
+    config = TrainConfig(epochs=2, batch_size=64, lr=3e-3, seed=0)
+
+    def run() -> PoisoningReport:
+        return run_poisoning(
+            attack,
+            (train.images, train.labels),
+            (test.images, test.labels),
+            build_model=_small_cnn,
+            train_config=config,
+            detectors=(),
+            clean_with=None,
+            checkpoint_dir=tmp_path,
+        )
+
+    first = run()
+    stages = sorted(path.name.split("-")[0] for path in tmp_path.iterdir())
+    assert stages == ["clean", "poisoned"]  # one directory per stage, keyed by its data
+    saved = {path: path.stat().st_mtime_ns for path in tmp_path.rglob("*.safetensors")}
+    second = run()
+    # The finished stages were loaded, not trained again: no checkpoint was rewritten.
+    assert {path: path.stat().st_mtime_ns for path in tmp_path.rglob("*.safetensors")} == saved
+    assert first.poisoned_model == second.poisoned_model
+    assert first.clean_model == second.clean_model
+
+
+def test_sweep_by_name_shares_one_clean_model() -> None:
+    setup = ExperimentSetup(dataset="digits", train_n=600, epochs=2)
+    reports = poisoning_sweep((0.02, 0.1), target="7", setup=setup, progress=False)
+    assert [r.poison_rate for r in reports] == [0.02, 0.1]
+    assert [r.poisoned_examples for r in reports] == [12, 60]
+    assert reports[0].clean_model == reports[1].clean_model
+    assert all(r.cleaning == {} and r.target == "7" for r in reports)
+    assert reports[0].training["setup"]["train_n"] == 600
+
+
+# -- bad input --------------------------------------------------------------------------------
+
+
+def test_unknown_target_class_is_rejected_before_any_training() -> None:
+    with pytest.raises(ValueError, match="unknown class 'speed limit 31'; known classes"):
+        poisoning_experiment(
+            rate=0.05, target="speed limit 31", setup=ExperimentSetup(dataset="digits")
+        )
+    with pytest.raises(ValueError, match="class 12 does not exist"):
+        resolve_class(12, [str(i) for i in range(10)])
+
+
+@pytest.mark.parametrize("rate", [0.0, 1.0, 2.0])
+def test_rates_outside_the_unit_interval_are_rejected(rate: float) -> None:
+    with pytest.raises(ValueError, match="rate must be strictly between 0 and 1"):
+        poisoning_experiment(rate=rate, setup=ExperimentSetup(dataset="digits"))
+    with pytest.raises(ValueError, match="rate must be strictly between 0 and 1"):
+        poisoning_sweep((0.01, rate), setup=ExperimentSetup(dataset="digits"))
+
+
+def test_bad_loop_arguments_are_rejected(digits: tuple[ImageDataset, ImageDataset]) -> None:
+    train, test = digits
+    attack = BadNets(target=0, num_classes=10, rate=0.05)
+    common = {"build_model": _small_cnn, "train_config": CONFIG}
+    with pytest.raises(ValueError, match="unknown detector"):
+        run_poisoning(
+            attack,
+            (train.images, train.labels),
+            (test.images, test.labels),
+            detectors=("strip",),
+            **common,
+        )  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="clean_with='activation_clustering' must be one of"):
+        run_poisoning(
+            attack,
+            (train.images, train.labels),
+            (test.images, test.labels),
+            detectors=("spectral_signatures",),
+            clean_with="activation_clustering",
+            **common,
+        )  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="mismatched lengths"):
+        run_poisoning(
+            attack, (train.images, train.labels[:-1]), (test.images, test.labels), **common
+        )  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="PoisoningAttack"):
+        run_poisoning(
+            "badnets",
+            (train.images, train.labels),
+            (test.images, test.labels),  # type: ignore[arg-type]
+            **common,
+        )  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="unknown attack 'trojan'"):
+        make_attack("trojan", rate=0.1, target=0, class_names=train.class_names, image_size=8)
+    with pytest.raises(ValueError, match="needs a surrogate"):
+        make_attack("clean-label", rate=0.1, target=0, class_names=train.class_names, image_size=8)
+    with pytest.raises(ValueError, match="use the signs dataset"):
+        make_attack("sticker", rate=0.1, target=0, class_names=train.class_names, image_size=8)
+    with pytest.raises(ValueError, match="unknown dataset 'cifar10'"):
+        poisoning_experiment(setup=ExperimentSetup(dataset="cifar10"))

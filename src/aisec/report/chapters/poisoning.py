@@ -261,10 +261,12 @@ def _summary(
         "lighting, blur and occlusions as the data — poisoning "
         f"{physical.poisoned_examples} stop signs makes the model read "
         f"{_pct(physical.poisoned_model['attack_success'])} of stickered stop signs as "
-        f'"{TARGET}", while it still reads {_pct(physical.poisoned_model["untriggered_accuracy"])} '
-        "of the same scenes without the sticker correctly. Spectral signatures (signed score) "
-        f"find {_pct(physical.detection['spectral_signatures_signed']['recall'])} of these "
-        f"poisons, activation clustering "
+        f'"{TARGET}"; it reads {_pct(physical.poisoned_model["untriggered_accuracy"])} of the '
+        "same scenes without the sticker correctly (the clean model: "
+        f"{_pct(physical.clean_model['untriggered_accuracy'])}), since a poisoned share of the "
+        "stop signs was relabelled. Spectral signatures (signed score) find "
+        f"{_pct(physical.detection['spectral_signatures_signed']['recall'])} of these poisons, "
+        "activation clustering "
         f"{_pct(physical.detection['activation_clustering']['recall'])}.",
         "Rate sweep (same size and clean model): "
         + "; ".join(

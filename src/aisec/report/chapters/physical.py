@@ -8,13 +8,15 @@ chapter, ``aisec physical`` and ``examples/physical_attacks.py``.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import torch
 from torch import Tensor, nn
 
-from aisec.attacks.physical.evaluate import PhysicalEvaluation
+from aisec.attacks.physical.evaluate import PhysicalEvaluation, control_sticker, evaluate_signs
+from aisec.attacks.physical.rp2 import RP2
 from aisec.attacks.physical.scenario import ScenarioConfig, ScenarioResult, run_scenario
-from aisec.data.signs import SIGN_CLASSES
+from aisec.data.signs import SIGN_CLASSES, canonical_sign, class_index
 from aisec.report.figures import save_image_grid
 from aisec.report.tour import ChapterContext, ChapterResult, Figure, Table
 
@@ -123,6 +125,46 @@ def quick_signs_model(seed: int = 0) -> nn.Module:
     return model.eval()
 
 
+def _sticker_sizes(model: nn.Module, config: ScenarioConfig, metrics: dict[str, Any]) -> Table:
+    """Held-out targeted success of the default bars next to thinner bars (same settings)."""
+    sign = canonical_sign(config.source)
+    source, target = class_index(config.source), class_index(str(config.target))
+    thin = RP2(steps=config.steps, batch_size=config.batch_size, seed=config.seed)(
+        model, sign, "thin-bars", target=target, source=source
+    )
+    control = torch.where(
+        thin.mask > 0.5, control_sticker(thin.mask, seed=config.seed + 1), sign.image
+    )
+    evaluation = evaluate_signs(
+        model,
+        {"rp2": thin.adversarial_sign, "control": control},
+        sign.mask,
+        source=source,
+        target=target,
+        n_conditions=config.n_conditions,
+        seed=config.eval_seed,
+    )
+    rp2, control_default = metrics["rp2"], metrics["control"]
+    return Table(
+        "Sticker size: the default bars against thinner bars in the paper's proportions "
+        "(same optimisation, same held-out conditions).",
+        [
+            {
+                "sticker": f"bars ({config.mask})",
+                "share of the sign": metrics["sticker_area"],
+                "RP2 read as target": rp2["targeted_success"],
+                "control read as target": control_default["targeted_success"],
+            },
+            {
+                "sticker": "thin-bars",
+                "share of the sign": thin.sticker_area,
+                "RP2 read as target": evaluation["rp2"].targeted_success,
+                "control read as target": evaluation["control"].targeted_success,
+            },
+        ],
+    )
+
+
 def _rate(value: float | None) -> str:
     return "n/a" if value is None else f"{value:.1%}"
 
@@ -203,6 +245,11 @@ def run_physical(context: ChapterContext) -> ChapterResult:
                 ],
             )
         )
+    if not context.quick:
+        table = _sticker_sizes(model, config, metrics)
+        chapter.tables.append(table)
+        chapter.numbers["thin_bars.sticker_area"] = table.rows[1]["share of the sign"]
+        chapter.numbers["thin_bars.rp2.targeted_success"] = table.rows[1]["RP2 read as target"]
     if "patch_signs" in metrics:
         held_out = metrics["patch_signs"]["held_out"]
         chapter.numbers["patch_signs.targeted_success"] = held_out["patch"]["targeted_success"]

@@ -1,0 +1,49 @@
+"""``aisec physical``: metrics.json with the documented keys, exit code 2 on bad input."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from torch import nn
+from typer.testing import CliRunner
+
+import aisec.models
+from aisec.cli import app
+
+runner = CliRunner()
+
+
+def test_physical_writes_metrics_and_the_sticker(
+    signs_model: nn.Module, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The zoo's signs-cnn takes minutes to train; the command is the same with the test model.
+    monkeypatch.setattr(aisec.models, "load", lambda name, **_: signs_model)
+    out = tmp_path / "run"
+    arguments = ["physical", "--out", str(out), "--steps", "3", "--conditions", "10", "--no-patch"]
+    result = runner.invoke(app, arguments)
+    assert result.exit_code == 0, result.output
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["n_conditions"] == 10
+    for variant in ("clean", "rp2", "control"):
+        assert {"targeted_success", "source_accuracy"} <= set(metrics[variant])
+    for name in ("sticker.png", "signs.png", "views.png"):
+        assert (out / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+@pytest.mark.parametrize(
+    ("arguments", "message"),
+    [
+        (["--target", "speed limit 31"], "unknown sign class"),
+        (["--target", "stop"], "target must differ from the source"),
+        (["--source", "stp"], "unknown sign class"),
+        (["--mask", "missing.png"], "mask must be a built-in shape"),
+        (["--conditions", "0"], "n_conditions must be >= 1"),
+    ],
+)
+def test_bad_input_exits_with_code_2(arguments: list[str], message: str, tmp_path: Path) -> None:
+    result = runner.invoke(app, ["physical", "--out", str(tmp_path / "x"), *arguments])
+    assert result.exit_code == 2, result.output
+    assert message in " ".join(result.output.split())
+    assert not (tmp_path / "x" / "metrics.json").exists()

@@ -86,3 +86,18 @@ def test_bad_patch_inputs(tiny_model: nn.Module) -> None:
         attack(tiny_model, scenes, target=30)
     with pytest.raises(ValueError, match="shape must be one of"):
         AdversarialPatch(shape="hexagon")
+
+
+def test_a_patch_on_the_imagenet_model_resolves_names_and_runs() -> None:
+    from aisec.data.imagenet_samples import imagenet_class_names, load_photos
+    from aisec.models import load as load_model
+
+    photos, labels, _ = load_photos(224)
+    model = load_model("efficientnet-lite0")
+    attack = AdversarialPatch(size=16, steps=1, batch_size=2, image_size=224, seed=0)
+    result = attack(
+        model, photos[:2], target="toaster", labels=labels[:2], class_names=imagenet_class_names()
+    )
+    assert result.target == 859 and result.target_name == "toaster"
+    assert result.forwards == 1 and result.backwards == 1
+    assert float(result.patch.abs().sum()) > 0

@@ -14,8 +14,9 @@ non-printability score. aisec implements it with these choices:
 - ``X^V`` is the EOT distribution of :mod:`aisec.attacks.physical.transforms` (viewing angle,
   distance, rotation, lighting, blur, noise, occlusion, backgrounds); every step draws a fresh
   batch of views from a seeded generator;
-- ``J`` is, per view, ``1 − p_target`` (targeted) or ``p_source`` (untargeted), averaged over the
-  views: the expected success rate itself (``loss="cross_entropy"`` gives the paper's choice);
+- ``J`` is the cross-entropy of the target (targeted) or ``−log(1 − p_source)`` (untargeted),
+  averaged over the views (``loss="probability"`` uses ``1 − p_target``, the expected success
+  rate itself);
 - the size penalty is the root-mean-square of ``δ`` over the mask (``p = 2``), plus a total
   variation term ``TV(s)`` (Sharif et al.) for smooth, printable stickers;
 - ``s`` is optimised in square cells of ``cell`` canonical pixels (the finest detail the camera
@@ -179,12 +180,13 @@ class RP2:
         cell: the sticker is optimised in square cells of ``cell`` canonical pixels (4: a
             256-px sign has 64 x 64 cells, about the finest detail a 32-px camera image of it
             resolves); the printed PNG keeps the canonical resolution.
-        loss: the attack term ``J`` averaged over the views. ``"probability"`` (default):
-            ``1 − p_target`` (untargeted: ``p_source``), the expected soft success rate; its
-            gradient comes from the views near the decision boundary and not from views no
-            sticker can win (a tiny, blurred or occluded sign), which raised held-out success
-            on the signs model by about two points. ``"cross_entropy"``: ``−log p_target``
-            (untargeted: ``−log(1 − p_source)``), the paper's ``J``.
+        loss: the attack term ``J`` averaged over the views. ``"cross_entropy"`` (default, the
+            paper's): ``−log p_target`` (untargeted: ``−log(1 − p_source)``).
+            ``"probability"``: ``1 − p_target`` (untargeted: ``p_source``), the expected soft
+            success rate, whose gradient comes from views near the decision boundary rather
+            than from views no sticker can win; it can gain a point or two once the attack
+            works, but it has no gradient to start from when the model is certain of the
+            source class (small stickers then never move).
         log_every: steps between history records.
         seed: seeds the views and the initialization.
 
@@ -210,7 +212,7 @@ class RP2:
         parametrization: str | None = None,
         printable: bool = True,
         cell: int = 4,
-        loss: str = "probability",
+        loss: str = "cross_entropy",
         log_every: int = 25,
         seed: int = 0,
     ) -> None:

@@ -8,7 +8,8 @@ is that distribution, split in two steps so that the same conditions can be repl
 
 1. :meth:`EOT.sample` draws ``n`` conditions from the ranges of a :class:`PhysicalConditions`
    with a seeded ``torch.Generator`` into a :class:`ConditionBatch` (plain tensors, no
-   gradients): camera pose, lighting, blur, noise, an occluder and a background;
+   gradients): camera pose, lighting, blur, noise, an occluder and a background
+   (:meth:`EOT.stream` hands out such batches one after another for an optimisation loop);
 2. :meth:`EOT.apply` renders an object — an RGB image with a shape mask, as from
    :func:`aisec.data.signs.canonical_sign` — under those conditions. It is differentiable with
    respect to the image (and the mask), so the gradient of a classifier's loss reaches every
@@ -160,7 +161,8 @@ class PhysicalConditions:
 
         The patch covers 25-40 % of the frame's width (about 5-13 % of the area for a round
         patch), anywhere in the frame, rotated by up to ±45°, seen at up to 20° off-axis,
-        under milder lighting changes than a sign in a street and without occlusion.
+        under milder lighting and blur than a sign in a street (the scenes it is stuck on
+        have their own) and without occlusion.
         """
         return cls(
             scale=(0.25, 0.4),
@@ -173,7 +175,7 @@ class PhysicalConditions:
             colour_cast=(-0.05, 0.05),
             illumination=(0.9, 1.1),
             shading=(0.0, 0.15),
-            blur=(0.0, 0.5),
+            blur=(0.0, 0.2),
             noise=(0.0, 0.01),
             occlusion=0.0,
         )

@@ -150,7 +150,7 @@ def _sticker_sizes(model: nn.Module, config: ScenarioConfig, metrics: dict[str, 
         "(same optimisation, same held-out conditions).",
         [
             {
-                "sticker": f"bars ({config.mask})",
+                "sticker": config.mask,
                 "share of the sign": metrics["sticker_area"],
                 "RP2 read as target": rp2["targeted_success"],
                 "control read as target": control_default["targeted_success"],

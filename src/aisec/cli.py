@@ -26,6 +26,13 @@ def _fail(error: Exception) -> typer.Exit:
     return typer.Exit(code=2)
 
 
+def _zoo_model(name: str) -> Any:
+    """The zoo model ``name`` (trained and cached on first use); one seam for the tests."""
+    from aisec.models import load
+
+    return load(name)
+
+
 @data_app.command("list")
 def data_list() -> None:
     """List the datasets and whether they work offline."""
@@ -575,7 +582,6 @@ def physical(
 ) -> None:
     """RP2 stickers on a sign (stop -> speed limit 30), held-out evaluation, printable PNG."""
     from aisec.attacks.physical.scenario import ScenarioConfig, run_scenario
-    from aisec.models import load as load_model
     from aisec.report.chapters.physical import write_scenario_outputs
 
     try:
@@ -590,7 +596,7 @@ def physical(
             signs_patch=patch,
             imagenet_patch=imagenet,
         )
-        model = load_model("signs-cnn")
+        model = _zoo_model("signs-cnn")
         with console.status("optimising the sticker and evaluating held-out conditions ..."):
             result = run_scenario(model, config)
         paths = write_scenario_outputs(result, out)

@@ -71,16 +71,22 @@ def parse_args(description: str) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=description)
     parser.add_argument("--eps", type=float, default=0.1, help="L∞ budget (the seed's 0.1)")
     parser.add_argument("--n", type=int, default=200, help="signs test images to attack")
-    parser.add_argument("--quick", action="store_true", help="CI mode: 32 signs, 2 photos")
+    parser.add_argument(
+        "--model",
+        default="signs-cnn",
+        help="the zoo classifier of the first workload (CI uses digits-cnn, trained in seconds)",
+    )
+    parser.add_argument("--quick", action="store_true", help="CI mode: 32 images, 2 photos")
     parser.add_argument("--json", type=Path, default=None, help="also write the rows here")
     return parser.parse_args()
 
 
-def workloads(n_signs: int, n_photos: int) -> list[Workload]:
-    """The offline signs CNN on procedural test signs and EfficientNet-Lite0 on the photos."""
+def workloads(n_signs: int, n_photos: int, model: str = "signs-cnn") -> list[Workload]:
+    """A zoo classifier (default: the signs CNN on procedural test signs) and EfficientNet-Lite0
+    on the bundled photos."""
     out = []
     for model_name, n, title in (
-        ("signs-cnn", n_signs, "signs-cnn on procedural test signs"),
+        (model, n_signs, f"{model} on its test data"),
         ("efficientnet-lite0", n_photos, "EfficientNet-Lite0 on the bundled ImageNet photos"),
     ):
         try:

@@ -77,7 +77,7 @@ def main() -> None:
     console = make_console()
     results = {
         work.title: compare(work, args, console)
-        for work in workloads(32 if args.quick else args.n, 2 if args.quick else 7)
+        for work in workloads(32 if args.quick else args.n, 2 if args.quick else 7, args.model)
     }
     write_json(args.json, results)
 

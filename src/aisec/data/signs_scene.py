@@ -25,9 +25,25 @@ import torch.nn.functional as F
 from torch import Tensor
 
 __all__ = [
+    "BRIGHTNESS",
+    "CAST",
+    "CONTRAST",
+    "FILL",
+    "FOCAL",
+    "MAX_BLUR_PX",
+    "MAX_NOISE",
+    "MAX_ROLL_DEG",
+    "MAX_TILT_DEG",
+    "OCCLUDER_COLOURS",
+    "OCCLUSION_P",
     "SUPERSAMPLE",
+    "Sampler",
+    "background",
     "chunk_generator",
     "chunk_size",
+    "downsample",
+    "gaussian_blur",
+    "pixel_coords",
     "prepare_textures",
     "render_chunk",
     "texture_size",
@@ -39,18 +55,20 @@ SUPERSAMPLE = 2
 _CHUNK_PIXELS = 1024 * 32 * 32
 """Examples per chunk times output pixels: 1024 examples at 32 x 32 (fixed, for determinism)."""
 
-# Appearance ranges (output images are square with normalized coordinates in [-1, 1]).
-_FILL = (0.45, 0.9)  # sign width as a fraction of the frame width
-_FOCAL = (1.5, 3.0)  # focal length in half-frame units: smaller means stronger perspective
-_MAX_TILT_DEG = 40.0  # out-of-plane rotation (viewing angle)
-_MAX_ROLL_DEG = 15.0  # in-plane rotation
-_OCCLUSION_P = 0.2
+# Appearance ranges (output images are square with normalized coordinates in [-1, 1]). They, the
+# sampler and the drawing helpers below are public because the physical attacks' EOT
+# (aisec.attacks.physical.transforms) renders its conditions exactly like this dataset.
+FILL = (0.45, 0.9)  # sign width as a fraction of the frame width
+FOCAL = (1.5, 3.0)  # focal length in half-frame units: smaller means stronger perspective
+MAX_TILT_DEG = 40.0  # out-of-plane rotation (viewing angle)
+MAX_ROLL_DEG = 15.0  # in-plane rotation
+OCCLUSION_P = 0.2
 _POLE_P = 0.5
-_BRIGHTNESS = (0.5, 1.25)
-_CONTRAST = (0.6, 1.3)
-_CAST = 0.12
-_MAX_BLUR_PX = 0.9  # Gaussian sigma at 32 px; scaled with the image size
-_MAX_NOISE = 0.03
+BRIGHTNESS = (0.5, 1.25)
+CONTRAST = (0.6, 1.3)
+CAST = 0.12
+MAX_BLUR_PX = 0.9  # Gaussian sigma at 32 px; scaled with the image size
+MAX_NOISE = 0.03
 
 _BACKGROUND_COLOURS = (
     (0.55, 0.70, 0.90),  # blue sky
@@ -72,7 +90,7 @@ _SIGN_LIKE_COLOURS = (
     (0.95, 0.75, 0.05),  # yellow
     (0.92, 0.92, 0.90),  # white
 )
-_OCCLUDER_COLOURS = (
+OCCLUDER_COLOURS = (
     (0.33, 0.24, 0.15),  # bark
     (0.18, 0.32, 0.12),  # leaves
     (0.45, 0.45, 0.46),  # metal pole
@@ -118,7 +136,7 @@ def prepare_textures(images: Tensor, masks: Tensor, image_size: int) -> Tensor:
     return rgba
 
 
-class _Sampler:
+class Sampler:
     """Draws random tensors from one CPU generator and moves them to a device."""
 
     def __init__(self, generator: torch.Generator, n: int, device: torch.device) -> None:
@@ -146,14 +164,14 @@ class _Sampler:
 class _Geometry:
     """Per-example camera geometry: inverse homographies and where the sign lands."""
 
-    def __init__(self, sample: _Sampler, margin: float) -> None:
+    def __init__(self, sample: Sampler, margin: float) -> None:
         n = sample.n
         # Skewed towards larger signs (mean 0.71), as in GTSRB crops.
-        self.fill = _FILL[0] + (_FILL[1] - _FILL[0]) * sample.uniform(0.0, 1.0) ** 0.7
-        focal = sample.uniform(*_FOCAL)
-        tilt = math.radians(_MAX_TILT_DEG) * sample.uniform(0.0, 1.0)
+        self.fill = FILL[0] + (FILL[1] - FILL[0]) * sample.uniform(0.0, 1.0) ** 0.7
+        focal = sample.uniform(*FOCAL)
+        tilt = math.radians(MAX_TILT_DEG) * sample.uniform(0.0, 1.0)
         axis_angle = sample.uniform(0.0, 2.0 * math.pi)
-        roll = math.radians(_MAX_ROLL_DEG) * sample.uniform(-1.0, 1.0)
+        roll = math.radians(MAX_ROLL_DEG) * sample.uniform(-1.0, 1.0)
         slack = 1.05 - self.fill
         self.center = sample.uniform(-1.0, 1.0, 2) * slack[:, None]
 
@@ -183,7 +201,7 @@ class _Geometry:
 
     def sample_grid(self, side: int) -> Tensor:
         """``(n, side, side, 2)`` texture coordinates of the output pixel centres."""
-        xs, ys = _pixel_coords(side, self.center.device)
+        xs, ys = pixel_coords(side, self.center.device)
         h = self.inverse_homography[:, :, :, None, None]  # (n, 3, 3, 1, 1)
         # Row i of H^-1 applied to (x, y, 1), separably: (n, 1, W) + (n, H, 1) -> (n, H, W).
         rows: list[Tensor] = [
@@ -195,7 +213,7 @@ class _Geometry:
         return torch.stack([u, v], dim=-1) / w.clamp_min(1e-6)[..., None]
 
 
-def _pixel_coords(side: int, device: torch.device) -> tuple[Tensor, Tensor]:
+def pixel_coords(side: int, device: torch.device) -> tuple[Tensor, Tensor]:
     """Normalized coordinates of pixel centres: x as ``(1, 1, 1, side)``, y as ``(1, 1, side, 1)``.
 
     Kept separable so that masks of axis-aligned or additive shapes broadcast cheaply.
@@ -204,7 +222,7 @@ def _pixel_coords(side: int, device: torch.device) -> tuple[Tensor, Tensor]:
     return coords.view(1, 1, 1, side), coords.view(1, 1, side, 1)
 
 
-def _clutter_colours(sample: _Sampler) -> Tensor:
+def _clutter_colours(sample: Sampler) -> Tensor:
     """``(n, 3, 1, 1)`` clutter colours: scenery, sign-like (red/blue/yellow/white) or random."""
     scenery = sample.colours(_BACKGROUND_COLOURS, 0.08)
     sign_like = sample.colours(_SIGN_LIKE_COLOURS, 0.06)
@@ -214,14 +232,14 @@ def _clutter_colours(sample: _Sampler) -> Tensor:
     return colour[:, :, None, None]
 
 
-def _background(sample: _Sampler, side: int) -> Tensor:
+def background(sample: Sampler, side: int) -> Tensor:
     """``(n, 3, side, side)`` procedural backgrounds in roughly ``[0, 1]``.
 
     Shapes are drawn at half resolution and upsampled: the background is slightly out of focus
     (the camera focuses on the sign), and this halves the cost of the scene.
     """
     full_side, side = side, min(side, max(8, side // 2))
-    xs, ys = _pixel_coords(side, sample.device)
+    xs, ys = pixel_coords(side, sample.device)
     top = sample.colours(_BACKGROUND_COLOURS, 0.06)[:, :, None, None]
     bottom = sample.colours(_BACKGROUND_COLOURS, 0.06)[:, :, None, None]
     horizon = sample.uniform(-0.7, 0.7)[:, None, None, None]
@@ -262,9 +280,9 @@ def _background(sample: _Sampler, side: int) -> Tensor:
     return image + grain
 
 
-def _pole(sample: _Sampler, geometry: _Geometry, side: int) -> tuple[Tensor, Tensor]:
+def _pole(sample: Sampler, geometry: _Geometry, side: int) -> tuple[Tensor, Tensor]:
     """Alpha ``(n, 1, side, side)`` and colour ``(n, 3, 1, 1)`` of a post below the sign."""
-    xs, ys = _pixel_coords(side, sample.device)
+    xs, ys = pixel_coords(side, sample.device)
     active = sample.bernoulli(_POLE_P)[:, None, None, None]
     half_width = (sample.uniform(0.03, 0.07) * geometry.fill)[:, None, None, None]
     grey = sample.uniform(0.3, 0.7)[:, None] + 0.03 * sample.normal(3)
@@ -275,15 +293,15 @@ def _pole(sample: _Sampler, geometry: _Geometry, side: int) -> tuple[Tensor, Ten
     return alpha, grey.clamp(0.0, 1.0)[:, :, None, None]
 
 
-def _occluder(sample: _Sampler, geometry: _Geometry, side: int) -> tuple[Tensor, Tensor]:
+def _occluder(sample: Sampler, geometry: _Geometry, side: int) -> tuple[Tensor, Tensor]:
     """Alpha ``(n, 1, side, side)`` and colour ``(n, 3, 1, 1)`` of a bar or patch over the sign.
 
     A bar (branch, pole) runs along a chord at 0.25-0.8 sign radii from the centre and is at
     most 0.28 radii wide; a patch is at most 0.7 x 0.7 radii. Either covers at most about a
     sixth of a round sign.
     """
-    xs, ys = _pixel_coords(side, sample.device)
-    active = sample.bernoulli(_OCCLUSION_P)[:, None, None, None]
+    xs, ys = pixel_coords(side, sample.device)
+    active = sample.bernoulli(OCCLUSION_P)[:, None, None, None]
     is_bar = sample.bernoulli(0.5)[:, None, None, None]
     radius = geometry.fill[:, None, None, None]
     dx = xs - geometry.center[:, 0, None, None, None]
@@ -304,10 +322,10 @@ def _occluder(sample: _Sampler, geometry: _Geometry, side: int) -> tuple[Tensor,
     py = ((half[:, 1:] - (dy - rho * torch.sin(phi)).abs()) * pixels + 0.5).clamp(0.0, 1.0)
 
     alpha = torch.where(is_bar, bar, px * py) * active
-    return alpha, sample.colours(_OCCLUDER_COLOURS, 0.05)[:, :, None, None]
+    return alpha, sample.colours(OCCLUDER_COLOURS, 0.05)[:, :, None, None]
 
 
-def _downsample(images: Tensor) -> Tensor:
+def downsample(images: Tensor) -> Tensor:
     """Average ``SUPERSAMPLE x SUPERSAMPLE`` blocks: ``(n, c, sH, sW) -> (n, c, H, W)``.
 
     Sums of strided slices, which is several times faster than ``avg_pool2d`` on the CPU.
@@ -321,7 +339,7 @@ def _downsample(images: Tensor) -> Tensor:
     return out * (1.0 / SUPERSAMPLE**2)
 
 
-def _gaussian_blur(images: Tensor, sigma: Tensor, radius: int) -> Tensor:
+def gaussian_blur(images: Tensor, sigma: Tensor, radius: int) -> Tensor:
     """Blur each image with its own Gaussian ``sigma`` (pixels), separable, reflect padding."""
     n, c, h, w = images.shape
     taps = torch.arange(-radius, radius + 1, device=images.device, dtype=images.dtype)
@@ -353,22 +371,22 @@ def render_chunk(
         ``(n, 3, H, H)`` float32 scenes in ``[0, 1]``.
     """
     n, side = textures.shape[0], image_size
-    sample = _Sampler(generator, n, textures.device)
+    sample = Sampler(generator, n, textures.device)
     geometry = _Geometry(sample, margin)
 
     grid = geometry.sample_grid(SUPERSAMPLE * side)
     warped = F.grid_sample(
         textures, grid, mode="bilinear", padding_mode="zeros", align_corners=False
     )
-    warped = _downsample(warped)
+    warped = downsample(warped)
     sign, alpha = warped[:, :3], warped[:, 3:]
 
-    image = _background(sample, side)
+    image = background(sample, side)
     pole_alpha, pole_colour = _pole(sample, geometry, side)
     image = image + (pole_colour - image) * pole_alpha
 
     # Illumination across the sign: overall level plus a linear gradient (shadow, sun angle).
-    xs, ys = _pixel_coords(side, sample.device)
+    xs, ys = pixel_coords(side, sample.device)
     level = sample.uniform(0.75, 1.1)[:, None, None, None]
     strength = sample.uniform(0.0, 0.3)[:, None, None, None]
     direction = sample.uniform(0.0, 2.0 * math.pi)[:, None, None, None]
@@ -382,17 +400,17 @@ def render_chunk(
     image = image + (occluder_colour - image) * occluder_alpha
 
     # Camera: exposure, colour cast, contrast, defocus blur, sensor noise.
-    log_b = sample.uniform(math.log(_BRIGHTNESS[0]), math.log(_BRIGHTNESS[1]))
-    cast = 1.0 + sample.uniform(-_CAST, _CAST, 3)
+    log_b = sample.uniform(math.log(BRIGHTNESS[0]), math.log(BRIGHTNESS[1]))
+    cast = 1.0 + sample.uniform(-CAST, CAST, 3)
     image = image * (torch.exp(log_b)[:, None] * cast)[:, :, None, None]
-    contrast = sample.uniform(*_CONTRAST)[:, None, None, None]
+    contrast = sample.uniform(*CONTRAST)[:, None, None, None]
     mean = image.mean(dim=(1, 2, 3), keepdim=True)
     image = (image - mean) * contrast + mean
     blur_scale = side / 32.0
-    sigma = _MAX_BLUR_PX * blur_scale * sample.uniform(0.0, 1.0) ** 2
-    radius = min(math.ceil(3.0 * _MAX_BLUR_PX * blur_scale), side - 1)
-    image = _gaussian_blur(image, sigma, radius)
-    image = image + sample.uniform(0.0, _MAX_NOISE)[:, None, None, None] * sample.normal(
+    sigma = MAX_BLUR_PX * blur_scale * sample.uniform(0.0, 1.0) ** 2
+    radius = min(math.ceil(3.0 * MAX_BLUR_PX * blur_scale), side - 1)
+    image = gaussian_blur(image, sigma, radius)
+    image = image + sample.uniform(0.0, MAX_NOISE)[:, None, None, None] * sample.normal(
         3, side, side
     )
     return image.clamp(0.0, 1.0)

@@ -29,11 +29,11 @@ FIXED = PhysicalConditions(
 
 def test_default_ranges_are_the_signs_dataset_ranges() -> None:
     conditions = PhysicalConditions()
-    assert conditions.scale == signs_scene._FILL
-    assert conditions.tilt_deg == (0.0, signs_scene._MAX_TILT_DEG)
-    assert conditions.brightness == signs_scene._BRIGHTNESS
-    assert conditions.blur == (0.0, signs_scene._MAX_BLUR_PX)
-    assert conditions.occlusion == signs_scene._OCCLUSION_P
+    assert conditions.scale == signs_scene.FILL
+    assert conditions.tilt_deg == (0.0, signs_scene.MAX_TILT_DEG)
+    assert conditions.brightness == signs_scene.BRIGHTNESS
+    assert conditions.blur == (0.0, signs_scene.MAX_BLUR_PX)
+    assert conditions.occlusion == signs_scene.OCCLUSION_P
 
 
 def test_a_seed_gives_the_same_views_and_another_seed_other_views() -> None:

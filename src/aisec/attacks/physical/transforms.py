@@ -102,19 +102,19 @@ class PhysicalConditions:
             (up to about a sixth of it), in ``[0, 1]``.
     """
 
-    scale: Range = _scene._FILL
+    scale: Range = _scene.FILL
     shift: Range = (-1.0, 1.0)
-    tilt_deg: Range = (0.0, _scene._MAX_TILT_DEG)
-    roll_deg: Range = (-_scene._MAX_ROLL_DEG, _scene._MAX_ROLL_DEG)
-    focal: Range = _scene._FOCAL
-    brightness: Range = _scene._BRIGHTNESS
-    contrast: Range = _scene._CONTRAST
-    colour_cast: Range = (-_scene._CAST, _scene._CAST)
+    tilt_deg: Range = (0.0, _scene.MAX_TILT_DEG)
+    roll_deg: Range = (-_scene.MAX_ROLL_DEG, _scene.MAX_ROLL_DEG)
+    focal: Range = _scene.FOCAL
+    brightness: Range = _scene.BRIGHTNESS
+    contrast: Range = _scene.CONTRAST
+    colour_cast: Range = (-_scene.CAST, _scene.CAST)
     illumination: Range = (0.75, 1.1)
     shading: Range = (0.0, 0.3)
-    blur: Range = (0.0, _scene._MAX_BLUR_PX)
-    noise: Range = (0.0, _scene._MAX_NOISE)
-    occlusion: float = _scene._OCCLUSION_P
+    blur: Range = (0.0, _scene.MAX_BLUR_PX)
+    noise: Range = (0.0, _scene.MAX_NOISE)
+    occlusion: float = _scene.OCCLUSION_P
 
     def __post_init__(self) -> None:
         for name, (low_limit, high_limit, meaning) in _LIMITS.items():
@@ -376,7 +376,7 @@ class EOT:
             else (backgrounds.device if backgrounds is not None else "cpu")
         )
         c = self.conditions
-        sample = _scene._Sampler(generator, n, target)
+        sample = _scene.Sampler(generator, n, target)
 
         def uniform(bounds: Range, *shape: int) -> Tensor:
             return sample.uniform(bounds[0], bounds[1], *shape)
@@ -399,7 +399,7 @@ class EOT:
         blur_radius = min(math.ceil(3.0 * c.blur[1] * blur_scale), side - 1)
         noise = uniform(c.noise)[:, None, None, None] * sample.normal(3, side, side)
         if backgrounds is None:
-            background = _scene._background(sample, side).clamp(0.0, 1.0)
+            background = _scene.background(sample, side).clamp(0.0, 1.0)
             background_index = torch.full((n,), -1, dtype=torch.long, device=target)
         else:
             index = torch.randint(backgrounds.shape[0], (n,), generator=generator)
@@ -501,11 +501,11 @@ class EOT:
         warped = F.grid_sample(
             textures, grid, mode="bilinear", padding_mode="zeros", align_corners=False
         )
-        warped = _scene._downsample(warped)
+        warped = _scene.downsample(warped)
         colour, alpha = warped[:, :3], warped[:, 3:]
 
         # 2. Light the object (level and gradient) and composite it over the background.
-        xs, ys = _scene._pixel_coords(side, device)
+        xs, ys = _scene.pixel_coords(side, device)
         cx = conditions.center[:, 0, None, None, None]
         cy = conditions.center[:, 1, None, None, None]
         direction = conditions.shading_direction[:, None, None, None]
@@ -524,7 +524,7 @@ class EOT:
         mean = out.mean(dim=(1, 2, 3), keepdim=True)
         out = (out - mean) * conditions.contrast[:, None, None, None] + mean
         if conditions.blur_radius > 0:
-            out = _scene._gaussian_blur(out, conditions.blur_sigma, conditions.blur_radius)
+            out = _scene.gaussian_blur(out, conditions.blur_sigma, conditions.blur_radius)
         return (out + conditions.noise).clamp(0.0, 1.0)
 
     def __call__(self, image: Tensor, mask: Tensor, conditions: ConditionBatch) -> Tensor:
@@ -534,7 +534,7 @@ class EOT:
 
 def _sample_grid(inverse_homography: Tensor, side: int) -> Tensor:
     """``(n, side, side, 2)`` texture coordinates of the output pixel centres."""
-    xs, ys = _scene._pixel_coords(side, inverse_homography.device)
+    xs, ys = _scene.pixel_coords(side, inverse_homography.device)
     h = inverse_homography[:, :, :, None, None]
     u, v, w = (h[:, i, 0] * xs[0] + (h[:, i, 1] * ys[0] + h[:, i, 2]) for i in range(3))
     # w > 0 over the frame: PhysicalConditions keeps the plane's horizon out of the frame.
@@ -542,14 +542,14 @@ def _sample_grid(inverse_homography: Tensor, side: int) -> Tensor:
 
 
 def _occluder(
-    sample: _scene._Sampler, scale: Tensor, center: Tensor, probability: float, side: int
+    sample: _scene.Sampler, scale: Tensor, center: Tensor, probability: float, side: int
 ) -> tuple[Tensor, Tensor]:
     """Alpha ``(n, 1, side, side)`` and colour ``(n, 3, 1, 1)`` of a bar or patch over the object.
 
     As in the signs dataset: a bar (branch, pole) along a chord 0.25-0.8 object radii from the
     centre, at most 0.28 radii wide, or a patch of at most 0.7 x 0.7 radii.
     """
-    xs, ys = _scene._pixel_coords(side, sample.device)
+    xs, ys = _scene.pixel_coords(side, sample.device)
     active = (sample.uniform(0.0, 1.0) < probability)[:, None, None, None]
     is_bar = sample.bernoulli(0.5)[:, None, None, None]
     radius = scale[:, None, None, None]
@@ -571,7 +571,7 @@ def _occluder(
     py = ((half[:, 1:] - (dy - rho * torch.sin(phi)).abs()) * pixels + 0.5).clamp(0.0, 1.0)
 
     alpha = torch.where(is_bar, bar, px * py) * active
-    return alpha, sample.colours(_scene._OCCLUDER_COLOURS, 0.05)[:, :, None, None]
+    return alpha, sample.colours(_scene.OCCLUDER_COLOURS, 0.05)[:, :, None, None]
 
 
 def _check_backgrounds(backgrounds: object, side: int) -> None:

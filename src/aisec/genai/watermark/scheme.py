@@ -29,6 +29,7 @@ from __future__ import annotations
 import math
 from collections import OrderedDict
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from typing import Literal
 
 import torch
@@ -193,10 +194,14 @@ class WatermarkScheme:
             return cached
         mask = torch.zeros(self.vocab_size, dtype=torch.bool)
         mask[self._green_for_value(value)] = True
+        self._remember(value, mask)
+        return mask
+
+    def _remember(self, value: int, mask: Tensor) -> None:
         self._cache[value] = mask
+        self._cache.move_to_end(value)
         if len(self._cache) > _CACHE_ENTRIES:
             self._cache.popitem(last=False)
-        return mask
 
     def green_list(self, context_ids: Tensor | Sequence[int]) -> Tensor:
         """Green token ids for a context, as in the reference implementation.
@@ -220,10 +225,32 @@ class WatermarkScheme:
         return self._green_for_value(value)
 
     def green_masks(self, values: Tensor) -> Tensor:
-        """Boolean green masks ``(U, V)`` for ``U`` raw PRF values ``(U,)`` (one randperm each)."""
+        """Boolean green masks ``(U, V)`` for ``U`` raw PRF values ``(U,)`` (one randperm each).
+
+        Values not in the cache are computed on ``torch.get_num_threads()`` threads: each
+        ``randperm`` is a sequential shuffle, but distinct values are independent and torch
+        releases the GIL while it runs, so the lists are drawn in parallel with identical results.
+        """
         if values.shape[0] == 0:
             return torch.zeros(0, self.vocab_size, dtype=torch.bool)
-        return torch.stack([self._mask_for_value(int(value)) for value in values.tolist()])
+        wanted = [int(value) for value in values.tolist()]
+        missing = [value for value in dict.fromkeys(wanted) if value not in self._cache]
+        workers = min(torch.get_num_threads(), len(missing))
+        if workers > 1:
+            with ThreadPoolExecutor(max_workers=workers) as pool:
+                lists = list(pool.map(self._green_for_value, missing))
+            computed = dict(zip(missing, lists, strict=True))
+            masks = []
+            for value in wanted:
+                if value in computed:
+                    mask = torch.zeros(self.vocab_size, dtype=torch.bool)
+                    mask[computed[value]] = True
+                    self._remember(value, mask)
+                    masks.append(mask)
+                else:
+                    masks.append(self._mask_for_value(value))
+            return torch.stack(masks)
+        return torch.stack([self._mask_for_value(value) for value in wanted])
 
     def is_green(self, windows: Tensor, targets: Tensor) -> Tensor:
         """Whether each target is green given its PRF window, computing each distinct list once.

@@ -7,7 +7,7 @@ BIN    := $(VENV)/bin
 DEV    := $(VENV)/.aisec-dev-installed
 BENCH  := $(VENV)/.aisec-bench-installed
 
-.PHONY: tour tour-quick test lint typecheck pytest bench clean
+.PHONY: tour tour-quick docs test lint typecheck pytest bench bench-textattack-env clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -34,6 +34,13 @@ tour: $(DEV)
 tour-quick: $(DEV)
 	$(BIN)/aisec tour --out report --quick
 
+# Rewrite the measured numbers in README.md and docs/*.md from the last tour's results
+# (run `make tour` first) and keep that results.json as the docs' snapshot.
+docs: $(DEV)
+	@test -f report/results.json || { echo "report/results.json is missing: run 'make tour' first"; exit 1; }
+	$(BIN)/python -m aisec.report.docs --results report/results.json README.md docs/*.md
+	cp report/results.json docs/results.json
+
 lint: $(DEV)
 	$(BIN)/ruff check src tests benchmarks examples tools
 	$(BIN)/ruff format --check src tests benchmarks examples tools
@@ -48,6 +55,10 @@ test: lint typecheck pytest
 
 bench: $(BENCH)
 	$(BIN)/python -m benchmarks
+
+# TextAttack (transformers<5, NLTK data) in its own .venv-textattack; `make bench` creates it too.
+bench-textattack-env: $(BENCH)
+	$(BIN)/python -c "from benchmarks.bench_textattack import ensure_textattack_env as e, ensure_nltk_data as d; e(); d()"
 
 clean:
 	rm -rf report .pytest_cache .mypy_cache .ruff_cache

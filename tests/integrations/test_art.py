@@ -24,9 +24,12 @@ from art.attacks.evasion import (  # noqa: E402
 from art.defences.preprocessor import FeatureSqueezing  # noqa: E402
 from art.defences.preprocessor.preprocessor import PreprocessorPyTorch  # noqa: E402
 
+from aisec.defenses.preprocess import BitDepthReduction  # noqa: E402
+from aisec.evaluate import evaluate_defense  # noqa: E402
 from aisec.integrations.art import (  # noqa: E402
     ArtAttack,
     ArtPreprocessedModel,
+    art_defense,
     art_preprocessor,
     to_art,
 )
@@ -212,3 +215,23 @@ def test_art_preprocessor_defense_uses_bpda(digits: Digits) -> None:
     torch.testing.assert_close(x_leaf2.grad, 0.5 * half.grad)  # the exact chain rule
     with pytest.raises(ValueError, match="no preprocessor"):
         art_preprocessor("JpegCompresion")
+
+
+def test_art_preprocessors_run_in_the_defense_evaluation(digits: Digits) -> None:
+    x, y = digits.x[:48], digits.y[:48]
+    squeeze = art_defense("FeatureSqueezing", bit_depth=3)
+    assert not squeeze.differentiable and squeeze.spec() == "art:FeatureSqueezing"
+    # ART's squeezing is aisec's bit-depth reduction, pixel for pixel.
+    torch.testing.assert_close(squeeze(x), BitDepthReduction(bits=3)(x), atol=1e-6, rtol=0)
+    x_leaf = x.clone().requires_grad_(True)
+    F.cross_entropy(digits.model(squeeze.with_bpda()(x_leaf)), y).backward()
+    assert x_leaf.grad is not None and float(x_leaf.grad.abs().sum()) > 0  # BPDA path
+    report = evaluate_defense(
+        digits.model, [squeeze], x, y, LINF, steps=10, eot_samples=1, square_queries=0
+    )
+    assert report.defenses == ["art:FeatureSqueezing"] and not report.differentiable
+    assert report.adaptive_accuracy <= report.non_adaptive_accuracy <= report.clean_accuracy
+    assert report.adaptive_accuracy < report.clean_accuracy
+    assert art_defense(_Halve(device_type="cpu")).differentiable
+    with pytest.raises(TypeError, match="ART Preprocessor"):
+        art_defense(BitDepthReduction(bits=3))

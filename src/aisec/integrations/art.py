@@ -10,6 +10,10 @@
   ``FeatureSqueezing``, ``SpatialSmoothing``, ...) in front of a model as a defense, with a
   BPDA gradient (ART's own ``estimate_gradient``, the identity for these three) when the
   preprocessor is not differentiable.
+- :func:`art_defense` turns an ART preprocessor into an aisec
+  :class:`~aisec.defenses.preprocess.Preprocessor`, so that
+  :func:`aisec.evaluate.evaluate_defense` and :func:`aisec.evaluate.compare_defenses` evaluate
+  it like aisec's own defenses: non-adaptive transfer, then adaptive attacks with BPDA.
 
 ART is an optional dependency: ``pip install "aisec[art]"`` (the extra also installs
 ``packaging``, which ART imports without declaring it). It is imported only when used.
@@ -29,6 +33,7 @@ import torch
 from torch import Tensor, nn
 
 from aisec.attacks.base import AttackContext, EvasionAttack, Model
+from aisec.defenses.preprocess import Preprocessor
 from aisec.integrations._common import (
     CallableModule,
     frozen_parameters,
@@ -41,6 +46,8 @@ from aisec.threat import ThreatModel
 __all__ = [
     "ArtAttack",
     "ArtPreprocessedModel",
+    "ArtPreprocessor",
+    "art_defense",
     "art_evasion_attacks",
     "art_preprocessor",
     "to_art",
@@ -427,3 +434,81 @@ class ArtPreprocessedModel(nn.Module):
             x, _ = self.preprocessor.forward(x)
         out: Tensor = self.model(x)
         return out
+
+
+class ArtPreprocessor(Preprocessor):
+    """An ART NumPy preprocessor as an aisec preprocessing defense (not differentiable).
+
+    The forward pass is ART's own preprocessing (bit for bit); the adaptive attacker's view
+    (:meth:`~aisec.defenses.preprocess.Preprocessor.with_bpda`) passes the gradient straight
+    through, which is also what ART's ``estimate_gradient`` does for ``JpegCompression``,
+    ``FeatureSqueezing`` and ``SpatialSmoothing``. Build it with :func:`art_defense`.
+
+    Args:
+        preprocessor: an ART ``Preprocessor`` instance.
+        bpda: start in BPDA mode.
+
+    Reference:
+        A. Athalye, N. Carlini, D. Wagner, "Obfuscated Gradients Give a False Sense of Security",
+        ICML 2018 (arXiv:1802.00420), Section 4.1 (BPDA).
+    """
+
+    name = "art"
+    differentiable = False
+    randomized = False
+
+    def __init__(self, preprocessor: Any, *, bpda: bool = False) -> None:
+        super().__init__(bpda=bpda)
+        module = _art("art.defences.preprocessor")
+        if not isinstance(preprocessor, module.Preprocessor):
+            raise TypeError(
+                f"preprocessor must be an ART Preprocessor, got {type(preprocessor).__name__}"
+            )
+        self.preprocessor = preprocessor
+
+    def defend(self, x: Tensor) -> Tensor:
+        """ART's preprocessing of ``(N, C, H, W)`` images, as a tensor on ``x``'s device."""
+        out, _ = self.preprocessor(x.detach().cpu().numpy())
+        return torch.as_tensor(np.asarray(out), dtype=x.dtype, device=x.device)
+
+    def spec(self) -> str:
+        return f"art:{type(self.preprocessor).__name__}"
+
+
+class _ArtTorchPreprocessor(ArtPreprocessor):
+    """An ART ``PreprocessorPyTorch``: differentiated through exactly."""
+
+    differentiable = True
+
+    def defend(self, x: Tensor) -> Tensor:
+        out, _ = self.preprocessor.forward(x)
+        result: Tensor = out
+        return result
+
+
+def art_defense(preprocessor: Any, **params: Any) -> ArtPreprocessor:
+    """An ART preprocessor (an instance, or a class name with its parameters) as an aisec
+    :class:`~aisec.defenses.preprocess.Preprocessor`.
+
+    A NumPy preprocessor is declared not differentiable (the adaptive evaluation attacks it
+    through BPDA); a ``PreprocessorPyTorch`` is differentiable and attacked through its exact
+    gradient. Example: ``evaluate_defense(model, [art_defense("JpegCompression", quality=75)],
+    x, y, threat)``.
+
+    Args:
+        preprocessor: an ART ``Preprocessor`` or a class name of ``art.defences.preprocessor``.
+        **params: the preprocessor's parameters when it is given by name (see
+            :func:`art_preprocessor`).
+
+    Raises:
+        ValueError: for an unknown name, or ART not installed.
+        TypeError: for an object that is not an ART preprocessor, or ``params`` with an instance.
+    """
+    if isinstance(preprocessor, str):
+        preprocessor = art_preprocessor(preprocessor, **params)
+    elif params:
+        raise TypeError("params are only accepted with a preprocessor given by name")
+    torch_base = _art("art.defences.preprocessor.preprocessor").PreprocessorPyTorch
+    if isinstance(preprocessor, torch_base):
+        return _ArtTorchPreprocessor(preprocessor)
+    return ArtPreprocessor(preprocessor)

@@ -171,6 +171,10 @@ class TextAttack:
         name: the recipe's name (reports).
         encoder: sentence encoder used to *report* similarity when no
             :class:`~aisec.attacks.text.constraints.SentenceSimilarity` constraint has one.
+
+    Reference: Morris, Lifland, Yoo, Grigsby, Jin, Qi, "TextAttack: A Framework for Adversarial
+    Attacks, Data Augmentation, and Adversarial Training in NLP", EMNLP 2020 (the four-part
+    decomposition).
     """
 
     def __init__(

@@ -9,6 +9,10 @@
 Both take the activations ``(N, D)`` and labels ``(N,)`` of the training set (compute them with
 :func:`penultimate_features`) and return a :class:`BackdoorDetection`; :func:`detection_metrics`
 scores the flags against known poisoned indices.
+
+:class:`FeatureSqueezing` (Xu et al., 2018) detects adversarial *inputs* instead: the largest L1
+distance between the softmax on an input and on its squeezed versions; :func:`roc_auc` scores
+any detector's scores.
 """
 
 from __future__ import annotations
@@ -21,12 +25,15 @@ from aisec.defenses.detect.backdoor import (
     penultimate_features,
 )
 from aisec.defenses.detect.spectral import spectral_signatures
+from aisec.defenses.detect.squeezing import FeatureSqueezing, roc_auc
 
 __all__ = [
     "BackdoorDetection",
     "DetectionMetrics",
+    "FeatureSqueezing",
     "activation_clustering",
     "detection_metrics",
     "penultimate_features",
+    "roc_auc",
     "spectral_signatures",
 ]

@@ -77,6 +77,10 @@ class Sanitizer:
         fold_confusables: map confusable letters to ASCII (step 6).
         spelling: correct unknown words with pyspellchecker (step 7; off by default).
         keep_newlines: keep tab/newline/carriage return (otherwise they count as controls).
+
+    Reference:
+        N. Boucher, I. Shumailov, R. Anderson, N. Papernot, "Bad Characters: Imperceptible NLP
+        Attacks", IEEE S&P 2022 (arXiv:2106.09898), Sec. VIII (defenses).
     """
 
     def __init__(

@@ -1,0 +1,284 @@
+"""Keep the numbers in Markdown documents in sync with a tour's ``results.json``.
+
+A measured number in the README or ``docs/`` is never typed by hand; it sits between markers::
+
+    <!-- r:evasion/suite/robust_accuracy:pct -->12.5%<!-- /r -->
+
+``r:CHAPTER/NUMBER_KEY:FORMAT`` names a chapter of ``results.json``, a key of that chapter's
+``numbers`` and a format; the text between the markers is rewritten from the results. A
+``NUMBER_KEY`` is looked up as an exact key of ``numbers`` first; otherwise it is a path whose
+parts are separated by ``/`` and walk nested dictionaries (a part may itself contain ``/``, as
+in ``sweep/PGD.linf.8/255/robust_accuracy``: the longest key that matches wins) and lists (an
+integer, negative from the end). A key that is not among the numbers is looked up among the
+chapter's other fields (``seconds``). Formats:
+
+* ``pct``: a fraction as a percentage with one decimal (``0.125`` -> ``12.5%``);
+* ``f2`` / ``f3``: a number with two / three decimals;
+* ``int``: a number rounded to an integer;
+* ``s``: seconds with no decimals (``12.3`` -> ``12 s``).
+
+A missing value (``null`` in the JSON, e.g. a rate over zero examples) is written ``n/a``.
+
+Command line::
+
+    python -m aisec.report.docs --results report/results.json [--check] README.md docs/*.md
+
+rewrites the files in place (or, with ``--check``, changes nothing and exits 1 when a marker is
+stale); both exit 1 and list the markers whose key is unknown or whose format is invalid.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import re
+import sys
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+__all__ = [
+    "FORMATS",
+    "MARKER",
+    "DocsProblem",
+    "format_value",
+    "load_results",
+    "lookup",
+    "main",
+    "rewrite_markdown",
+    "sync_files",
+]
+
+FORMATS = ("pct", "f2", "f3", "int", "s")
+MARKER = re.compile(r"<!-- r:(?P<spec>[^\n]*?) -->(?P<value>[^\n]*?)<!-- /r -->")
+_FENCE = re.compile(r"^(?P<fence>```|~~~)[^\n]*\n.*?^(?P=fence)[ \t]*$", re.M | re.S)
+_MISSING = "n/a"
+
+
+class _UnknownKeyError(LookupError):
+    """A marker's key does not name a value in the results."""
+
+
+@dataclass(frozen=True)
+class DocsProblem:
+    """A marker that is out of date (``stale``) or cannot be resolved (``unknown``).
+
+    Attributes:
+        path: the Markdown file (``"<text>"`` for a string).
+        line: 1-based line of the marker.
+        spec: the marker's ``CHAPTER/NUMBER_KEY:FORMAT``.
+        kind: ``"stale"`` (the value differs from the results) or ``"unknown"``.
+        message: what is wrong; for stale markers, the current and the expected value.
+    """
+
+    path: str
+    line: int
+    spec: str
+    kind: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.path}:{self.line}: {self.kind} marker r:{self.spec}: {self.message}"
+
+
+def format_value(value: Any, fmt: str) -> str:
+    """Render one number in a marker format.
+
+    Args:
+        value: an ``int``/``float`` (or ``None`` for a missing value, rendered ``n/a``).
+        fmt: one of :data:`FORMATS`.
+
+    Returns:
+        The text to put between the markers.
+
+    Raises:
+        ValueError: unknown format.
+        TypeError: the value is not a number (a dict, a string, a bool).
+    """
+    if fmt not in FORMATS:
+        raise ValueError(f"unknown format {fmt!r}; expected one of {list(FORMATS)}")
+    if value is None:
+        return _MISSING
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise TypeError(f"expected a number, got {type(value).__name__} {value!r:.60}")
+    number = float(value)
+    if math.isnan(number):
+        return _MISSING
+    if fmt == "pct":
+        return f"{number * 100:.1f}%"
+    if fmt == "f2":
+        return f"{number:.2f}"
+    if fmt == "f3":
+        return f"{number:.3f}"
+    if fmt == "int":
+        return str(round(number))
+    return f"{number:.0f} s"
+
+
+def _walk(node: Any, path: str) -> Any:
+    """Follow ``path`` (``/``-separated, parts may contain ``/``) into dicts and lists."""
+    if isinstance(node, Mapping):
+        if path in node:
+            return node[path]
+        prefixes = sorted(
+            (key for key in node if isinstance(key, str) and path.startswith(key + "/")),
+            key=len,
+            reverse=True,
+        )
+        for key in prefixes:
+            try:
+                return _walk(node[key], path[len(key) + 1 :])
+            except _UnknownKeyError:
+                continue
+        raise _UnknownKeyError(path)
+    if isinstance(node, list):
+        head, _, rest = path.partition("/")
+        try:
+            index = int(head)
+            item = node[index]
+        except (ValueError, IndexError) as error:
+            raise _UnknownKeyError(path) from error
+        return _walk(item, rest) if rest else item
+    raise _UnknownKeyError(path)
+
+
+def lookup(results: Mapping[str, Any], key: str) -> Any:
+    """The value that ``CHAPTER/NUMBER_KEY`` names in a tour's results.
+
+    Args:
+        results: the parsed ``results.json`` (``{"provenance": ..., "chapters": ...}``).
+        key: ``CHAPTER/NUMBER_KEY`` (see the module docstring for paths).
+
+    Returns:
+        The value (a number, ``None``, or a nested dict/list when the key stops early).
+
+    Raises:
+        KeyError: the chapter is missing or failed, or the key names nothing; the message says
+            which.
+    """
+    chapter_key, slash, number_key = key.partition("/")
+    if not slash or not number_key:
+        raise KeyError(f"expected CHAPTER/NUMBER_KEY, got {key!r}")
+    chapters = results.get("chapters", {})
+    if chapter_key not in chapters:
+        raise KeyError(f"no chapter {chapter_key!r} in the results (have {sorted(chapters)})")
+    chapter = chapters[chapter_key]
+    if chapter.get("status", "ok") != "ok":
+        raise KeyError(f"chapter {chapter_key!r} failed: {chapter.get('error', '?')}")
+    try:
+        return _walk(chapter.get("numbers", {}), number_key)
+    except _UnknownKeyError:
+        pass
+    others = {name: value for name, value in chapter.items() if name != "numbers"}
+    try:
+        return _walk(others, number_key)
+    except _UnknownKeyError:
+        raise KeyError(f"chapter {chapter_key!r} has no number {number_key!r}") from None
+
+
+def rewrite_markdown(
+    text: str, results: Mapping[str, Any], *, path: str = "<text>"
+) -> tuple[str, list[DocsProblem]]:
+    """Rewrite every marker's value in ``text`` from ``results``.
+
+    Args:
+        text: Markdown with markers.
+        results: the parsed ``results.json``.
+        path: the file name used in problems.
+
+    Returns:
+        ``(new_text, problems)``: the text with every resolvable marker rewritten (unresolvable
+        ones are left as they were), and one problem per marker that was stale (its old value
+        differed) or unknown (bad key or format, or not a number). Markers inside fenced code
+        blocks or inline code spans are examples of the syntax and are left alone.
+    """
+    problems: list[DocsProblem] = []
+    fenced = [(block.start(), block.end()) for block in _FENCE.finditer(text)]
+
+    def replace(match: re.Match[str]) -> str:
+        line_start = text.rfind("\n", 0, match.start()) + 1
+        in_code_span = text.count("`", line_start, match.start()) % 2 == 1
+        if in_code_span or any(start <= match.start() < end for start, end in fenced):
+            return match.group(0)  # a marker shown as code is an example, not a number
+        spec, old = match.group("spec"), match.group("value")
+        line = text.count("\n", 0, match.start()) + 1
+        key, colon, fmt = spec.rpartition(":")
+        try:
+            if not colon:
+                raise ValueError(f"expected CHAPTER/NUMBER_KEY:FORMAT, got {spec!r}")
+            new = format_value(lookup(results, key), fmt)
+        except (KeyError, ValueError, TypeError) as error:
+            message = error.args[0] if isinstance(error, KeyError) else str(error)
+            problems.append(DocsProblem(path, line, spec, "unknown", str(message)))
+            return match.group(0)
+        if new != old:
+            problems.append(
+                DocsProblem(path, line, spec, "stale", f"has {old!r}, expected {new!r}")
+            )
+        return f"<!-- r:{spec} -->{new}<!-- /r -->"
+
+    return MARKER.sub(replace, text), problems
+
+
+def load_results(path: str | Path) -> dict[str, Any]:
+    """Read a tour's ``results.json``; ``ValueError`` when it is not one."""
+    data = json.loads(Path(path).read_text(encoding="utf-8"))
+    if not isinstance(data, dict) or not isinstance(data.get("chapters"), dict):
+        raise ValueError(f"{path} is not a tour results.json (no 'chapters' object)")
+    return data
+
+
+def sync_files(
+    paths: Sequence[str | Path], results: Mapping[str, Any], *, check: bool = False
+) -> list[DocsProblem]:
+    """Rewrite the markers of Markdown files from ``results`` (or only check them).
+
+    Args:
+        paths: Markdown files.
+        results: the parsed ``results.json``.
+        check: when true, no file is written.
+
+    Returns:
+        Every stale and unknown marker (stale ones were fixed unless ``check``).
+    """
+    problems: list[DocsProblem] = []
+    for path in paths:
+        file = Path(path)
+        text = file.read_text(encoding="utf-8")
+        new, found = rewrite_markdown(text, results, path=str(path))
+        problems += found
+        if not check and new != text:
+            file.write_text(new, encoding="utf-8")
+    return problems
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Command-line entry point; returns the exit status (0 in sync, 1 otherwise)."""
+    parser = argparse.ArgumentParser(
+        prog="python -m aisec.report.docs",
+        description="Rewrite the <!-- r:CHAPTER/KEY:FORMAT --> markers of Markdown files "
+        "from a tour's results.json.",
+    )
+    parser.add_argument("--results", required=True, help="the tour's results.json")
+    parser.add_argument("--check", action="store_true", help="change nothing; exit 1 if stale")
+    parser.add_argument("files", nargs="+", help="Markdown files")
+    args = parser.parse_args(argv)
+    try:
+        results = load_results(args.results)
+    except (OSError, ValueError) as error:
+        print(f"error: cannot read results: {error}", file=sys.stderr)
+        return 2
+    problems = sync_files(args.files, results, check=args.check)
+    unknown = [p for p in problems if p.kind == "unknown"]
+    stale = [p for p in problems if p.kind == "stale"]
+    for problem in unknown + (stale if args.check else []):
+        print(problem, file=sys.stderr)
+    if not args.check and stale:
+        print(f"rewrote {len(stale)} marker(s)")
+    return 1 if unknown or (args.check and stale) else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

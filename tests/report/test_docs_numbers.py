@@ -1,0 +1,146 @@
+"""The docs' numbers come from results.json: the marker rewrite, and the committed docs in sync."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from aisec.report.docs import (
+    MARKER,
+    format_value,
+    load_results,
+    lookup,
+    main,
+    rewrite_markdown,
+)
+
+ROOT = Path(__file__).resolve().parents[2]
+DOCS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
+
+RESULTS: dict[str, Any] = {
+    "provenance": {"quick": True},
+    "chapters": {
+        "evasion": {
+            "status": "ok",
+            "seconds": 41.7,
+            "numbers": {
+                "clean_accuracy": 0.96875,
+                "sweep": {"PGD.linf.8/255": {"robust_accuracy": 0.125}},
+                "cw.median_min_norm": None,
+                "lengths": [10, 20, 40],
+            },
+        },
+        "genai": {"status": "failed", "error": "RuntimeError: no model", "numbers": {}},
+    },
+}
+
+
+@pytest.mark.parametrize(
+    ("value", "fmt", "expected"),
+    [
+        (0.96875, "pct", "96.9%"),
+        (1, "pct", "100.0%"),
+        (3.14159, "f2", "3.14"),
+        (3.14159, "f3", "3.142"),
+        (199.6, "int", "200"),
+        (41.7, "s", "42 s"),
+        (None, "pct", "n/a"),
+        (float("nan"), "f2", "n/a"),
+    ],
+)
+def test_format_value(value: Any, fmt: str, expected: str) -> None:
+    assert format_value(value, fmt) == expected
+
+
+def test_format_value_rejects_bad_formats_and_non_numbers() -> None:
+    with pytest.raises(ValueError, match="unknown format"):
+        format_value(0.5, "percent")
+    with pytest.raises(TypeError, match="expected a number"):
+        format_value({"a": 1}, "f2")
+    with pytest.raises(TypeError, match="expected a number"):
+        format_value(True, "int")
+
+
+def test_lookup_exact_nested_list_and_chapter_fields() -> None:
+    assert lookup(RESULTS, "evasion/clean_accuracy") == 0.96875
+    assert lookup(RESULTS, "evasion/sweep/PGD.linf.8/255/robust_accuracy") == 0.125
+    assert lookup(RESULTS, "evasion/lengths/-1") == 40
+    assert lookup(RESULTS, "evasion/seconds") == 41.7
+    for key, message in [
+        ("evasion/sweep/PGD.linf.4/255/robust_accuracy", "no number"),
+        ("evasion/lengths/7", "no number"),
+        ("physical/clean.source_accuracy", "no chapter"),
+        ("genai/anything", "failed"),
+        ("evasion", "CHAPTER/NUMBER_KEY"),
+    ]:
+        with pytest.raises(KeyError, match=message):
+            lookup(RESULTS, key)
+
+
+def test_rewrite_fixes_stale_values_and_reports_unknown_keys() -> None:
+    text = (
+        "Clean: <!-- r:evasion/clean_accuracy:pct -->50.0%<!-- /r -->.\n"
+        "Robust: <!-- r:evasion/sweep/PGD.linf.8/255/robust_accuracy:pct -->12.5%<!-- /r -->\n"
+        "Typo: <!-- r:evasion/clean_acuracy:pct -->1%<!-- /r -->, "
+        "bad format <!-- r:evasion/clean_accuracy:percent -->x<!-- /r -->\n"
+        "Norm: <!-- r:evasion/cw.median_min_norm:f2 -->0.33<!-- /r -->\n"
+    )
+    new, problems = rewrite_markdown(text, RESULTS, path="x.md")
+    assert "Clean: <!-- r:evasion/clean_accuracy:pct -->96.9%<!-- /r -->." in new
+    assert "8/255/robust_accuracy:pct -->12.5%<!-- /r -->" in new
+    assert "Norm: <!-- r:evasion/cw.median_min_norm:f2 -->n/a<!-- /r -->" in new
+    assert "<!-- r:evasion/clean_acuracy:pct -->1%<!-- /r -->" in new  # left as it was
+    found = {(p.kind, p.line, p.spec) for p in problems}
+    assert found == {
+        ("stale", 1, "evasion/clean_accuracy:pct"),
+        ("unknown", 3, "evasion/clean_acuracy:pct"),
+        ("unknown", 3, "evasion/clean_accuracy:percent"),
+        ("stale", 4, "evasion/cw.median_min_norm:f2"),
+    }
+    again, problems = rewrite_markdown(new, RESULTS)
+    assert again == new and {p.kind for p in problems} == {"unknown"}
+
+
+def test_markers_in_code_blocks_are_examples() -> None:
+    text = "```text\n<!-- r:CHAPTER/KEY:pct -->x<!-- /r -->\n```\n"
+    assert rewrite_markdown(text, RESULTS) == (text, [])
+    inline = "Write `<!-- r:CHAPTER/KEY:pct -->VALUE<!-- /r -->` and "
+    live = "<!-- r:evasion/clean_accuracy:pct -->x<!-- /r -->"
+    new, problems = rewrite_markdown(inline + live, RESULTS)
+    assert new == inline + "<!-- r:evasion/clean_accuracy:pct -->96.9%<!-- /r -->"
+    assert [p.kind for p in problems] == ["stale"]
+
+
+def test_command_line_check_and_rewrite(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    import json
+
+    results = tmp_path / "results.json"
+    results.write_text(json.dumps(RESULTS))
+    page = tmp_path / "page.md"
+    page.write_text("a <!-- r:evasion/clean_accuracy:f2 -->0.10<!-- /r --> b\n")
+    assert main(["--results", str(results), "--check", str(page)]) == 1
+    assert "stale" in capsys.readouterr().err
+    assert "0.10" in page.read_text()  # --check changes nothing
+    assert main(["--results", str(results), str(page)]) == 0
+    assert page.read_text() == "a <!-- r:evasion/clean_accuracy:f2 -->0.97<!-- /r --> b\n"
+    assert main(["--results", str(results), "--check", str(page)]) == 0
+    page.write_text("<!-- r:evasion/nothing:f2 -->0<!-- /r -->\n")
+    assert main(["--results", str(results), str(page)]) == 1
+    assert "unknown" in capsys.readouterr().err
+    assert main(["--results", str(tmp_path / "missing.json"), str(page)]) == 2
+
+
+def test_readme_and_docs_are_in_sync_with_the_committed_results() -> None:
+    results = load_results(ROOT / "docs" / "results.json")
+    markers = 0
+    problems = []
+    for path in DOCS:
+        text = path.read_text(encoding="utf-8")
+        markers += len(MARKER.findall(text))
+        problems += rewrite_markdown(text, results, path=str(path.relative_to(ROOT)))[1]
+    assert markers >= 20, "the README and docs should show measured numbers through markers"
+    assert not problems, "run `make docs` (or python -m aisec.report.docs):\n" + "\n".join(
+        map(str, problems)
+    )

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import pytest
 from text_stubs import LexiconModel, StubEncoder, StubSynonyms
+from torch import Tensor
 
 from aisec.attacks.text import TextAttack, UntargetedClassification
 from aisec.attacks.text.constraints import (
@@ -97,3 +100,52 @@ def test_similarity_constraint_filters_candidates(lexicon_model: LexiconModel) -
 def test_skipped_when_the_victim_is_already_wrong(lexicon_model: LexiconModel) -> None:
     result = _attack(GreedyWordImportance()).attack(lexicon_model, "a bad movie", 1)
     assert result.status == "skipped" and result.queries == 1
+
+
+class _RecordingModel(LexiconModel):
+    """The lexicon stub, remembering every text it was asked about."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.seen: list[str] = []
+
+    def predict_proba(self, texts: Sequence[str], batch_size: int = 256) -> Tensor:
+        self.seen += list(texts)
+        return super().predict_proba(texts, batch_size)
+
+
+def test_greedy_does_not_rank_words_without_candidates() -> None:
+    model = _RecordingModel()
+    attack = TextAttack(
+        UntargetedClassification(),
+        WordSwapSynonym(StubSynonyms()),
+        [RepeatModification()],
+        GreedyWordImportance(candidate_batch=None),
+    )
+    result = attack.attack(model, "good movie zebra today", 1)
+    assert result.status == "succeeded"
+    # "zebra" and "today" have no synonyms: deleting them is never queried.
+    assert all("zebra" in t and "today" in t for t in model.seen)
+    assert result.queries == len(set(model.seen))
+
+
+def test_greedy_stops_at_the_first_candidate_batch_that_succeeds() -> None:
+    runs = {}
+    for batch in (1, None):
+        model = _RecordingModel()
+        attack = TextAttack(
+            UntargetedClassification(),
+            WordSwapSynonym(StubSynonyms()),
+            [RepeatModification()],
+            GreedyWordImportance(candidate_batch=batch),
+        )
+        runs[batch] = attack.attack(model, "good movie", 1)
+        assert runs[batch].status == "succeeded"
+        assert model.predict_proba([runs[batch].adversarial]).argmax().item() == 0
+    # "good" has three candidates and the first ("fine") already flips the stub.
+    assert runs[1].queries < runs[None].queries
+
+
+def test_greedy_rejects_a_bad_candidate_batch() -> None:
+    with pytest.raises(ValueError, match="candidate_batch"):
+        GreedyWordImportance(candidate_batch=0)

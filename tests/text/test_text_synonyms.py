@@ -11,6 +11,7 @@ from aisec.attacks.text.synonyms import (
     EmbeddingNeighbours,
     WordNetSynonyms,
     find_wordnet,
+    inflect,
     match_case,
 )
 
@@ -78,3 +79,43 @@ def test_embedding_neighbours_and_case() -> None:
     assert neighbours.synonyms("good") == ["great"]
     assert neighbours.synonyms("nope") == []
     assert match_case("great", "Good") == "Great" and match_case("great", "GOOD") == "GREAT"
+
+
+def test_inflected_words_get_their_base_forms_synonyms_inflected(tmp_path: Path) -> None:
+    _write_dictionary(tmp_path)
+    verb = HEADER
+    offset = len(verb)
+    verb += f"{offset:08d} 37 v 02 love 0 enjoy 0 000 | get pleasure from  \n"
+    (tmp_path / "data.verb").write_text(verb)
+    (tmp_path / "index.verb").write_text(HEADER + f"love v 1 0 1 0 {offset:08d}  \n")
+    wordnet = WordNetSynonyms(tmp_path)
+    assert wordnet.synonyms("love") == ["enjoy"]
+    assert wordnet.synonyms("loved") == ["enjoyed"]  # ed -> e rule, regular past of "enjoy"
+    assert wordnet.synonyms("loving") == ["enjoying"]
+    assert wordnet.synonyms("loves") == ["enjoys"]
+    assert wordnet.synonyms("lovely") == []  # no rule strips "ly": not a form of "love"
+
+
+@pytest.mark.parametrize(
+    ("word", "kind", "expected"),
+    [
+        ("enjoy", "ed", "enjoyed"),
+        ("try", "ed", "tried"),
+        ("bake", "ed", "baked"),
+        ("bake", "ing", "baking"),
+        ("die", "ing", "dying"),
+        ("see", "ing", "seeing"),
+        ("box", "s", "boxes"),
+        ("city", "s", "cities"),
+        ("day", "s", "days"),
+        ("large", "er", "larger"),
+        ("happy", "est", "happiest"),
+    ],
+)
+def test_inflect_regular_forms(word: str, kind: str, expected: str) -> None:
+    assert inflect(word, kind) == expected
+
+
+def test_inflect_rejects_unknown_kinds() -> None:
+    with pytest.raises(ValueError, match="unknown inflection"):
+        inflect("word", "ly")

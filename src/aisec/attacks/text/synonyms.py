@@ -37,12 +37,64 @@ __all__ = [
     "WordNetSynonyms",
     "default_synonym_source",
     "find_wordnet",
+    "inflect",
     "match_case",
 ]
 
 WORDNET_ENV_VAR = "AISEC_WORDNET"
 _POS = ("noun", "verb", "adj", "adv")
 _ALPHA = re.compile(r"^[a-z]+$")
+# WordNet's morphological detachment rules (morphy; as in WordNet's morph.c and NLTK):
+# (suffix, ending of the base form, inflection to give the base form's synonyms).
+_DETACHMENT: dict[str, tuple[tuple[str, str, str], ...]] = {
+    "noun": (
+        ("s", "", "s"),
+        ("ses", "s", "s"),
+        ("xes", "x", "s"),
+        ("zes", "z", "s"),
+        ("ches", "ch", "s"),
+        ("shes", "sh", "s"),
+        ("ies", "y", "s"),
+    ),
+    "verb": (
+        ("s", "", "s"),
+        ("ies", "y", "s"),
+        ("es", "e", "s"),
+        ("es", "", "s"),
+        ("ed", "e", "ed"),
+        ("ed", "", "ed"),
+        ("ing", "e", "ing"),
+        ("ing", "", "ing"),
+    ),
+    "adj": (("er", "", "er"), ("est", "", "est"), ("er", "e", "er"), ("est", "e", "est")),
+}
+_VOWELS = frozenset("aeiou")
+
+
+def inflect(word: str, kind: str) -> str:
+    """Regular English inflection of a base form: ``"s"``, ``"ed"``, ``"ing"``, ``"er"``,
+    ``"est"`` (e.g. ``("enjoy", "ed") -> "enjoyed"``, ``("glad", "er") -> "glader"`` — no
+    consonant doubling: irregular forms are not produced).
+
+    Raises:
+        ValueError: an unknown ``kind``.
+    """
+    consonant_y = len(word) > 1 and word.endswith("y") and word[-2] not in _VOWELS
+    if kind == "s":
+        if word.endswith(("s", "x", "z", "ch", "sh")):
+            return word + "es"
+        return word[:-1] + "ies" if consonant_y else word + "s"
+    if kind == "ing":
+        if word.endswith("ie"):
+            return word[:-2] + "ying"
+        if word.endswith("e") and not word.endswith(("ee", "ye", "oe")):
+            return word[:-1] + "ing"
+        return word + "ing"
+    if kind in ("ed", "er", "est"):
+        if word.endswith("e"):
+            return word + kind[1:]
+        return word[:-1] + "i" + kind if consonant_y else word + kind
+    raise ValueError(f"unknown inflection {kind!r}; known: s, ed, ing, er, est")
 
 
 @runtime_checkable
@@ -188,22 +240,38 @@ class WordNetSynonyms:
                         out.append(word)
         return out
 
+    def _inflected_synonyms(self, word: str) -> list[str]:
+        """Synonyms of ``word``'s base forms (WordNet's morphy rules), inflected like ``word``."""
+        out: list[str] = []
+        for pos, rules in _DETACHMENT.items():
+            offsets = self._offsets(pos)
+            for suffix, ending, kind in rules:
+                if not word.endswith(suffix) or len(word) <= len(suffix) + 1:
+                    continue
+                base = word[: len(word) - len(suffix)] + ending
+                if base == word or base not in offsets:
+                    continue
+                for offset in offsets[base]:
+                    for synonym in self._synset_words(pos, offset):
+                        if synonym != base and _ALPHA.match(synonym):
+                            out.append(inflect(synonym, kind))
+        return out
+
     def synonyms(self, word: str) -> list[str]:
         """Single-word WordNet synonyms of ``word``, most frequent senses first.
 
-        A plural noun without an entry of its own (``cars``) gets its lemma's synonyms in
-        the plural (``automobiles``).
+        The synonyms of ``word``'s own entries come first, then those of its base forms found
+        with WordNet's detachment rules (morphy: ``cars -> car``, ``loved -> love``,
+        ``happier -> happy``), inflected like ``word`` (``autos``, ``enjoyed``, ``gladder``).
         """
         word = word.lower()
         if word in self._cache:
             return self._cache[word]
-        out = self._lemma_synonyms(word) if _ALPHA.match(word) else []
-        if not out and len(word) > 3 and word.endswith("s") and _ALPHA.match(word):
-            stem = word[:-2] if word.endswith(("ses", "xes", "ches", "shes")) else word[:-1]
-            for synonym in self._lemma_synonyms(stem):
-                plural = synonym + ("es" if synonym.endswith(("s", "x", "ch", "sh")) else "s")
-                if plural != word:
-                    out.append(plural)
+        out: list[str] = []
+        if _ALPHA.match(word):
+            for candidate in self._lemma_synonyms(word) + self._inflected_synonyms(word):
+                if candidate != word and candidate not in out:
+                    out.append(candidate)
         self._cache[word] = out[: self.max_candidates]
         return self._cache[word]
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from aisec.report.chapters.defenses import run_defenses
 from aisec.report.chapters.evasion import run_evasion
 from aisec.report.chapters.foundation import run_foundation
 from aisec.report.chapters.genai import run_genai
@@ -18,6 +19,7 @@ CHAPTERS: tuple[Chapter, ...] = (
     ),
     Chapter("evasion", "Evasion attacks and worst-case robustness evaluation", run_evasion),
     Chapter("physical", "Physical attacks: stickers and patches that fool a camera", run_physical),
+    Chapter("defenses", "Vision defenses, evaluated against adaptive attacks", run_defenses),
     Chapter("text", "Text attacks and defenses: words, typos and invisible characters", run_text),
     Chapter(
         "poisoning", "Data poisoning: backdoors, their detection and removal", run_poisoning_chapter

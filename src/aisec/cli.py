@@ -89,18 +89,62 @@ def models() -> None:
 @app.command("train")
 def train(
     name: Annotated[str, typer.Argument(help="zoo model, e.g. signs-cnn")],
+    adv: Annotated[
+        str | None,
+        typer.Option(
+            help="train a robust variant: pgd (PGD-AT), trades, fast (FGSM-RS AT) or noise "
+            "(Gaussian noise, for randomized smoothing)"
+        ),
+    ] = None,
+    eps: Annotated[
+        str | None, typer.Option(help="L∞ radius of pgd/trades/fast, e.g. 8/255 (default)")
+    ] = None,
+    sigma: Annotated[
+        str | None, typer.Option(help="noise level of --adv noise (default 0.25)")
+    ] = None,
+    steps: Annotated[int | None, typer.Option(help="attack steps of pgd/trades")] = None,
+    beta: Annotated[float | None, typer.Option(help="TRADES's beta (default 6)")] = None,
+    epochs: Annotated[
+        int | None, typer.Option(help="epochs (default: the zoo entry's or base's)")
+    ] = None,
 ) -> None:
-    """Train a zoo model (resuming an interrupted run) and cache it."""
+    """Train a zoo model (resuming an interrupted run) and cache it.
+
+    With --adv, train NAME's robust variant instead. If the settings match a zoo entry, it is
+    that entry (signs-cnn --adv pgd --eps 8/255 is signs-cnn-at, PGD-3 AT; --adv noise is
+    signs-cnn-noise / digits-cnn-noise, sigma 0.25). Otherwise the model is cached under a
+    derived name BASE+METHOD-PARAMS (p = decimal point), e.g. signs-cnn+pgd-eps0p01569-steps7,
+    which --model and aisec.models.load accept. The name is printed at the end.
+    """
     from aisec.models import train as train_model
 
+    options = {"--eps": eps, "--sigma": sigma, "--steps": steps, "--beta": beta}
     try:
-        _, metadata = train_model(name)
+        if adv is None:
+            given = [k for k, v in (*options.items(), ("--epochs", epochs)) if v is not None]
+            if given:
+                raise ValueError(f"{', '.join(given)} need --adv (pgd, trades, fast or noise)")
+            _, metadata = train_model(name)
+        else:
+            from aisec.defenses.training import train_variant
+
+            result = train_variant(
+                name, adv, eps=eps, sigma=sigma, steps=steps, beta=beta, epochs=epochs
+            )
+            name, metadata = result.name, result.metadata
     except (ValueError, TypeError) as error:
         raise _fail(error) from error
     console.print(
         f"trained [bold]{name}[/] on {metadata['train_examples']} examples in "
         f"{metadata['train_seconds']:.1f} s: test accuracy {metadata['test_accuracy']:.2%}"
     )
+    if adv is not None:
+        from aisec.cache import cache_dir
+
+        console.print(
+            f"cached as [bold]{name}[/] in {cache_dir('models')}; load it with "
+            f"aisec.models.load({name!r}) or --model {name}"
+        )
 
 
 @app.command("tour")
@@ -190,7 +234,15 @@ def attack(
         str, typer.Option(help="zoo model: signs-cnn, digits-cnn or efficientnet-lite0")
     ] = "signs-cnn",
     attack_name: Annotated[
-        str, typer.Option("--attack", help="fgsm, pgd, apgd-ce, apgd-dlr, apgd-t, square or cw")
+        str,
+        typer.Option(
+            "--attack",
+            help=(
+                "fgsm, pgd, apgd-ce, apgd-dlr, apgd-t, square or cw; or an ART / Foolbox attack "
+                "as art:CLASS (e.g. art:ProjectedGradientDescent, needs aisec[art]) or "
+                "foolbox:CLASS (e.g. foolbox:LinfPGD, needs aisec[foolbox])"
+            ),
+        ),
     ] = "pgd",
     norm: Annotated[str, typer.Option(help="linf or l2")] = "linf",
     eps: Annotated[str, typer.Option(help="perturbation budget, e.g. 8/255")] = "8/255",
@@ -622,6 +674,210 @@ def physical(
     for line in result.unmet_targets():
         console.print(f"[yellow]target not reached:[/] {line}")
     console.print(f"wrote {paths['sticker']} (printable) and {paths['metrics']}")
+
+
+@app.command("certify")
+def certify(
+    model: Annotated[
+        str,
+        typer.Option(help="zoo model (the base classifier; the *-noise ones are trained for it)"),
+    ] = "digits-cnn-noise",
+    sigma: Annotated[float, typer.Option(help="noise standard deviation σ (inputs in [0, 1])")] = (
+        0.25
+    ),
+    n: Annotated[int, typer.Option(help="noisy copies to estimate p_A (and for PREDICT)")] = 1000,
+    n0: Annotated[int, typer.Option(help="noisy copies to select the class")] = 100,
+    alpha: Annotated[float, typer.Option(help="error probability of each certificate")] = 0.001,
+    points: Annotated[int, typer.Option(help="test points to certify")] = 100,
+    batch_size: Annotated[int, typer.Option(help="noisy copies per forward pass")] = 1000,
+    seed: Annotated[int, typer.Option(help="seed of the data sample and the noise")] = 0,
+    predict: Annotated[bool, typer.Option(help="also run PREDICT with n copies")] = True,
+    out: Annotated[
+        Path | None, typer.Option(help="write metrics.json and certified_accuracy.png here")
+    ] = None,
+) -> None:
+    """Randomized smoothing (Cohen et al. 2019): certified accuracy against L2 radius.
+
+    Each certificate holds with probability at least 1 - alpha: the smoothed classifier keeps
+    its class within the certified L2 radius. metrics.json holds the settings, the certified
+    accuracy per radius, the abstain rate, the smoothed classifier's clean accuracy and times.
+    """
+    from aisec.data import load as load_data
+    from aisec.defenses.certify import evaluate_smoothing, write_smoothing_outputs
+    from aisec.models import model_spec
+
+    try:
+        if points < 1:
+            raise ValueError(f"--points must be >= 1, got {points}")
+        spec = model_spec(model)
+        if spec.dataset == "signs":
+            data = load_data("signs", "test", n=points, seed=seed)
+        else:
+            data = load_data(spec.dataset, "test")
+            data = data.subset(min(points, len(data)), seed=seed)
+        base = _zoo_model(model)
+        with console.status(f"certifying {len(data)} points with {n0} + {n} noisy copies ..."):
+            evaluation = evaluate_smoothing(
+                base,
+                data.images,
+                data.labels,
+                sigma=sigma,
+                n0=n0,
+                n=n,
+                alpha=alpha,
+                batch_size=batch_size,
+                seed=seed,
+                predict=predict,
+                name=model,
+            )
+    except (ValueError, TypeError) as error:
+        raise _fail(error) from error
+    curve = evaluation.curve
+    table = Table(
+        "L2 radius",
+        "certified accuracy",
+        title=f"{model}, σ={sigma:g}: n0={n0}, n={n}, α={alpha:g}, {curve.n_points} points",
+    )
+    shown = sorted({round(i * (len(curve.radii) - 1) / 5) for i in range(6)})
+    for index in shown:
+        table.add_row(f"{curve.radii[index]:.3f}", f"{curve.certified_accuracy[index]:.1%}")
+    console.print(table)
+    line = (
+        f"smoothed clean accuracy {curve.clean_accuracy:.1%} (certify), abstained on "
+        f"{curve.abstain_rate:.1%}; base model {evaluation.base_clean_accuracy:.1%} clean, "
+        f"{evaluation.base_noisy_accuracy:.1%} under noise"
+    )
+    if evaluation.prediction is not None:
+        line += (
+            f"; PREDICT {evaluation.prediction.accuracy(evaluation.labels):.1%} correct, "
+            f"{float(evaluation.prediction.abstained.double().mean()):.1%} abstained"
+        )
+    console.print(line + f"; {evaluation.time_s:.1f} s")
+    if out is not None:
+        paths = write_smoothing_outputs(evaluation, out)
+        console.print(f"wrote {paths['metrics']} and {paths['figure']}")
+
+
+@app.command("defend")
+def defend(
+    model: Annotated[
+        str, typer.Option(help="zoo model, e.g. signs-cnn, signs-cnn-at or digits-cnn")
+    ] = "signs-cnn",
+    defense: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="a preprocessing defense per table row (repeatable): jpeg:75, blur:3:1.0, "
+            "median:3, bits:4 or resize-pad:0.8; join with + to stack (jpeg:75+bits:4). "
+            "Default: all five"
+        ),
+    ] = None,
+    norm: Annotated[str, typer.Option(help="linf or l2")] = "linf",
+    eps: Annotated[str, typer.Option(help="perturbation budget, e.g. 8/255")] = "8/255",
+    n: Annotated[int, typer.Option(help="test examples to evaluate")] = 200,
+    steps: Annotated[int, typer.Option(help="PGD (transfer) and APGD (adaptive) steps")] = 100,
+    eot_samples: Annotated[
+        int, typer.Option(help="random draws averaged per forward pass (EOT)")
+    ] = 8,
+    square_queries: Annotated[
+        int, typer.Option(help="Square attack's query budget (0: no Square)")
+    ] = 1000,
+    batch_size: Annotated[int, typer.Option(help="examples per attack call")] = 256,
+    seed: Annotated[int, typer.Option(help="seed of the data sample, defenses and attacks")] = 0,
+    out: Annotated[Path | None, typer.Option(help="write metrics.json here")] = None,
+) -> None:
+    """Preprocessing defenses evaluated honestly: clean, non-adaptive and adaptive accuracy.
+
+    Non-adaptive: PGD on the bare model, examples fed through the defense (what naive
+    evaluations report). Adaptive: APGD-CE, APGD-T and Square on the defended model, with BPDA
+    for non-differentiable defenses and EOT for randomized ones; worst case per example (the
+    transfer examples included), judged by the real defended model.
+
+    metrics.json keys: "model"; "threat" (norm, eps, bounds); "n"; "settings" (steps,
+    eot_samples, square_queries, seed, transfer_attack, adaptive_attacks); "rows", a list with one
+    entry per defense, the bare model first as "no defense", each with "name", "defenses" (the
+    specs), "differentiable", "randomized", "bpda", "eot_samples", "clean_accuracy",
+    "undefended_clean_accuracy", "non_adaptive_accuracy", "adaptive_accuracy", "robust_accuracy"
+    (equal to the adaptive one), "transfer_attack", "stages" (per adaptive attack: attack,
+    attacked, broken, robust_accuracy, time_s), "naive_gradient_warnings", "warnings", "time_s".
+    """
+    from aisec.data import load as load_data
+    from aisec.defenses.preprocess import parse_defense
+    from aisec.evaluate import DefenseCase, DefenseReport, compare_defenses
+    from aisec.models import model_spec
+    from aisec.threat import ThreatModel
+
+    specs = defense or ["jpeg:75", "blur:3:1.0", "median:3", "bits:4", "resize-pad:0.8"]
+    try:
+        threat = ThreatModel(norm, eps)  # type: ignore[arg-type]
+        for name, value in (("--n", n), ("--steps", steps), ("--eot-samples", eot_samples)):
+            if value < 1:
+                raise ValueError(f"{name} must be >= 1, got {value}")
+        if square_queries < 0:
+            raise ValueError(f"--square-queries must be >= 0, got {square_queries}")
+        rows = [[parse_defense(part, seed=seed) for part in spec.split("+")] for spec in specs]
+        dataset = model_spec(model).dataset
+        if dataset == "signs":
+            data = load_data("signs", "test", n=n, seed=seed)
+        else:
+            data = load_data(dataset, "test")
+            data = data.subset(min(n, len(data)), seed=seed)
+        net = _zoo_model(model).eval()
+        cases = [DefenseCase("no defense", net)]
+        cases += [DefenseCase(spec, net, tuple(row)) for spec, row in zip(specs, rows, strict=True)]
+
+        def announce(report: DefenseReport) -> None:
+            console.print(
+                f"{report.name}: clean {report.clean_accuracy:.1%}, non-adaptive "
+                f"{report.non_adaptive_accuracy:.1%}, adaptive {report.adaptive_accuracy:.1%} "
+                f"({report.time_s:.1f} s)"
+            )
+
+        with console.status(f"evaluating {len(cases)} rows on {len(data)} {model} images ..."):
+            table = compare_defenses(
+                cases,
+                data.images,
+                data.labels,
+                threat,
+                steps=steps,
+                eot_samples=eot_samples,
+                square_queries=square_queries,
+                batch_size=batch_size,
+                seed=seed,
+                on_row=announce,
+            )
+    except (ValueError, TypeError) as error:
+        raise _fail(error) from error
+    shown = Table(
+        "defense",
+        "clean",
+        "non-adaptive PGD",
+        "adaptive (BPDA/EOT)",
+        "gradient",
+        title=f"{model}: {threat.norm} eps={threat.eps:.4g}, {table.n} points",
+    )
+    for report in table.rows:
+        kind = "BPDA" if not report.differentiable else "exact"
+        if report.randomized:
+            kind += f" + EOT×{report.eot_samples}"
+        shown.add_row(
+            report.name,
+            f"{report.clean_accuracy:.1%}",
+            f"{report.non_adaptive_accuracy:.1%}",
+            f"[bold]{report.adaptive_accuracy:.1%}[/]",
+            kind,
+        )
+    console.print(shown)
+    console.print(
+        "[dim]robust accuracy is the adaptive column; the non-adaptive one is what an evaluation "
+        "that ignores the defense would report.[/]"
+    )
+    if out is not None:
+        import json
+
+        out.mkdir(parents=True, exist_ok=True)
+        record = {"model": model, **table.to_dict()}
+        (out / "metrics.json").write_text(json.dumps(record, indent=2) + "\n")
+        console.print(f"wrote {out / 'metrics.json'}")
 
 
 def main() -> None:

@@ -18,7 +18,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import torch
 import torch.nn.functional as F
@@ -32,10 +32,49 @@ from aisec.models.checkpoint import (
     save_checkpoint,
 )
 
-__all__ = ["BatchTransform", "TrainConfig", "TrainResult", "accuracy", "train_classifier"]
+__all__ = [
+    "BatchTransform",
+    "StepLoss",
+    "TrainConfig",
+    "TrainResult",
+    "accuracy",
+    "describe_objective",
+    "step_generator",
+    "train_classifier",
+]
 
 BatchTransform = Callable[[nn.Module, Tensor, Tensor], Tensor]
 """``(model, x, y) -> x'``: replaces a batch before the loss, e.g. with adversarial examples."""
+
+
+class StepLoss(Protocol):
+    """The training objective of one step, replacing the cross-entropy of the batch.
+
+    Called as ``loss, logits = objective(model, x, y, generator)`` with the model in train mode,
+    a batch ``x`` ``(B, C, H, W)``, labels ``y`` ``(B,)`` and a ``torch.Generator`` seeded from
+    ``(seed, epoch, step)`` (see :func:`step_generator`), which is the objective's only source
+    of randomness, so that a resumed run repeats an uninterrupted one exactly. It returns the
+    scalar loss to minimise and the ``(B, K)`` logits whose accuracy is reported as
+    ``train_accuracy``, and leaves every sub-module in the mode it found it.
+    Adversarial, TRADES and noise training (:mod:`aisec.defenses.training`) are step losses.
+    """
+
+    def __call__(
+        self, model: nn.Module, x: Tensor, y: Tensor, generator: torch.Generator
+    ) -> tuple[Tensor, Tensor]: ...
+
+
+def step_generator(seed: int, epoch: int, step: int, device: torch.device) -> torch.Generator:
+    """A ``torch.Generator`` on ``device`` seeded by a hash of ``(seed, epoch, step)``."""
+    digest = hashlib.sha256(f"aisec-step:{seed}:{epoch}:{step}".encode()).digest()
+    return torch.Generator(device=device).manual_seed(int.from_bytes(digest[:8], "little") >> 1)
+
+
+def describe_objective(objective: object) -> str:
+    """A stable description of a step loss for checkpoint matching (a dataclass's repr)."""
+    if dataclasses.is_dataclass(objective) and not isinstance(objective, type):
+        return repr(objective)
+    return f"{type(objective).__module__}.{type(objective).__qualname__}"
 
 
 @dataclass(frozen=True)
@@ -142,6 +181,7 @@ def train_classifier(
     checkpoint_dir: str | Path | None = None,
     eval_data: tuple[Tensor, Tensor] | None = None,
     batch_transform: BatchTransform | None = None,
+    step_loss: StepLoss | None = None,
     on_epoch_end: Callable[[int, dict[str, float]], None] | None = None,
     progress: bool = True,
     description: str = "training",
@@ -159,6 +199,9 @@ def train_classifier(
         eval_data: optional ``(images, labels)`` evaluated after each epoch.
         batch_transform: optional ``(model, x, y) -> x'`` applied to each batch before the
             loss (adversarial training plugs in here).
+        step_loss: optional objective replacing the cross-entropy of each (transformed)
+            batch, given a generator seeded from ``(seed, epoch, step)`` (see
+            :class:`StepLoss`); a checkpoint resumes only the same objective.
         on_epoch_end: called with ``(epoch, metrics)`` after the epoch's checkpoint is saved.
         progress: show a rich progress bar.
         description: label of the progress bar.
@@ -182,6 +225,8 @@ def train_classifier(
     sample = images[:: max(1, n // 256)].detach().cpu().contiguous()
     fingerprint = hashlib.sha256(sample.numpy().tobytes() + labels.cpu().numpy().tobytes())
     config_record = dataclasses.asdict(config) | {"n": n, "data": fingerprint.hexdigest()[:16]}
+    if step_loss is not None:
+        config_record["objective"] = describe_objective(step_loss)
     checkpoint = Path(checkpoint_dir) / "last" if checkpoint_dir is not None else None
     history: list[dict[str, float]] = []
     start_epoch = 0
@@ -215,8 +260,13 @@ def train_classifier(
                     group["lr"] = _learning_rate(
                         config, epoch * steps_per_epoch + step_in_epoch, total_steps
                     )
-                logits = model(x)
-                loss = F.cross_entropy(logits, y)
+                if step_loss is None:
+                    logits = model(x)
+                    loss = F.cross_entropy(logits, y)
+                else:
+                    generator = step_generator(config.seed, epoch, step_in_epoch, x.device)
+                    loss, logits = step_loss(model, x, y, generator)
+                    model.train()
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
                 optimizer.step()

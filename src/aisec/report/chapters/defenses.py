@@ -189,7 +189,7 @@ def _defense_table(
     cases = [DefenseCase("no defense", base)]
     for spec in plan.preprocessing:
         cases.append(DefenseCase(spec, base, (parse_defense(spec, seed=context.seed),)))
-    cases.append(DefenseCase(f"adversarial training ({robust_name})", robust))
+    cases.append(DefenseCase("adversarial training", robust))
     jpeg = parse_defense("jpeg:75", seed=context.seed)
     cases.append(DefenseCase("adversarial training + jpeg:75", robust, (jpeg,)))
     table = compare_defenses(
@@ -208,7 +208,8 @@ def _defense_table(
             "accuracy, accuracy under PGD computed on the bare model and transferred through the "
             f"defense, and under adaptive attacks ({plan.steps} APGD steps, Square "
             f"{plan.square_queries} queries; BPDA through non-differentiable steps, EOT over "
-            f"{plan.eot_samples} draws for randomized ones), worst case per example.",
+            f"{plan.eot_samples} draws for randomized ones), worst case per example. Adversarial "
+            f"training: {robust_name}.",
             _table_rows(table),
         )
     )
@@ -389,8 +390,8 @@ def _physical(
     jpeg = PreprocessedModel(base, parse_defense("jpeg:75")).with_bpda()
     victims: dict[str, nn.Module] = {
         "no defense": base,
-        f"adversarial training ({robust_name})": models[robust_name],
-        "jpeg:75 (attacked through BPDA)": jpeg,
+        "adversarial training": models[robust_name],
+        "jpeg:75": jpeg,
     }
     rows = []
     for name, victim in victims.items():
@@ -404,14 +405,15 @@ def _physical(
                 "RP2 misclassification": metrics["rp2"]["misclassification"],
             }
         )
-        slug = name.split(" (")[0].replace(" ", "_").replace(":", "")
+        slug = name.replace(" ", "_").replace(":", "")
         for variant in ("clean", "rp2", "control"):
             for field in ("targeted_success", "source_accuracy"):
                 result.numbers[f"physical.{slug}.{variant}.{field}"] = metrics[variant][field]
     result.tables.append(
         Table(
             f"RP2 stickers (stop -> speed limit 30, {plan.physical_steps} steps) optimised against "
-            f"each victim, on {plan.physical_conditions} held-out physical conditions.",
+            f"each victim ({robust_name} for adversarial training; through BPDA for jpeg:75), on "
+            f"{plan.physical_conditions} held-out physical conditions.",
             rows,
         )
     )

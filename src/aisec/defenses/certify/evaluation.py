@@ -1,0 +1,209 @@
+"""Certify a test set with randomized smoothing and write ``metrics.json`` and the curve PNG.
+
+:func:`evaluate_smoothing` runs CERTIFY (and PREDICT) on labelled test points and returns a
+:class:`SmoothingEvaluation`; :func:`write_smoothing_outputs` writes it as ``metrics.json`` and
+``certified_accuracy.png``. The ``aisec certify`` command is a thin wrapper around both.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import Tensor
+
+from aisec.attacks.base import Model, eval_mode
+from aisec.defenses.certify.curve import (
+    CertifiedAccuracyCurve,
+    certified_accuracy_curve,
+    max_certifiable_radius,
+    plot_certified_accuracy,
+    radius_grid,
+)
+from aisec.defenses.certify.smoothing import Certificate, RandomizedSmoothing, SmoothedPrediction
+
+__all__ = ["SmoothingEvaluation", "evaluate_smoothing", "write_smoothing_outputs"]
+
+
+@dataclass(frozen=True)
+class SmoothingEvaluation:
+    """CERTIFY and PREDICT of a smoothed classifier on labelled test points.
+
+    Attributes:
+        name: what was certified (e.g. the zoo model's name).
+        labels: ``(N,)`` true classes.
+        certificate: CERTIFY's result.
+        prediction: PREDICT's result (``None`` when it was not run).
+        curve: certified accuracy against L2 radius.
+        base_clean_accuracy: the base model's accuracy on the clean points.
+        base_noisy_accuracy: the fraction of the ``n`` noisy copies the base model classifies
+            correctly (averaged over points).
+        settings: the run's settings (sigma, n0, n, alpha, points, batch_size, seed).
+        time_s: wall time of the whole evaluation.
+    """
+
+    name: str
+    labels: Tensor
+    certificate: Certificate
+    prediction: SmoothedPrediction | None
+    curve: CertifiedAccuracyCurve
+    base_clean_accuracy: float
+    base_noisy_accuracy: float
+    settings: dict[str, Any]
+    time_s: float
+
+    def to_dict(self) -> dict[str, Any]:
+        """The ``metrics.json`` record (keys documented in :func:`write_smoothing_outputs`)."""
+        cert = self.certificate
+        samples = self.settings["points"] * (cert.n0 + cert.n)
+        smoothed: dict[str, Any] = {
+            "certified_clean_accuracy": self.curve.clean_accuracy,
+            "certify_abstain_rate": self.curve.abstain_rate,
+            "predict_accuracy": None,
+            "predict_abstain_rate": None,
+        }
+        if self.prediction is not None:
+            smoothed["predict_accuracy"] = self.prediction.accuracy(self.labels)
+            smoothed["predict_abstain_rate"] = float(self.prediction.abstained.double().mean())
+        return {
+            "model": self.name,
+            "settings": self.settings,
+            "clean_accuracy": smoothed["certified_clean_accuracy"],
+            "abstain_rate": smoothed["certify_abstain_rate"],
+            "smoothed": smoothed,
+            "base_model": {
+                "clean_accuracy": self.base_clean_accuracy,
+                "noisy_accuracy": self.base_noisy_accuracy,
+            },
+            "certified_accuracy": [
+                {"radius": r, "certified_accuracy": a}
+                for r, a in zip(self.curve.radii, self.curve.certified_accuracy, strict=True)
+            ],
+            "time_s": {
+                "total": self.time_s,
+                "certify": cert.time_s,
+                "predict": None if self.prediction is None else self.prediction.time_s,
+            },
+            "certify_samples_per_s": samples / cert.time_s if cert.time_s > 0 else None,
+            "per_point": {
+                "label": self.labels.cpu().tolist(),
+                "prediction": cert.prediction.cpu().tolist(),
+                "radius": cert.radius.cpu().tolist(),
+                "p_a_lower": cert.p_a_lower.cpu().tolist(),
+            },
+        }
+
+
+def evaluate_smoothing(
+    model: Model,
+    x: Tensor,
+    y: Tensor,
+    *,
+    sigma: float,
+    n0: int = 100,
+    n: int = 1000,
+    alpha: float = 0.001,
+    batch_size: int = 1000,
+    seed: int = 0,
+    predict: bool = True,
+    radius_steps: int = 50,
+    name: str = "model",
+) -> SmoothingEvaluation:
+    """Certify ``x`` with the smoothed ``model`` and measure certified accuracy against radius.
+
+    Args:
+        model: the base classifier.
+        x: ``(N, C, H, W)`` test images in [0, 1].
+        y: ``(N,)`` their labels.
+        sigma: the smoothing noise level.
+        n0: CERTIFY's selection copies.
+        n: CERTIFY's estimation copies (and PREDICT's copies).
+        alpha: the error probability of both procedures.
+        batch_size: noisy copies per forward pass.
+        seed: seed of the noise (CERTIFY uses ``seed``, PREDICT ``seed + 1``).
+        predict: also run PREDICT with ``n`` copies.
+        radius_steps: the curve's grid has ``radius_steps + 1`` radii from 0 to the largest
+            radius CERTIFY can return with ``n`` and ``alpha``.
+        name: recorded in the result.
+
+    Returns:
+        A :class:`SmoothingEvaluation`.
+    """
+    began = time.perf_counter()
+    if not isinstance(y, Tensor) or not isinstance(x, Tensor) or y.shape != x.shape[:1]:
+        raise ValueError("y must be a tensor of shape (N,) matching x")
+    if x.shape[0] == 0:
+        raise ValueError("x must hold at least one test point")
+    smoothed = RandomizedSmoothing(model, sigma)
+    cert = smoothed.certify(x, n0=n0, n=n, alpha=alpha, batch_size=batch_size, seed=seed)
+    prediction = None
+    if predict:
+        prediction = smoothed.predict(x, n=n, alpha=alpha, batch_size=batch_size, seed=seed + 1)
+    grid = radius_grid(max_certifiable_radius(sigma, n, alpha), radius_steps)
+    curve = certified_accuracy_curve(cert, y, grid)
+    labels = y.to(cert.counts.device, torch.int64)
+    with eval_mode(model), torch.inference_mode():
+        clean_pred = torch.cat(
+            [model(x[i : i + batch_size]).argmax(dim=1) for i in range(0, x.shape[0], batch_size)]
+        )
+    base_noisy = cert.counts.gather(1, labels.unsqueeze(1)).double().sum() / (n * x.shape[0])
+    settings = {
+        "sigma": float(sigma),
+        "n0": n0,
+        "n": n,
+        "alpha": alpha,
+        "points": int(x.shape[0]),
+        "batch_size": batch_size,
+        "seed": seed,
+        "max_certifiable_radius": grid[-1],
+    }
+    return SmoothingEvaluation(
+        name=name,
+        labels=y.cpu(),
+        certificate=cert,
+        prediction=prediction,
+        curve=curve,
+        base_clean_accuracy=float((clean_pred.cpu() == y.cpu()).double().mean()),
+        base_noisy_accuracy=float(base_noisy),
+        settings=settings,
+        time_s=time.perf_counter() - began,
+    )
+
+
+def write_smoothing_outputs(evaluation: SmoothingEvaluation, out: str | Path) -> dict[str, Path]:
+    """Write ``out/metrics.json`` and ``out/certified_accuracy.png``.
+
+    ``metrics.json`` keys:
+
+    * ``model``; ``settings``: ``sigma``, ``n0``, ``n``, ``alpha``, ``points``, ``batch_size``,
+      ``seed``, ``max_certifiable_radius`` (``σ·Φ⁻¹(α^(1/n))``, the largest possible radius);
+    * ``certified_accuracy``: a list of ``{radius, certified_accuracy}`` (fraction of points
+      certified correct with radius ``>= radius``; abstentions count as wrong);
+    * ``clean_accuracy``: the smoothed classifier's accuracy (CERTIFY's class at radius 0);
+      ``abstain_rate``: the fraction CERTIFY abstained on;
+    * ``smoothed``: those two again plus PREDICT's accuracy and abstain rate (``null`` if not
+      run); ``base_model``: the base model's clean accuracy and its accuracy under the noise;
+    * ``time_s``: ``total``, ``certify``, ``predict`` seconds; ``certify_samples_per_s``;
+    * ``per_point``: ``label``, ``prediction`` (-1: abstain), ``radius``, ``p_a_lower``.
+
+    Returns:
+        ``{"metrics": path, "figure": path}``.
+    """
+    directory = Path(out)
+    directory.mkdir(parents=True, exist_ok=True)
+    metrics = directory / "metrics.json"
+    metrics.write_text(json.dumps(evaluation.to_dict(), indent=2) + "\n")
+    label = f"{evaluation.name}, σ={evaluation.curve.sigma:g}"
+    figure = plot_certified_accuracy(
+        {label: evaluation.curve},
+        directory / "certified_accuracy.png",
+        title=(
+            f"randomized smoothing: n={evaluation.curve.n}, α={evaluation.curve.alpha:g}, "
+            f"{evaluation.curve.n_points} points"
+        ),
+    )
+    return {"metrics": metrics, "figure": figure}

@@ -1,0 +1,118 @@
+"""Shared pieces of the training defenses: mode switching, argument checks, the L∞ inner loop."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Literal
+
+import torch
+from torch import Tensor, nn
+
+from aisec.threat import ThreatModel, linf_box, parse_eps
+
+__all__ = [
+    "AttackMode",
+    "check_eps",
+    "check_mode",
+    "check_positive",
+    "check_steps",
+    "linf_ascent",
+    "module_mode",
+    "uniform_start",
+]
+
+AttackMode = Literal["train", "eval"]
+"""The mode the model is in while a training-time attack runs (it matters for BatchNorm)."""
+
+
+@contextmanager
+def module_mode(model: nn.Module, training: bool) -> Iterator[None]:
+    """Put ``model`` and its sub-modules in train (``True``) or eval mode, restoring each after."""
+    modes = [(module, module.training) for module in model.modules()]
+    model.train(training)
+    try:
+        yield
+    finally:
+        for module, was_training in modes:
+            module.training = was_training
+
+
+def check_eps(eps: float | str, bounds: tuple[float, float]) -> tuple[float, tuple[float, float]]:
+    """Parse ``eps`` (``8/255`` or a number) and ``bounds``; eps must be positive."""
+    threat = ThreatModel("linf", parse_eps(eps), bounds)
+    if threat.eps <= 0:
+        raise ValueError(f"eps must be > 0 for adversarial training, got {eps!r}")
+    return threat.eps, threat.bounds
+
+
+def check_positive(name: str, value: object) -> float:
+    """``value`` as a finite float ``> 0``; ``ValueError``/``TypeError`` otherwise."""
+    if isinstance(value, bool) or not isinstance(value, (int, float, str)):
+        raise TypeError(f"{name} must be a number, got {type(value).__name__}")
+    number = parse_eps(value) if isinstance(value, str) else float(value)
+    if not math.isfinite(number) or number <= 0:
+        raise ValueError(f"{name} must be a finite number > 0, got {value!r}")
+    return number
+
+
+def check_steps(steps: object) -> int:
+    """``steps`` as an int ``>= 1``."""
+    if isinstance(steps, bool) or not isinstance(steps, int):
+        raise TypeError(f"steps must be an int, got {type(steps).__name__}")
+    if steps < 1:
+        raise ValueError(f"steps must be >= 1, got {steps}")
+    return steps
+
+
+def check_mode(mode: object) -> AttackMode:
+    """``mode`` if it is ``"train"`` or ``"eval"``."""
+    if mode not in ("train", "eval"):
+        raise ValueError(f"attack_mode must be 'train' or 'eval', got {mode!r}")
+    return mode
+
+
+def linf_ascent(
+    model: nn.Module,
+    x: Tensor,
+    start: Tensor,
+    objective: Callable[[Tensor], Tensor],
+    *,
+    eps: float,
+    step_size: float,
+    steps: int,
+    bounds: tuple[float, float],
+) -> Tensor:
+    """Signed-gradient ascent of ``objective(model(x'))`` inside the L∞ ball around ``x``.
+
+    The start is projected onto the ball ∩ box, then each step is
+    ``x' ← clip(x' + step_size · sign(∇ objective))``. Gradients are taken with respect to the
+    input only (the parameters' ``.grad`` are untouched); the model runs in whatever mode it is.
+
+    Args:
+        model: maps ``(B, C, H, W)`` to ``(B, K)`` logits.
+        x: clean batch ``(B, C, H, W)`` inside ``bounds``.
+        start: ``(B, C, H, W)`` first iterate (e.g. ``x`` plus uniform noise).
+        objective: ``(B, K)`` logits -> scalar to maximise (summed over the batch).
+        eps: L∞ radius.
+        step_size: step length.
+        steps: number of steps (0 returns the projected start).
+        bounds: the valid pixel range.
+
+    Returns:
+        ``(B, C, H, W)`` detached points with ``‖x' − x‖∞ ≤ eps`` inside ``bounds``.
+    """
+    lower, upper = linf_box(x.detach(), eps, bounds)
+    x_adv = torch.minimum(torch.maximum(start.detach(), lower), upper)
+    for _ in range(steps):
+        x_adv.requires_grad_(True)
+        (grad,) = torch.autograd.grad(objective(model(x_adv)), x_adv)
+        x_adv = torch.minimum(torch.maximum(x_adv.detach() + step_size * grad.sign(), lower), upper)
+    return x_adv.detach()
+
+
+def uniform_start(x: Tensor, eps: float, generator: torch.Generator) -> Tensor:
+    """``x + U(−eps, eps)`` drawn from ``generator`` (``(B, C, H, W)``, not yet clipped)."""
+    noise = torch.rand(x.shape, generator=generator, device=x.device, dtype=x.dtype)
+    return x + (2 * noise - 1) * eps

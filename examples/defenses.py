@@ -54,10 +54,11 @@ def main() -> None:
         DefenseCase("adversarial training + jpeg:75", robust, (jpeg,)),
     ]
     table = compare_defenses(cases, task.x, task.y, threat, steps=steps, square_queries=1000)
-    print(f"{'defense':45} clean  non-adaptive  adaptive")
+    width = max(len(row.name) for row in table.rows)
+    print(f"{'defense':{width}}  clean  non-adaptive  adaptive")
     for row in table.rows:
         print(
-            f"{row.name:45} {row.clean_accuracy:5.1%}  {row.non_adaptive_accuracy:11.1%}  "
+            f"{row.name:{width}}  {row.clean_accuracy:5.1%}  {row.non_adaptive_accuracy:12.1%}  "
             f"{row.adaptive_accuracy:8.1%}"
         )
 

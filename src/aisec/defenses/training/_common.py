@@ -18,6 +18,7 @@ __all__ = [
     "check_mode",
     "check_positive",
     "check_steps",
+    "cross_entropy_ascent",
     "linf_ascent",
     "module_mode",
     "uniform_start",
@@ -116,3 +117,34 @@ def uniform_start(x: Tensor, eps: float, generator: torch.Generator) -> Tensor:
     """``x + U(−eps, eps)`` drawn from ``generator`` (``(B, C, H, W)``, not yet clipped)."""
     noise = torch.rand(x.shape, generator=generator, device=x.device, dtype=x.dtype)
     return x + (2 * noise - 1) * eps
+
+
+def cross_entropy_ascent(
+    model: nn.Module,
+    x: Tensor,
+    y: Tensor,
+    generator: torch.Generator,
+    *,
+    eps: float,
+    step_size: float,
+    steps: int,
+    bounds: tuple[float, float],
+    attack_mode: AttackMode,
+) -> Tensor:
+    """PGD on the cross-entropy from a uniform random start (PGD-AT with ``steps``, fast AT with
+    one step), the model in ``attack_mode`` meanwhile.
+
+    Returns:
+        ``(B, C, H, W)`` detached points inside the ε-ball around ``x`` and ``bounds``.
+    """
+    with module_mode(model, attack_mode == "train"):
+        return linf_ascent(
+            model,
+            x,
+            uniform_start(x, eps, generator),
+            lambda logits: torch.nn.functional.cross_entropy(logits, y, reduction="sum"),
+            eps=eps,
+            step_size=step_size,
+            steps=steps,
+            bounds=bounds,
+        )

@@ -14,9 +14,7 @@ from aisec.defenses.training._common import (
     check_eps,
     check_mode,
     check_positive,
-    linf_ascent,
-    module_mode,
-    uniform_start,
+    cross_entropy_ascent,
 )
 
 __all__ = ["FastAdversarialTraining"]
@@ -64,17 +62,17 @@ class FastAdversarialTraining:
     def perturb(self, model: nn.Module, x: Tensor, y: Tensor, generator: torch.Generator) -> Tensor:
         """FGSM-RS examples ``(B, C, H, W)`` for ``x``, ``y`` (inside the ε-ball and box)."""
         assert self.step_size is not None  # resolved in __post_init__
-        with module_mode(model, self.attack_mode == "train"):
-            return linf_ascent(
-                model,
-                x,
-                uniform_start(x, self.eps, generator),
-                lambda logits: F.cross_entropy(logits, y, reduction="sum"),
-                eps=self.eps,
-                step_size=self.step_size,
-                steps=1,
-                bounds=self.bounds,
-            )
+        return cross_entropy_ascent(
+            model,
+            x,
+            y,
+            generator,
+            eps=self.eps,
+            step_size=self.step_size,
+            steps=1,
+            bounds=self.bounds,
+            attack_mode=self.attack_mode,
+        )
 
     def __call__(
         self, model: nn.Module, x: Tensor, y: Tensor, generator: torch.Generator

@@ -15,9 +15,7 @@ from aisec.defenses.training._common import (
     check_mode,
     check_positive,
     check_steps,
-    linf_ascent,
-    module_mode,
-    uniform_start,
+    cross_entropy_ascent,
 )
 
 __all__ = ["PGDAdversarialTraining"]
@@ -70,17 +68,17 @@ class PGDAdversarialTraining:
     def perturb(self, model: nn.Module, x: Tensor, y: Tensor, generator: torch.Generator) -> Tensor:
         """PGD-k examples ``(B, C, H, W)`` for ``x``, ``y`` (inside the ε-ball and the box)."""
         assert self.step_size is not None  # resolved in __post_init__
-        with module_mode(model, self.attack_mode == "train"):
-            return linf_ascent(
-                model,
-                x,
-                uniform_start(x, self.eps, generator),
-                lambda logits: F.cross_entropy(logits, y, reduction="sum"),
-                eps=self.eps,
-                step_size=self.step_size,
-                steps=self.steps,
-                bounds=self.bounds,
-            )
+        return cross_entropy_ascent(
+            model,
+            x,
+            y,
+            generator,
+            eps=self.eps,
+            step_size=self.step_size,
+            steps=self.steps,
+            bounds=self.bounds,
+            attack_mode=self.attack_mode,
+        )
 
     def __call__(
         self, model: nn.Module, x: Tensor, y: Tensor, generator: torch.Generator

@@ -230,10 +230,15 @@ def _defense_table(
             and reference is not None
             and row.adaptive_accuracy > reference.adaptive_accuracy + 0.02
         ):
+            gradient = (
+                "EOT's averaged gradient"
+                if row.randomized
+                else ("BPDA's identity gradient" if not row.differentiable else "its gradient")
+            )
             notes.append(
                 f"{row.name}: adaptive accuracy {row.adaptive_accuracy:.1%} is above the same "
-                f"model without preprocessing ({reference.adaptive_accuracy:.1%}); with BPDA's "
-                "identity gradient this is an upper bound, not evidence that the "
+                f"model without preprocessing ({reference.adaptive_accuracy:.1%}); attacked "
+                f"through {gradient}, this is an upper bound, not evidence that the "
                 "preprocessing adds robustness."
             )
     result.numbers["table_notes"] = notes

@@ -33,14 +33,16 @@ def main() -> None:
         from aisec.defenses.training import train_variant
 
         name, eps, steps = "digits-cnn", 0.1, 10
-        robust_name = train_variant(name, "pgd", eps=eps, steps=3).name
+        variant = train_variant(name, "pgd", eps=eps, steps=3)
+        robust_name, robust = variant.name, variant.model.eval()
         noise_name, squeezers = "digits-cnn-noise", ["bits:2"]
     else:
         name, eps, steps = "signs-cnn", 8 / 255, 50
         robust_name, noise_name, squeezers = "signs-cnn-at", "signs-cnn-noise", ["bits:4"]
+        robust = load(robust_name)
     threat = ThreatModel("linf", eps)
     task = load_task(name, n=args.n)
-    model, robust = task.model, load(robust_name)
+    model = task.model
 
     # 1. Each defense against a naive (transferred PGD) and an adaptive attacker (APGD-CE,
     #    APGD-T, Square through BPDA / EOT), worst case per example.

@@ -43,6 +43,7 @@ __all__ = [
     "chunk_size",
     "downsample",
     "gaussian_blur",
+    "occluder",
     "pixel_coords",
     "prepare_textures",
     "render_chunk",
@@ -293,19 +294,23 @@ def _pole(sample: Sampler, geometry: _Geometry, side: int) -> tuple[Tensor, Tens
     return alpha, grey.clamp(0.0, 1.0)[:, :, None, None]
 
 
-def _occluder(sample: Sampler, geometry: _Geometry, side: int) -> tuple[Tensor, Tensor]:
+def occluder(
+    sample: Sampler, radius: Tensor, center: Tensor, probability: float, side: int
+) -> tuple[Tensor, Tensor]:
     """Alpha ``(n, 1, side, side)`` and colour ``(n, 3, 1, 1)`` of a bar or patch over the sign.
 
-    A bar (branch, pole) runs along a chord at 0.25-0.8 sign radii from the centre and is at
-    most 0.28 radii wide; a patch is at most 0.7 x 0.7 radii. Either covers at most about a
-    sixth of a round sign.
+    With ``probability`` per example, a bar (branch, pole) runs along a chord at 0.25-0.8 sign
+    radii from the centre and is at most 0.28 radii wide, or a patch of at most 0.7 x 0.7 radii
+    is placed; either covers at most about a sixth of a round sign. ``radius`` ``(n,)`` and
+    ``center`` ``(n, 2)`` are the sign's in normalized frame coordinates. The physical attacks'
+    EOT draws its occluders here too.
     """
     xs, ys = pixel_coords(side, sample.device)
-    active = sample.bernoulli(OCCLUSION_P)[:, None, None, None]
+    active = sample.bernoulli(probability)[:, None, None, None]
     is_bar = sample.bernoulli(0.5)[:, None, None, None]
-    radius = geometry.fill[:, None, None, None]
-    dx = xs - geometry.center[:, 0, None, None, None]
-    dy = ys - geometry.center[:, 1, None, None, None]
+    radius = radius[:, None, None, None]
+    dx = xs - center[:, 0, None, None, None]
+    dy = ys - center[:, 1, None, None, None]
     pixels = side / 2.0
 
     angle = sample.uniform(0.0, math.pi)[:, None, None, None]
@@ -396,7 +401,9 @@ def render_chunk(
     shade = level * (1.0 + strength * along / geometry.fill[:, None, None, None])
     image = image * (1.0 - alpha) + sign * shade
 
-    occluder_alpha, occluder_colour = _occluder(sample, geometry, side)
+    occluder_alpha, occluder_colour = occluder(
+        sample, geometry.fill, geometry.center, OCCLUSION_P, side
+    )
     image = image + (occluder_colour - image) * occluder_alpha
 
     # Camera: exposure, colour cast, contrast, defocus blur, sensor noise.

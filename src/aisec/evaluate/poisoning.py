@@ -461,34 +461,19 @@ def poisoning_experiment(
         clean_model = _train(
             data.build, data.x_train, data.y_train, data.config, "clean", checkpoint_dir, progress
         )
-    built = make_attack(
+    return _run_named(
+        data,
+        setup,
         attack,
-        rate=rate,
-        target=target,
-        source=source,
-        class_names=data.class_names,
-        image_size=data.x_train.shape[-1],
-        channels=data.x_train.shape[1],
-        surrogate=clean_model,
-        seed=setup.seed,
-    )
-    report = run_poisoning(
-        built,
-        (data.x_train, data.y_train),
-        (data.x_test, data.y_test),
-        build_model=data.build,
-        train_config=data.config,
+        rate,
+        target,
+        source,
         clean_model=clean_model,
         clean_with=clean_with,
         expected_fraction=expected_fraction,
-        class_names=data.class_names,
-        dataset=setup.dataset,
         checkpoint_dir=checkpoint_dir,
-        test_seed=setup.seed,
         progress=progress,
     )
-    report.training |= {"model": data.model_name, "setup": setup.describe()}
-    return report
 
 
 def poisoning_sweep(
@@ -526,39 +511,70 @@ def poisoning_sweep(
     clean_model = _train(
         data.build, data.x_train, data.y_train, data.config, "clean", checkpoint_dir, progress
     )
-    reports = []
-    for rate in rates:
-        built = make_attack(
+    return [
+        _run_named(
+            data,
+            setup,
             attack,
-            rate=rate,
-            target=target,
-            source=source,
-            class_names=data.class_names,
-            image_size=data.x_train.shape[-1],
-            channels=data.x_train.shape[1],
-            surrogate=clean_model,
-            seed=setup.seed,
-        )
-        report = run_poisoning(
-            built,
-            (data.x_train, data.y_train),
-            (data.x_test, data.y_test),
-            build_model=data.build,
-            train_config=data.config,
+            rate,
+            target,
+            source,
             clean_model=clean_model,
             clean_with=clean_with,
-            class_names=data.class_names,
-            dataset=setup.dataset,
+            expected_fraction=None,
             checkpoint_dir=checkpoint_dir,
-            test_seed=setup.seed,
             progress=progress,
         )
-        report.training |= {"model": data.model_name, "setup": setup.describe()}
-        reports.append(report)
-    return reports
+        for rate in rates
+    ]
 
 
 # -- helpers ---------------------------------------------------------------------------------
+
+
+def _run_named(
+    data: ExperimentData,
+    setup: ExperimentSetup,
+    attack: str,
+    rate: float,
+    target: str | int,
+    source: str | int | None,
+    *,
+    clean_model: nn.Module | None,
+    clean_with: str | Sequence[str] | None,
+    expected_fraction: float | None,
+    checkpoint_dir: str | Path | None,
+    progress: bool,
+) -> PoisoningReport:
+    """Build the named attack on ``data`` and run :func:`run_poisoning`, recording the setup."""
+    built = make_attack(
+        attack,
+        rate=rate,
+        target=target,
+        source=source,
+        class_names=data.class_names,
+        image_size=data.x_train.shape[-1],
+        channels=data.x_train.shape[1],
+        surrogate=clean_model,
+        seed=setup.seed,
+    )
+    report = run_poisoning(
+        built,
+        (data.x_train, data.y_train),
+        (data.x_test, data.y_test),
+        build_model=data.build,
+        train_config=data.config,
+        clean_model=clean_model,
+        clean_with=clean_with,
+        expected_fraction=expected_fraction,
+        class_names=data.class_names,
+        dataset=setup.dataset,
+        checkpoint_dir=checkpoint_dir,
+        test_seed=setup.seed,
+        progress=progress,
+    )
+    report.training |= {"model": data.model_name, "setup": setup.describe()}
+    return report
 
 
 @dataclass(frozen=True)

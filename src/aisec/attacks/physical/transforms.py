@@ -390,7 +390,7 @@ class EOT:
         illumination = uniform(c.illumination)
         shading = uniform(c.shading)
         shading_direction = sample.uniform(0.0, 2.0 * math.pi)
-        occluder_alpha, occluder_colour = _occluder(sample, scale, center, c.occlusion, side)
+        occluder_alpha, occluder_colour = _scene.occluder(sample, scale, center, c.occlusion, side)
         log_b = sample.uniform(math.log(c.brightness[0]), math.log(c.brightness[1]))
         gain = torch.exp(log_b)[:, None] * (1.0 + uniform(c.colour_cast, 3))
         contrast = uniform(c.contrast)
@@ -539,39 +539,6 @@ def _sample_grid(inverse_homography: Tensor, side: int) -> Tensor:
     u, v, w = (h[:, i, 0] * xs[0] + (h[:, i, 1] * ys[0] + h[:, i, 2]) for i in range(3))
     # w > 0 over the frame: PhysicalConditions keeps the plane's horizon out of the frame.
     return torch.stack([u, v], dim=-1) / w.clamp_min(1e-6)[..., None]
-
-
-def _occluder(
-    sample: _scene.Sampler, scale: Tensor, center: Tensor, probability: float, side: int
-) -> tuple[Tensor, Tensor]:
-    """Alpha ``(n, 1, side, side)`` and colour ``(n, 3, 1, 1)`` of a bar or patch over the object.
-
-    As in the signs dataset: a bar (branch, pole) along a chord 0.25-0.8 object radii from the
-    centre, at most 0.28 radii wide, or a patch of at most 0.7 x 0.7 radii.
-    """
-    xs, ys = _scene.pixel_coords(side, sample.device)
-    active = (sample.uniform(0.0, 1.0) < probability)[:, None, None, None]
-    is_bar = sample.bernoulli(0.5)[:, None, None, None]
-    radius = scale[:, None, None, None]
-    dx = xs - center[:, 0, None, None, None]
-    dy = ys - center[:, 1, None, None, None]
-    pixels = side / 2.0
-
-    angle = sample.uniform(0.0, math.pi)[:, None, None, None]
-    offset = sample.uniform(0.25, 0.8)[:, None, None, None] * radius
-    offset = torch.where(sample.bernoulli(0.5)[:, None, None, None], offset, -offset)
-    half_width = sample.uniform(0.06, 0.14)[:, None, None, None] * radius
-    chord_distance = (dx * torch.cos(angle) + dy * torch.sin(angle) - offset).abs()
-    bar = ((half_width - chord_distance) * pixels + 0.5).clamp(0.0, 1.0)
-
-    rho = sample.uniform(0.3, 0.9)[:, None, None, None] * radius
-    phi = sample.uniform(0.0, 2.0 * math.pi)[:, None, None, None]
-    half = sample.uniform(0.15, 0.35, 2)[:, :, None, None] * radius
-    px = ((half[:, :1] - (dx - rho * torch.cos(phi)).abs()) * pixels + 0.5).clamp(0.0, 1.0)
-    py = ((half[:, 1:] - (dy - rho * torch.sin(phi)).abs()) * pixels + 0.5).clamp(0.0, 1.0)
-
-    alpha = torch.where(is_bar, bar, px * py) * active
-    return alpha, sample.colours(_scene.OCCLUDER_COLOURS, 0.05)[:, :, None, None]
 
 
 def _check_backgrounds(backgrounds: object, side: int) -> None:

@@ -135,7 +135,7 @@ def _robust_model(plan: _Plan, progress: bool) -> tuple[str, nn.Module]:
     from aisec.defenses.training import train_variant
 
     variant = train_variant(plan.model, "pgd", eps=plan.eps, steps=3, progress=progress)
-    return variant.name, load_model(variant.name, progress=False)
+    return variant.name, variant.model.eval()
 
 
 def _table_rows(table: DefenseTable) -> list[dict[str, Any]]:

@@ -153,17 +153,36 @@ def tour(
     only: Annotated[list[str] | None, typer.Option(help="run only this chapter")] = None,
     quick: Annotated[bool, typer.Option(help="small sizes, for CI")] = False,
     seed: Annotated[int, typer.Option(help="seed for every chapter")] = 0,
+    fresh: Annotated[
+        bool, typer.Option(help="run every chapter, even those whose stored results are current")
+    ] = False,
 ) -> None:
-    """Run the tutorial tour and write report/index.html and report/results.json."""
+    """Run the tutorial tour and write report/index.html and report/results.json.
+
+    A chapter whose code, settings and versions have not changed since its last successful run
+    reuses that run's results (marked as reused); --fresh runs everything again.
+    """
     from aisec.report.chapters import CHAPTERS
     from aisec.report.tour import run_tour
 
     def announce(key: str, record: dict[str, object]) -> None:
         mark = "[green]ok[/]" if record["status"] == "ok" else f"[red]failed[/] {record['error']}"
-        console.print(f"chapter [bold]{key}[/]: {mark} ({record['seconds']} s)")
+        if record.get("reused"):
+            mark += f" (reused: unchanged since a run of {record['seconds']} s)"
+        else:
+            mark += f" ({record['seconds']} s)"
+        console.print(f"chapter [bold]{key}[/]: {mark}")
 
     try:
-        result = run_tour(CHAPTERS, out, only=only, quick=quick, seed=seed, on_chapter=announce)
+        result = run_tour(
+            CHAPTERS,
+            out,
+            only=only,
+            quick=quick,
+            seed=seed,
+            on_chapter=announce,
+            reuse=not fresh,
+        )
     except ValueError as error:
         raise _fail(error) from error
     console.print(f"report: {out / 'index.html'}  results: {out / 'results.json'}")

@@ -272,10 +272,11 @@ def test_carlini_wagner_counts_success_only_within_eps(digits: Digits) -> None:
 @pytest.mark.parametrize("random_start", [False, True])
 def test_pgd_costs_what_a_plain_loop_costs(random_start: bool, digits: Digits) -> None:
     """No redundant passes: one backward per step, and besides the steps' forwards only the
-    clean pass (shared with the first step without random start) and one final check."""
+    clean pass (shared with the first step without random start) and one final check. At
+    eps = 0 no point can fall, so every step runs on every attacked point."""
     x, y = digits.x[:64], digits.y[:64]
     steps = 7
-    attack = PGD(ThreatModel("linf", 0.02), steps=steps, random_start=random_start)
+    attack = PGD(ThreatModel("linf", 0.0), steps=steps, random_start=random_start)
     result = attack(digits.model, x, y)
     assert result.backwards == steps
     clean_passes = 1 if random_start else 0
@@ -288,3 +289,42 @@ def test_pgd_costs_what_a_plain_loop_costs(random_start: bool, digits: Digits) -
     assert result.backward_examples == first + (steps - 1) * attacked
     final_rows = result.forward_examples - 64 - (steps - 1 + clean_passes) * attacked
     assert 0 <= final_rows <= attacked
+
+
+def test_pgd_stops_optimising_fooled_points(digits: Digits) -> None:
+    """A point leaves the batch once an iterate fools the model: at a large eps the steps cost
+    far less than every point for every step, and the result is what running on would return
+    (the first adversarial iterate of each point)."""
+    x, y = digits.x[:64], digits.y[:64]
+    steps = 20
+    attack = PGD(ThreatModel("linf", 0.3), steps=steps, step_size=0.05, random_start=False)
+    result = attack(digits.model, x, y)
+    attacked = int((result.clean_pred == y).sum())
+    assert bool(result.success.all())
+    assert result.backward_examples < 64 + (steps - 1) * attacked // 2
+    assert result.backwards < steps
+    # The same points, one at a time, give the same adversarial examples.
+    single = torch.cat([attack(digits.model, x[i : i + 1], y[i : i + 1]).x_adv for i in range(8)])
+    assert torch.allclose(single, result.x_adv[:8], atol=1e-6)
+
+
+def test_apgd_runs_target_classes_side_by_side_on_few_points(digits: Digits) -> None:
+    """With few points left, APGD-T attacks all target classes in one batch (one backward per
+    step), and a point that falls for one target stops in all its rows; one run at a time
+    needs a backward per step and target. Both return genuine adversarial examples."""
+    x, y = digits.x[:6], digits.y[:6]
+    threat = ThreatModel("linf", 0.04)
+    steps = 10
+    side_by_side = APGD(threat, steps=steps, loss="dlr", n_target_classes=3)
+    one_at_a_time = APGD(threat, steps=steps, loss="dlr", n_target_classes=3)
+    one_at_a_time.parallel_rows = 1
+    together = side_by_side(digits.model, x, y)
+    apart = one_at_a_time(digits.model, x, y)
+    assert not bool(apart.success.all())  # some point survives the first target class
+    assert apart.backwards > steps
+    assert together.backwards <= steps
+    for result in (together, apart):
+        assert bool(threat.contains(result.x_adv, x).all())
+        with torch.no_grad():
+            pred = digits.model(result.x_adv).argmax(dim=1)
+        assert torch.equal(result.success, pred != y)

@@ -6,6 +6,7 @@ import importlib.util
 from pathlib import Path
 
 import pytest
+import torch
 from typer.testing import CliRunner
 
 from aisec.cli import app
@@ -34,6 +35,13 @@ def test_smollm2_watermark_round_trip(tmp_path: Path) -> None:
         lm.chat_prompt("What is the capital of France?"), max_new_tokens=8, do_sample=False
     )[0]
     assert "Paris" in answer.text  # the GGUF tokenizer traps are handled
+    # Prompts of different lengths in one left-padded batch: each row as if it were alone.
+    prompts = [lm.chat_prompt("Hi."), lm.chat_prompt("What is the capital of Italy, please?")]
+    assert prompts[0].shape != prompts[1].shape
+    together = lm.generate(prompts, max_new_tokens=6, do_sample=False)
+    for prompt, row in zip(prompts, together, strict=True):
+        alone = lm.generate(prompt, max_new_tokens=6, do_sample=False)[0]
+        assert torch.equal(row.prompt_ids, prompt) and torch.equal(row.new_ids, alone.new_ids)
     scheme = WatermarkScheme(lm.vocab_size, delta=4.0)
     marked = lm.generate(
         lm.chat_prompt("Tell me about the sea."),

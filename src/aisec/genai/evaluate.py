@@ -106,10 +106,12 @@ def generate_watermarked(
 ) -> list[Tensor]:
     """Generate ``max_new_tokens`` tokens per prompt (EOS suppressed), watermarked if ``scheme``.
 
-    Prompts are grouped by templated length so that a batch needs no padding. Sampling is
+    Prompts go ``batch_size`` at a time, left-padded to the longest (sorted by length, so
+    that little padding is needed). Sampling is
     multinomial at temperature 1 among the ``top_k`` best tokens (Hugging Face's default
     decoding, 50): what users run, and the setting zero-shot detectors are meant for (pure
     ancestral sampling from the scoring model itself has a discrepancy of 0 by construction).
+    ``extra_processors(P)`` gets the padded prompt length ``P`` of each batch.
 
     Returns:
         One ``(max_new_tokens,)`` id tensor per prompt, in prompt order.
@@ -117,25 +119,22 @@ def generate_watermarked(
     encoded = [lm.chat_prompt(p) for p in prompts]
     order = sorted(range(len(encoded)), key=lambda i: int(encoded[i].shape[0]))
     outputs: dict[int, Tensor] = {}
-    groups: dict[int, list[int]] = {}
-    for i in order:
-        groups.setdefault(int(encoded[i].shape[0]), []).append(i)
-    for length, members in groups.items():
-        for start in range(0, len(members), batch_size):
-            chunk = members[start : start + batch_size]
-            processors: list[Any] = [] if scheme is None else [WatermarkLogitsProcessor(scheme)]
-            if extra_processors is not None:
-                processors.extend(extra_processors(length))
-            results = lm.generate(
-                torch.stack([encoded[i] for i in chunk]),
-                max_new_tokens=max_new_tokens,
-                min_new_tokens=max_new_tokens,
-                logits_processors=processors,
-                top_k=top_k,
-                seed=seed + start,
-            )
-            for i, result in zip(chunk, results, strict=True):
-                outputs[i] = result.new_ids
+    for start in range(0, len(order), batch_size):
+        chunk = order[start : start + batch_size]
+        width = max(int(encoded[i].shape[0]) for i in chunk)
+        processors: list[Any] = [] if scheme is None else [WatermarkLogitsProcessor(scheme)]
+        if extra_processors is not None:
+            processors.extend(extra_processors(width))
+        results = lm.generate(
+            [encoded[i] for i in chunk],
+            max_new_tokens=max_new_tokens,
+            min_new_tokens=max_new_tokens,
+            logits_processors=processors,
+            top_k=top_k,
+            seed=seed + start,
+        )
+        for i, result in zip(chunk, results, strict=True):
+            outputs[i] = result.new_ids
     return [outputs[i] for i in range(len(encoded))]
 
 

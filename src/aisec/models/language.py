@@ -123,7 +123,7 @@ class LanguageModel:
     @torch.no_grad()
     def generate(
         self,
-        prompt_ids: Tensor,
+        prompt_ids: Tensor | Sequence[Tensor],
         *,
         max_new_tokens: int = 200,
         min_new_tokens: int = 0,
@@ -136,7 +136,10 @@ class LanguageModel:
         """Generate continuations of a batch of prompts (left-padded to a common length).
 
         Args:
-            prompt_ids: ``(P,)`` ids of one prompt or ``(B, P)`` ids of equal-length prompts.
+            prompt_ids: ``(P,)`` ids of one prompt, ``(B, P)`` ids of equal-length prompts, or
+                a sequence of ``(P_i,)`` prompts of any lengths; shorter prompts are left-padded
+                and masked out, so each row is sampled as if it were alone (logits processors
+                see the padded ids: the prompt part has the longest prompt's length).
             max_new_tokens: at most this many new tokens per prompt.
             min_new_tokens: suppress EOS until this many tokens were generated.
             logits_processors: Hugging Face ``LogitsProcessor``s applied at every step, e.g. a
@@ -151,12 +154,9 @@ class LanguageModel:
         """
         from transformers import LogitsProcessorList
 
-        if prompt_ids.ndim == 1:
-            prompt_ids = prompt_ids[None]
-        if prompt_ids.ndim != 2 or prompt_ids.shape[1] == 0:
-            raise ValueError(
-                f"prompt_ids must be (P,) or (B, P) with P >= 1, got {tuple(prompt_ids.shape)}"
-            )
+        pad = self.tokenizer.pad_token_id
+        pad = self.eos_token_id if pad is None else int(pad)
+        prompt_ids, attention_mask, prompts = _left_pad(prompt_ids, 0 if pad is None else pad)
         if max_new_tokens < 1:
             raise ValueError(f"max_new_tokens must be >= 1, got {max_new_tokens}")
         if not 0 <= min_new_tokens <= max_new_tokens:
@@ -164,8 +164,6 @@ class LanguageModel:
                 f"min_new_tokens must be in [0, max_new_tokens={max_new_tokens}], "
                 f"got {min_new_tokens}"
             )
-        pad = self.tokenizer.pad_token_id
-        pad = self.eos_token_id if pad is None else int(pad)
         options: dict[str, Any] = {
             "max_new_tokens": max_new_tokens,
             "min_new_tokens": min_new_tokens,
@@ -180,12 +178,10 @@ class LanguageModel:
         with torch.random.fork_rng(devices=[]):  # the CPU generator only
             torch.manual_seed(seed)
             out = self.model.generate(
-                input_ids=prompt_ids,
-                attention_mask=torch.ones_like(prompt_ids),
-                **options,
+                input_ids=prompt_ids, attention_mask=attention_mask, **options
             )
         results = []
-        for prompt, row in zip(prompt_ids, out[:, prompt_ids.shape[1] :], strict=True):
+        for prompt, row in zip(prompts, out[:, prompt_ids.shape[1] :], strict=True):
             keep = row
             if self.eos_token_id is not None:
                 stops = (row == self.eos_token_id).nonzero()
@@ -204,6 +200,32 @@ class LanguageModel:
         if ids.ndim == 1:
             ids = ids[None]
         return self.model(input_ids=ids).logits.float()  # type: ignore[no-any-return]
+
+
+def _left_pad(
+    prompt_ids: Tensor | Sequence[Tensor], pad: int
+) -> tuple[Tensor, Tensor, list[Tensor]]:
+    """``(ids (B, P), attention mask (B, P), the unpadded prompts)`` for ``generate``."""
+    if isinstance(prompt_ids, Tensor):
+        if prompt_ids.ndim == 1:
+            prompt_ids = prompt_ids[None]
+        if prompt_ids.ndim != 2 or prompt_ids.shape[1] == 0:
+            raise ValueError(
+                f"prompt_ids must be (P,) or (B, P) with P >= 1, got {tuple(prompt_ids.shape)}"
+            )
+        return prompt_ids, torch.ones_like(prompt_ids), list(prompt_ids)
+    prompts = list(prompt_ids)
+    if not prompts or any(
+        not isinstance(p, Tensor) or p.ndim != 1 or p.shape[0] == 0 for p in prompts
+    ):
+        raise ValueError("prompt_ids must be a non-empty sequence of (P,) id tensors with P >= 1")
+    width = max(int(p.shape[0]) for p in prompts)
+    ids = torch.full((len(prompts), width), pad, dtype=torch.long)
+    mask = torch.zeros((len(prompts), width), dtype=torch.long)
+    for row, prompt in enumerate(prompts):
+        ids[row, width - prompt.shape[0] :] = prompt
+        mask[row, width - prompt.shape[0] :] = 1
+    return ids, mask, prompts
 
 
 def list_language_models() -> list[str]:

@@ -2,7 +2,10 @@
 
 A chapter is a function ``run(context) -> ChapterResult``. The tour runs each chapter in turn;
 a chapter that raises is recorded as failed (with its error) in the page and the JSON, and the
-others still run. ``results.json`` holds every number the report shows, with provenance.
+others still run. ``results.json`` holds every number the report shows, with provenance. With
+``reuse=True`` (the CLI's default) a chapter whose code, settings and versions are unchanged since
+its last successful run is not run again: its stored record and figures are used, marked
+``"reused": true`` (see :mod:`aisec.report.reuse`).
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from typing import Any
 import torch
 
 import aisec
+from aisec.report.reuse import chapter_fingerprint, load_chapter, store_chapter
 
 __all__ = [
     "Chapter",
@@ -122,6 +126,7 @@ def run_tour(
     seed: int = 0,
     progress: bool = True,
     on_chapter: Callable[[str, dict[str, Any]], None] | None = None,
+    reuse: bool = False,
 ) -> TourResult:
     """Run ``chapters`` (or the ``only`` ones) and write ``results.json`` and ``index.html``.
 
@@ -133,6 +138,8 @@ def run_tour(
         seed: passed to every chapter.
         progress: show progress bars inside chapters.
         on_chapter: called with ``(key, record)`` after each chapter.
+        reuse: use a chapter's stored results when nothing that decides them changed, and store
+            the results of the chapters that run.
 
     Returns:
         The :class:`TourResult` that was written.
@@ -148,18 +155,14 @@ def run_tour(
     context = ChapterContext(out_dir=out, quick=quick, seed=seed, progress=progress)
     result = TourResult(provenance=provenance(seed, quick), chapters={})
     for chapter in chapters:
-        began = time.perf_counter()
-        record: dict[str, Any] = {"title": chapter.title}
-        try:
-            outcome = chapter.run(context)
-            record |= {"status": "ok"} | asdict(outcome)
-        except Exception as error:  # a failing chapter is reported; the others still run
-            record |= {
-                "status": "failed",
-                "error": f"{type(error).__name__}: {error}",
-                "traceback": traceback.format_exc(),
-            }
-        record["seconds"] = round(time.perf_counter() - began, 2)
+        fingerprint = chapter_fingerprint(chapter.key, quick=quick, seed=seed) if reuse else ""
+        stored = load_chapter(chapter.key, fingerprint, out) if reuse else None
+        if stored is not None:
+            record = stored | {"title": chapter.title, "reused": True}
+        else:
+            record = _run_chapter(chapter, context)
+            if reuse:
+                store_chapter(chapter.key, fingerprint, record, out)
         result.chapters[chapter.key] = record
         if on_chapter is not None:
             on_chapter(chapter.key, record)
@@ -168,3 +171,19 @@ def run_tour(
 
     (out / "index.html").write_text(render_html(result, out))
     return result
+
+
+def _run_chapter(chapter: Chapter, context: ChapterContext) -> dict[str, Any]:
+    began = time.perf_counter()
+    record: dict[str, Any] = {"title": chapter.title}
+    try:
+        outcome = chapter.run(context)
+        record |= {"status": "ok"} | asdict(outcome)
+    except Exception as error:  # a failing chapter is reported; the others still run
+        record |= {
+            "status": "failed",
+            "error": f"{type(error).__name__}: {error}",
+            "traceback": traceback.format_exc(),
+        }
+    record["seconds"] = round(time.perf_counter() - began, 2)
+    return record

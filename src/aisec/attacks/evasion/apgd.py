@@ -89,7 +89,9 @@ class APGD(EvasionAttack):
     APGD adapts its step size, so it has no step-size parameter; see the module docstring for
     the algorithm. Two additions make robustness evaluation fast without weakening it: an example
     stops being optimised as soon as one of its iterates is adversarial (that iterate is kept),
-    and later restarts or target classes run only on examples that are still robust.
+    and later restarts or target classes run only on examples that are still robust. When few
+    examples remain (at most :attr:`parallel_rows` rows in all), their runs go side by side in
+    one batch, since a model costs about as much on a small batch as on a larger one.
 
     Untargeted it ascends the cross-entropy (``loss="ce"``) or the DLR loss (``"dlr"``); with
     ``n_target_classes > 0`` it instead runs, for each of the ``n_target_classes`` most likely
@@ -114,6 +116,8 @@ class APGD(EvasionAttack):
     """
 
     supported_norms = ("linf", "l2")
+    #: Up to this many rows, several runs (target classes, restarts) share one batch.
+    parallel_rows = 128
 
     def __init__(
         self,
@@ -164,17 +168,25 @@ class APGD(EvasionAttack):
         best = x.clone()
         pred = torch.full((x.shape[0],), -1, dtype=torch.long, device=x.device)
         found = torch.zeros(x.shape[0], dtype=torch.bool, device=x.device)
-        for loss_target in runs:
+        done = 0
+        while done < len(runs):
             rest = (~found).nonzero().squeeze(1)
             if rest.numel() == 0:
                 break
+            # Few points left: run several target classes or restarts side by side in one batch
+            # (small batches cost the model about as much as large ones); many: one at a time,
+            # so that later runs skip the points the earlier ones fooled.
+            width = max(1, min(len(runs) - done, self.parallel_rows // rest.numel()))
+            chunk = runs[done : done + width]
+            done += width
             x_out, fooled, out_pred = self._attack_once(
                 ctx.model,
-                x[rest],
-                y[rest],
-                None if targets is None else targets[rest],
-                None if loss_target is None else loss_target[rest],
+                x[rest].repeat(width, *([1] * (x.ndim - 1))),
+                y[rest].repeat(width),
+                None if targets is None else targets[rest].repeat(width),
+                None if chunk[0] is None else torch.cat([t[rest] for t in chunk if t is not None]),
                 generator,
+                rest.numel(),
             )
             best[rest] = x_out
             pred[rest] = out_pred
@@ -199,25 +211,31 @@ class APGD(EvasionAttack):
         goal: Tensor | None,
         loss_target: Tensor | None,
         generator: torch.Generator,
+        n_points: int,
     ) -> tuple[Tensor, Tensor, Tensor]:
-        """One APGD run with per-example early stopping.
+        """APGD runs on ``n_points`` examples, side by side, with per-example early stopping.
+
+        Row ``i`` of the batch attacks example ``i % n_points`` (the rows are whole copies of
+        the examples, one per run); an example stops in all its rows once one of them fools
+        the model.
 
         Returns:
-            ``(x_out, fooled, pred)``: the first adversarial iterate of each fooled example, else
-            the final iterate; which examples were fooled; the predictions on ``x_out``.
+            ``(x_out, fooled, pred)`` per example: its first adversarial iterate if fooled, else
+            its final iterate (of its last run); which examples were fooled; the predictions on
+            ``x_out``.
         """
-        n = x.shape[0]
+        rows = x.shape[0]
         norm = self.threat.norm
         alpha = self.momentum
-        x_out = x.clone()
-        fooled = torch.zeros(n, dtype=torch.bool, device=x.device)
-        pred = torch.full((n,), -1, dtype=torch.long, device=x.device)
+        x_out = x[:n_points].clone()
+        fooled = torch.zeros(n_points, dtype=torch.bool, device=x.device)
+        pred = torch.full((n_points,), -1, dtype=torch.long, device=x.device)
         project = BallProjector(x, self.threat)
 
         x0 = random_start(x, self.threat, generator)
-        zeros = torch.zeros(n, dtype=x.dtype, device=x.device)
+        zeros = torch.zeros(rows, dtype=x.dtype, device=x.device)
         state = _State(
-            index=torch.arange(n, device=x.device),
+            index=torch.arange(rows, device=x.device) % n_points,
             y=y,
             goal=goal,
             loss_target=loss_target,
@@ -228,9 +246,9 @@ class APGD(EvasionAttack):
             grad_best=x0,
             f_best=zeros,
             f_best_last=zeros,
-            reduced_last=torch.zeros(n, dtype=torch.bool, device=x.device),
-            increases=torch.zeros(n, dtype=torch.long, device=x.device),
-            eta=torch.full((n,), 2.0 * self.threat.eps, dtype=x.dtype, device=x.device),
+            reduced_last=torch.zeros(rows, dtype=torch.bool, device=x.device),
+            increases=torch.zeros(rows, dtype=torch.long, device=x.device),
+            eta=torch.full((rows,), 2.0 * self.threat.eps, dtype=x.dtype, device=x.device),
         )
         marks = set(checkpoints(self.steps)[1:])
         last_mark = 0
@@ -239,11 +257,12 @@ class APGD(EvasionAttack):
             step_pred = logits.argmax(dim=1)
             hit = step_pred == state.goal if state.goal is not None else step_pred != state.y
             if bool(hit.any()):
-                rows = state.index[hit]
-                x_out[rows] = state.x_cur[hit]
-                pred[rows] = step_pred[hit]
-                fooled[rows] = True
-                keep = ~hit
+                first = _first_of_each(state.index, hit, n_points)
+                points = state.index[first]
+                x_out[points] = state.x_cur[first]
+                pred[points] = step_pred[first]
+                fooled[points] = True
+                keep = ~torch.isin(state.index, points)
                 state.keep(keep)
                 project = project.select(keep)
                 loss, grad = loss[keep], grad[keep]
@@ -288,7 +307,22 @@ class APGD(EvasionAttack):
         with torch.no_grad():
             last_pred = model(state.x_cur).argmax(dim=1)
         hit = last_pred == state.goal if state.goal is not None else last_pred != state.y
-        x_out[state.index] = state.x_cur
-        pred[state.index] = last_pred
-        fooled[state.index[hit]] = True
+        # Fooled examples keep a fooling row; the others the row of their last run.
+        last = _first_of_each(state.index.flip(0), torch.ones_like(hit), n_points).flip(0)
+        chosen = torch.where(torch.isin(state.index, state.index[hit]), hit, last)
+        chosen &= _first_of_each(state.index, chosen, n_points)
+        x_out[state.index[chosen]] = state.x_cur[chosen]
+        pred[state.index[chosen]] = last_pred[chosen]
+        fooled[state.index[chosen & hit]] = True
         return x_out, fooled, pred
+
+
+def _first_of_each(index: Tensor, mask: Tensor, size: int) -> Tensor:
+    """``(R,)`` bool: the first row (in order) of each ``index`` value (in ``[0, size)``) among
+    the rows in ``mask``."""
+    rows = torch.arange(index.numel(), device=index.device)
+    big = torch.full((size,), index.numel(), dtype=rows.dtype, device=index.device)
+    first_row = big.scatter_reduce(
+        0, index, torch.where(mask, rows, index.numel()), reduce="amin", include_self=True
+    )
+    return mask & (first_row[index] == rows)

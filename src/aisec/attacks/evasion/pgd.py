@@ -37,7 +37,8 @@ class PGD(EvasionAttack):
     class's clean forward pass). With ``restarts > 1`` the attack is repeated from new
     random points on the examples that are still not adversarial. Every iterate whose logits are
     computed is checked: an example keeps the first adversarial iterate found (no extra forward
-    passes: the check reuses the logits of the gradient step).
+    passes: the check reuses the logits of the gradient step) and then leaves the batch, so the
+    remaining steps only cost what the still-robust examples need.
 
     Untargeted it ascends the cross-entropy of the label (or the DLR loss); targeted it ascends
     the negative cross-entropy of the target (or the targeted DLR loss).
@@ -151,6 +152,9 @@ class PGD(EvasionAttack):
         found = torch.zeros(n, dtype=torch.bool, device=x.device)
         hit_x = x.clone()
         hit_pred = torch.full((n,), -1, dtype=torch.long, device=x.device)
+        # Rows still being optimised: an example leaves once an iterate fools the model, since
+        # that iterate is what the attack returns for it (the later ones would be discarded).
+        active = torch.arange(n, device=x.device)
         norm = self.threat.norm
         alpha = self.step_size
         for step in range(self.steps):
@@ -166,15 +170,23 @@ class PGD(EvasionAttack):
                 with torch.no_grad():
                     pred = out.argmax(dim=1)
                     adversarial = pred == targets if targets is not None else pred != y
-                    new = adversarial & ~found
-                    if bool(new.any()):
-                        hit_x[new] = x_adv[new]
-                        hit_pred[new] = pred[new]
-                        found |= new
+                    if bool(adversarial.any()):
+                        rows = active[adversarial]
+                        hit_x[rows] = x_adv[adversarial]
+                        hit_pred[rows] = pred[adversarial]
+                        found[rows] = True
+                        keep = ~adversarial
+                        active, x_adv, grad, y = active[keep], x_adv[keep], grad[keep], y[keep]
+                        targets = targets[keep] if targets is not None else None
+                        project = project.select(keep)
+                        if active.numel() == 0:
+                            return hit_x, found, hit_x, hit_pred
             with torch.no_grad():
                 if norm == "linf":
                     x_adv.add_(grad.sign(), alpha=alpha)
                 else:
                     x_adv.add_(ascent_direction(grad, norm), alpha=alpha)
                 x_adv = project(x_adv)
-        return x_adv, found, hit_x, hit_pred
+        x_last = hit_x.clone()
+        x_last[active] = x_adv
+        return x_last, found, hit_x, hit_pred

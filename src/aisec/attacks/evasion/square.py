@@ -72,10 +72,6 @@ class SquareAttack(EvasionAttack):
     def _objective(logits: Tensor, y: Tensor, targets: Tensor | None) -> Tensor:
         return margin(logits, y) if targets is None else targeted_margin(logits, targets)
 
-    def _random_signs(self, shape: tuple[int, ...], like: Tensor, g: torch.Generator) -> Tensor:
-        bits = torch.randint(0, 2, shape, generator=g, device=like.device)
-        return (2 * bits - 1).to(like.dtype) * self.threat.eps
-
     def _run(self, ctx: AttackContext) -> tuple[Tensor, Tensor]:
         with torch.no_grad():
             return self._search(ctx.model, ctx.x, ctx.y, ctx.targets)
@@ -85,33 +81,37 @@ class SquareAttack(EvasionAttack):
     ) -> tuple[Tensor, Tensor]:
         g = make_generator(self.seed, x.device)
         lo, hi = self.threat.bounds
+        eps = self.threat.eps
         n, c, h, w = x.shape
         device = x.device
         x_out = x.clone()
         pred_out = torch.full((n,), -1, dtype=torch.long, device=device)
+        # Every coordinate of a candidate is x ± ε (clipped) inside its square: precompute both.
+        x_plus, x_minus = (x + eps).clamp_(lo, hi), (x - eps).clamp_(lo, hi)
 
         # Vertical stripes: one ±ε colour per (channel, column).
-        x_best = (x + self._random_signs((n, c, 1, w), x, g)).clamp_(lo, hi)
+        x_best = torch.where(self._colours((n, c, 1, w), g, device), x_plus, x_minus)
         logits = model(x_best)
         loss_best = self._objective(logits, y, targets)
         pred_best = logits.argmax(dim=1)
         hit = pred_best == targets if targets is not None else pred_best != y
         index = torch.arange(n, device=device)
-        x_orig, ys, ts = x, y, targets
-        rows_h = torch.arange(h, device=device)
-        cols_w = torch.arange(w, device=device)
+        ys, ts = y, targets
         max_side = max(min(h, w) - 1, 1)
+        side = 0
+        rows_of = cols_of = torch.empty(0, dtype=torch.bool, device=device)
 
         for query in range(1, self.n_queries + 1):
             if bool(hit.any()):
                 x_out[index[hit]] = x_best[hit]
                 pred_out[index[hit]] = pred_best[hit]
                 keep = ~hit
-                index, x_orig, ys, x_best, loss_best, pred_best = (
+                index, ys, x_best, x_plus, x_minus, loss_best, pred_best = (
                     index[keep],
-                    x_orig[keep],
                     ys[keep],
                     x_best[keep],
+                    x_plus[keep],
+                    x_minus[keep],
                     loss_best[keep],
                     pred_best[keep],
                 )
@@ -120,23 +120,25 @@ class SquareAttack(EvasionAttack):
             if m == 0 or query == self.n_queries:
                 break
             p = square_fraction(query, self.n_queries, self.p_init)
-            side = min(max(round(math.sqrt(p * h * w)), 1), max_side)
+            new_side = min(max(round(math.sqrt(p * h * w)), 1), max_side)
+            if new_side != side:  # rows_of[t]: the rows of a square whose top row is t
+                side = new_side
+                rows_of = _intervals(h, side, device)
+                cols_of = _intervals(w, side, device)
             top = torch.randint(0, h - side + 1, (m,), generator=g, device=device)
             left = torch.randint(0, w - side + 1, (m,), generator=g, device=device)
-            in_rows = (rows_h >= top[:, None]) & (rows_h < top[:, None] + side)
-            in_cols = (cols_w >= left[:, None]) & (cols_w < left[:, None] + side)
-            window = in_rows[:, None, :, None] & in_cols[:, None, None, :]
-            colours = self._random_signs((m, c, 1, 1), x_orig, g)
-            candidate = torch.where(window, (x_orig + colours).clamp_(lo, hi), x_best)
+            window = rows_of[top][:, None, :, None] & cols_of[left][:, None, None, :]
+            square = torch.where(self._colours((m, c, 1, 1), g, device), x_plus, x_minus)
+            candidate = torch.where(window, square, x_best)
             # Redraw the colour of squares that would not change the image (as the reference
             # implementation does), a few times at most.
             for _ in range(8):
                 same = (candidate == x_best).reshape(m, -1).all(dim=1)
                 if not bool(same.any()):
                     break
-                redraw = self._random_signs((m, c, 1, 1), x_orig, g)
-                colours = torch.where(batch_view(same, colours), redraw, colours)
-                candidate = torch.where(window, (x_orig + colours).clamp_(lo, hi), x_best)
+                redraw = torch.where(self._colours((m, c, 1, 1), g, device), x_plus, x_minus)
+                square = torch.where(batch_view(same, square), redraw, square)
+                candidate = torch.where(window, square, x_best)
             logits = model(candidate)
             loss = self._objective(logits, ys, ts)
             pred = logits.argmax(dim=1)
@@ -148,3 +150,15 @@ class SquareAttack(EvasionAttack):
         x_out[index] = x_best
         pred_out[index] = pred_best
         return x_out, pred_out
+
+    @staticmethod
+    def _colours(shape: tuple[int, ...], g: torch.Generator, device: torch.device) -> Tensor:
+        """Random signs as booleans: ``True`` for +ε, ``False`` for −ε."""
+        return torch.randint(0, 2, shape, generator=g, device=device, dtype=torch.bool)
+
+
+def _intervals(size: int, side: int, device: torch.device) -> Tensor:
+    """``(size − side + 1, size)`` bool: row ``t`` marks the ``side`` positions from ``t`` on."""
+    start = torch.arange(size - side + 1, device=device)[:, None]
+    position = torch.arange(size, device=device)[None, :]
+    return (position >= start) & (position < start + side)

@@ -45,6 +45,7 @@ from aisec.evaluate import default_suite, evaluate_robustness
 from aisec.threat import ThreatModel, parse_eps
 
 RESULTS = Path(__file__).resolve().parent / "results"
+SECTIONS = ("pgd", "pgd_overhead", "apgd", "autoattack")
 EPS = 8 / 255
 STEP = 2 / 255
 
@@ -63,6 +64,7 @@ class Config:
     stand_in: bool
     square_queries: int = 5000
     autoattack_eps: tuple[float, ...] = (8 / 255, 2 / 255)
+    only: tuple[str, ...] = ()
 
 
 def _parse(argv: list[str]) -> Config:
@@ -70,7 +72,7 @@ def _parse(argv: list[str]) -> Config:
     parser.add_argument("--model", default="signs-cnn", help="zoo model (default signs-cnn)")
     parser.add_argument("--batch", type=int, default=256)
     parser.add_argument("--pgd-steps", type=int, default=20)
-    parser.add_argument("--repeats", type=int, default=5, help="timed PGD repeats (median)")
+    parser.add_argument("--repeats", type=int, default=9, help="timed PGD repeats (median)")
     parser.add_argument("--apgd-steps", type=int, default=100)
     parser.add_argument("--apgd-repeats", type=int, default=1)
     parser.add_argument("--n-autoattack", type=int, default=300, help="points for section 3")
@@ -85,11 +87,31 @@ def _parse(argv: list[str]) -> Config:
         help="use a quickly trained stand-in CNN instead of the zoo model (to test the script)",
     )
     parser.add_argument("--quick", action="store_true", help="small sizes, to test the script")
+    parser.add_argument(
+        "--only",
+        default="",
+        help="comma-separated sections to re-run (pgd, pgd_overhead, apgd, autoattack); the "
+        "others are kept from the existing results/evasion.json",
+    )
     args = parser.parse_args(argv)
+    only = tuple(part for part in args.only.split(",") if part)
+    unknown = sorted(set(only) - set(SECTIONS))
+    if unknown:
+        parser.error(f"unknown section(s) {unknown}; choose from {list(SECTIONS)}")
     budgets = tuple(parse_eps(part) for part in args.autoattack_eps.split(","))
     if args.quick:  # tests the script: tiny budgets, Square shortened on both sides
         return Config(
-            args.model, 64, 5, 2, 20, 1, 48, args.stand_in, 100, autoattack_eps=budgets[:1]
+            args.model,
+            64,
+            5,
+            2,
+            20,
+            1,
+            48,
+            args.stand_in,
+            100,
+            autoattack_eps=budgets[:1],
+            only=only,
         )
     return Config(
         args.model,
@@ -101,6 +123,7 @@ def _parse(argv: list[str]) -> Config:
         args.n_autoattack,
         args.stand_in,
         autoattack_eps=budgets,
+        only=only,
     )
 
 
@@ -441,6 +464,12 @@ def _markdown(results: dict[str, Any]) -> str:
         f"total {results['total_s']:.0f} s.",
         "",
     ]
+    rerun = results.get("rerun")
+    if rerun is not None:
+        lines[-1:-1] = [
+            f"Sections {', '.join(rerun['sections'])} re-run on {rerun['date']} "
+            f"({rerun.get('seconds', 0):.0f} s) with `--only`; the others are from the run above.",
+        ]
     pgd = results["pgd"]
     lines += [
         f"## PGD: {pgd['steps']} steps of 2/255, no random start, batch {pgd['batch']}",
@@ -538,12 +567,18 @@ def main(argv: list[str] | None = None) -> None:
     began = time.perf_counter()
     model, x, y, num_classes, name = _load(config)
     print(f"model {name}: {num_classes} classes, clean accuracy {_accuracy(model, x, y):.1%}")
-    results: dict[str, Any] = {
+    results: dict[str, Any] = {}
+    if config.only and (RESULTS / "evasion.json").exists():
+        results = json.loads((RESULTS / "evasion.json").read_text())
+        results["rerun"] = {"sections": list(config.only), "date": time.strftime("%Y-%m-%d %H:%M")}
+    else:
+        results["date"] = time.strftime("%Y-%m-%d %H:%M")
+    results |= {
         "model": name,
         "config": dataclasses.asdict(config),
         "environment": _environment(),
-        "date": time.strftime("%Y-%m-%d %H:%M"),
     }
+    wanted = set(config.only or SECTIONS)
     batch, n = config.batch, config.n_autoattack
     # PGD is timed on correctly classified points, so that no implementation saves work by
     # skipping points that are misclassified already.
@@ -558,19 +593,33 @@ def main(argv: list[str] | None = None) -> None:
         ("apgd", lambda: bench_apgd(model, x[:batch], y[:batch], config)),
     ]
     for key, run in sections:
+        if key not in wanted:
+            continue
         print(f"{key} ...", flush=True)
         results[key] = run()
-        results["total_s"] = time.perf_counter() - began
+        _record_time(results, began, config)
         _write(results)  # after every section, so that an interrupted run keeps what it measured
+    if "autoattack" not in wanted:
+        _write(results)
+        print(_markdown(results))
+        return
     results["autoattack"] = []
     for eps in config.autoattack_eps:
         print(f"worst case at eps {eps * 255:.3g}/255 ...", flush=True)
         results["autoattack"].append(
             bench_autoattack(model, num_classes, x[:n], y[:n], eps, config)
         )
-        results["total_s"] = time.perf_counter() - began
+        _record_time(results, began, config)
         _write(results)
     print(_markdown(results))
+
+
+def _record_time(results: dict[str, Any], began: float, config: Config) -> None:
+    """The run's wall time so far: the whole run's, or that of the re-run sections."""
+    if config.only and "rerun" in results:
+        results["rerun"]["seconds"] = time.perf_counter() - began
+    else:
+        results["total_s"] = time.perf_counter() - began
 
 
 def _write(results: dict[str, Any]) -> None:

@@ -14,6 +14,7 @@ from aisec.report.docs import (
     lookup,
     main,
     rewrite_markdown,
+    sync_includes,
 )
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -140,7 +141,48 @@ def test_readme_and_docs_are_in_sync_with_the_committed_results() -> None:
         text = path.read_text(encoding="utf-8")
         markers += len(MARKER.findall(text))
         problems += rewrite_markdown(text, results, path=str(path.relative_to(ROOT)))[1]
+        problems += sync_includes(text, path.parent, path=str(path.relative_to(ROOT)))[1]
     assert markers >= 20, "the README and docs should show measured numbers through markers"
     assert not problems, "run `make docs` (or python -m aisec.report.docs):\n" + "\n".join(
         map(str, problems)
     )
+
+
+SOURCE = """# Bench
+
+intro
+
+## PGD: 20 steps
+
+| a | b |
+|---|---|
+| 1 | 2 |
+
+### Per step
+
+| c |
+|---|
+
+## APGD
+
+other
+"""
+
+
+def test_include_quotes_a_section_with_its_subsections(tmp_path: Path) -> None:
+    (tmp_path / "results").mkdir()
+    (tmp_path / "results" / "bench.md").write_text(SOURCE)
+    doc = "Before\n<!-- include:results/bench.md#PGD -->\nold\n<!-- /include -->\nAfter\n"
+    new, problems = sync_includes(doc, tmp_path, path="doc.md")
+    assert [p.kind for p in problems] == ["stale"]
+    assert "| 1 | 2 |" in new and "### Per step" in new and "APGD" not in new and "old" not in new
+    assert new.startswith("Before\n") and new.endswith("<!-- /include -->\nAfter\n")
+    assert sync_includes(new, tmp_path) == (new, [])  # in sync: nothing to do
+
+
+def test_include_of_a_missing_file_or_heading_is_reported(tmp_path: Path) -> None:
+    (tmp_path / "bench.md").write_text(SOURCE)
+    for spec in ("missing.md#PGD", "bench.md#FGSM"):
+        doc = f"<!-- include:{spec} -->\nkept\n<!-- /include -->\n"
+        new, problems = sync_includes(doc, tmp_path)
+        assert new == doc and [p.kind for p in problems] == ["unknown"]

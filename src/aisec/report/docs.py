@@ -19,6 +19,16 @@ chapter's other fields (``seconds``). Formats:
 
 A missing value (``null`` in the JSON, e.g. a rate over zero examples) is written ``n/a``.
 
+Benchmark tables are quoted the same way, from the Markdown a benchmark wrote::
+
+    <!-- include:../benchmarks/results/evasion.md#PGD: 20 steps -->
+    ...the section, rewritten...
+    <!-- /include -->
+
+``include:PATH#HEADING`` names a Markdown file (relative to the document) and the start of a
+heading in it; the lines after that heading, up to the next heading of the same or a higher
+level, replace the text between the markers (:func:`sync_includes`).
+
 Command line::
 
     python -m aisec.report.docs --results report/results.json [--check] README.md docs/*.md
@@ -49,12 +59,18 @@ __all__ = [
     "main",
     "rewrite_markdown",
     "sync_files",
+    "sync_includes",
 ]
 
 FORMATS = ("pct", "f2", "f3", "int", "s")
 MARKER = re.compile(r"<!-- r:(?P<spec>[^\n]*?) -->(?P<value>[^\n]*?)<!-- /r -->")
 _FENCE = re.compile(r"^(?P<fence>```|~~~)[^\n]*\n.*?^(?P=fence)[ \t]*$", re.M | re.S)
 _MISSING = "n/a"
+INCLUDE = re.compile(
+    r"^<!-- include:(?P<source>[^#\n]+)#(?P<heading>[^\n]+?) -->\n(?P<body>.*?)^<!-- /include -->$",
+    re.M | re.S,
+)
+_HEADING = re.compile(r"^(?P<level>#{1,6}) +(?P<title>.+?) *$")
 
 
 class _UnknownKeyError(LookupError):
@@ -222,6 +238,56 @@ def rewrite_markdown(
     return MARKER.sub(replace, text), problems
 
 
+def markdown_section(text: str, heading: str) -> str:
+    """The lines after the first heading that starts with ``heading``, up to the next heading
+    of the same or a higher level, without surrounding blank lines; ``KeyError`` if none."""
+    lines = text.splitlines()
+    for start, line in enumerate(lines):
+        found = _HEADING.match(line)
+        if found and found.group("title").startswith(heading):
+            level = len(found.group("level"))
+            end = start + 1
+            while end < len(lines):
+                other = _HEADING.match(lines[end])
+                if other and len(other.group("level")) <= level:
+                    break
+                end += 1
+            return "\n".join(lines[start + 1 : end]).strip("\n")
+    raise KeyError(f"no heading starting with {heading!r}")
+
+
+def sync_includes(text: str, base: Path, *, path: str = "<text>") -> tuple[str, list[DocsProblem]]:
+    """Rewrite every ``include`` block of ``text`` from the files it names (see the module doc).
+
+    Args:
+        text: Markdown with include blocks.
+        base: the directory the ``PATH`` of a block is relative to (the document's).
+        path: the file name used in problems.
+
+    Returns:
+        ``(new_text, problems)``: stale blocks rewritten, and one problem per stale block and
+        per block whose file or heading is missing (left as it was).
+    """
+    problems: list[DocsProblem] = []
+
+    def replace(match: re.Match[str]) -> str:
+        source, heading = match.group("source").strip(), match.group("heading").strip()
+        spec = f"include:{source}#{heading}"
+        line = text.count("\n", 0, match.start()) + 1
+        try:
+            section = markdown_section((base / source).read_text(encoding="utf-8"), heading)
+        except (OSError, KeyError) as error:
+            message = error.args[0] if isinstance(error, KeyError) else str(error)
+            problems.append(DocsProblem(path, line, spec, "unknown", str(message)))
+            return match.group(0)
+        body = section + "\n"
+        if body != match.group("body"):
+            problems.append(DocsProblem(path, line, spec, "stale", "differs from its source"))
+        return f"<!-- include:{source}#{heading} -->\n{body}<!-- /include -->"
+
+    return INCLUDE.sub(replace, text), problems
+
+
 def load_results(path: str | Path) -> dict[str, Any]:
     """Read a tour's ``results.json``; ``ValueError`` when it is not one."""
     data = json.loads(Path(path).read_text(encoding="utf-8"))
@@ -233,7 +299,7 @@ def load_results(path: str | Path) -> dict[str, Any]:
 def sync_files(
     paths: Sequence[str | Path], results: Mapping[str, Any], *, check: bool = False
 ) -> list[DocsProblem]:
-    """Rewrite the markers of Markdown files from ``results`` (or only check them).
+    """Rewrite the markers and include blocks of Markdown files (or only check them).
 
     Args:
         paths: Markdown files.
@@ -248,7 +314,8 @@ def sync_files(
         file = Path(path)
         text = file.read_text(encoding="utf-8")
         new, found = rewrite_markdown(text, results, path=str(path))
-        problems += found
+        new, quoted = sync_includes(new, file.parent, path=str(path))
+        problems += found + quoted
         if not check and new != text:
             file.write_text(new, encoding="utf-8")
     return problems

@@ -6,6 +6,10 @@ under a fingerprint of everything that decides it: the chapter key, quick mode, 
 aisec source code (every ``.py`` file of the installed package), and the torch and Python
 versions. Any change to one of them misses the cache and the chapter runs again; a record is
 only stored for a chapter that succeeded, with all its figures.
+
+The cached zoo models are not part of the fingerprint: the tour trains them from the same code
+and seeds, so they follow the source. A model retrained by hand with other settings under a zoo
+name (``aisec train signs-cnn --epochs 1``) is not noticed; run ``aisec tour --fresh`` then.
 """
 
 from __future__ import annotations

@@ -5,10 +5,14 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from torch import Tensor
 
-__all__ = ["save_image_grid"]
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
+__all__ = ["save_figure", "save_image_grid"]
 
 
 def save_image_grid(
@@ -62,9 +66,19 @@ def save_image_grid(
             axis.set_title(titles[index], fontsize=7)
     if suptitle:
         figure.suptitle(suptitle, fontsize=10)
+    out = save_figure(figure, path)
+    plt.close(figure)
+    return out
+
+
+def save_figure(figure: Figure, path: str | Path, *, dpi: int = 110) -> Path:
+    """Lay out ``figure`` and write it as a PNG at ``path`` (parent folders created).
+
+    Works for pyplot figures (close them afterwards) and for a bare ``matplotlib.figure.Figure``
+    with an Agg canvas.
+    """
     figure.tight_layout()
     out = Path(path)
     out.parent.mkdir(parents=True, exist_ok=True)
-    figure.savefig(out, dpi=110)
-    plt.close(figure)
+    figure.savefig(out, dpi=dpi)
     return out

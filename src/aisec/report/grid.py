@@ -7,6 +7,8 @@ from pathlib import Path
 
 from torch import Tensor
 
+from aisec.report.figures import save_figure
+
 __all__ = ["amplify_perturbation", "save_adversarial_grid", "save_attack_grid"]
 
 
@@ -129,11 +131,7 @@ def save_adversarial_grid(
                 axis.set_ylabel(row_name, fontsize=9)
     if title:
         figure.suptitle(title, fontsize=10)
-    figure.tight_layout()
-    out = Path(path)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    figure.savefig(out, dpi=100)
-    return out
+    return save_figure(figure, path, dpi=100)
 
 
 def save_attack_grid(

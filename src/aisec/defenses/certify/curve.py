@@ -19,6 +19,7 @@ from scipy import stats
 from torch import Tensor
 
 from aisec.defenses.certify.smoothing import Certificate
+from aisec.report.figures import save_figure
 
 __all__ = [
     "CertifiedAccuracyCurve",
@@ -164,9 +165,6 @@ def plot_certified_accuracy(
     axis.legend(fontsize=8)
     if title:
         axis.set_title(title, fontsize=10)
-    figure.tight_layout()
-    out = Path(path)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    figure.savefig(out, dpi=110)
+    out = save_figure(figure, path)
     plt.close(figure)
     return out

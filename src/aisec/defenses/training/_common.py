@@ -8,12 +8,14 @@ from contextlib import contextmanager
 from typing import Literal
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
 
 from aisec.threat import ThreatModel, linf_box, parse_eps
 
 __all__ = [
     "AttackMode",
+    "CrossEntropyAscentLoss",
     "check_eps",
     "check_mode",
     "check_positive",
@@ -148,3 +150,44 @@ def cross_entropy_ascent(
             steps=steps,
             bounds=bounds,
         )
+
+
+class CrossEntropyAscentLoss:
+    """The step loss shared by PGD and fast adversarial training: the cross-entropy at
+    :func:`cross_entropy_ascent` examples.
+
+    Subclasses are frozen dataclasses with ``eps``, ``step_size`` (resolved in their
+    ``__post_init__``), ``bounds`` and ``attack_mode``, and say how many ascent steps they take.
+    """
+
+    eps: float
+    step_size: float | None
+    bounds: tuple[float, float]
+    attack_mode: AttackMode
+
+    @property
+    def ascent_steps(self) -> int:
+        """Signed-gradient steps per batch."""
+        raise NotImplementedError
+
+    def perturb(self, model: nn.Module, x: Tensor, y: Tensor, generator: torch.Generator) -> Tensor:
+        """Adversarial examples ``(B, C, H, W)`` for ``x``, ``y`` (inside the ε-ball and box)."""
+        assert self.step_size is not None  # resolved in the subclass's __post_init__
+        return cross_entropy_ascent(
+            model,
+            x,
+            y,
+            generator,
+            eps=self.eps,
+            step_size=self.step_size,
+            steps=self.ascent_steps,
+            bounds=self.bounds,
+            attack_mode=self.attack_mode,
+        )
+
+    def __call__(
+        self, model: nn.Module, x: Tensor, y: Tensor, generator: torch.Generator
+    ) -> tuple[Tensor, Tensor]:
+        """The cross-entropy on the adversarial batch and its logits (model in its current mode)."""
+        logits = model(self.perturb(model, x, y, generator))
+        return F.cross_entropy(logits, y), logits

@@ -5,23 +5,19 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import ClassVar
 
-import torch
-import torch.nn.functional as F
-from torch import Tensor, nn
-
 from aisec.defenses.training._common import (
     AttackMode,
+    CrossEntropyAscentLoss,
     check_eps,
     check_mode,
     check_positive,
-    cross_entropy_ascent,
 )
 
 __all__ = ["FastAdversarialTraining"]
 
 
 @dataclass(frozen=True)
-class FastAdversarialTraining:
+class FastAdversarialTraining(CrossEntropyAscentLoss):
     """The step loss of "fast" adversarial training: one FGSM step from a random start.
 
     ``δ ~ U(−ε, ε)`` (clipped so that ``x + δ`` stays in the box), one step
@@ -59,24 +55,6 @@ class FastAdversarialTraining:
         object.__setattr__(self, "step_size", check_positive("step_size", step_size))
         check_mode(self.attack_mode)
 
-    def perturb(self, model: nn.Module, x: Tensor, y: Tensor, generator: torch.Generator) -> Tensor:
-        """FGSM-RS examples ``(B, C, H, W)`` for ``x``, ``y`` (inside the ε-ball and box)."""
-        assert self.step_size is not None  # resolved in __post_init__
-        return cross_entropy_ascent(
-            model,
-            x,
-            y,
-            generator,
-            eps=self.eps,
-            step_size=self.step_size,
-            steps=1,
-            bounds=self.bounds,
-            attack_mode=self.attack_mode,
-        )
-
-    def __call__(
-        self, model: nn.Module, x: Tensor, y: Tensor, generator: torch.Generator
-    ) -> tuple[Tensor, Tensor]:
-        """The cross-entropy on FGSM-RS examples and their logits."""
-        logits = model(self.perturb(model, x, y, generator))
-        return F.cross_entropy(logits, y), logits
+    @property
+    def ascent_steps(self) -> int:
+        return 1

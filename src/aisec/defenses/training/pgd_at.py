@@ -5,24 +5,20 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import ClassVar
 
-import torch
-import torch.nn.functional as F
-from torch import Tensor, nn
-
 from aisec.defenses.training._common import (
     AttackMode,
+    CrossEntropyAscentLoss,
     check_eps,
     check_mode,
     check_positive,
     check_steps,
-    cross_entropy_ascent,
 )
 
 __all__ = ["PGDAdversarialTraining"]
 
 
 @dataclass(frozen=True)
-class PGDAdversarialTraining:
+class PGDAdversarialTraining(CrossEntropyAscentLoss):
     """The step loss of PGD adversarial training under an L∞ threat model.
 
     Each batch is replaced by PGD-k examples — a uniformly random start in the ε-ball, then
@@ -65,24 +61,6 @@ class PGDAdversarialTraining:
         object.__setattr__(self, "step_size", check_positive("step_size", step_size))
         check_mode(self.attack_mode)
 
-    def perturb(self, model: nn.Module, x: Tensor, y: Tensor, generator: torch.Generator) -> Tensor:
-        """PGD-k examples ``(B, C, H, W)`` for ``x``, ``y`` (inside the ε-ball and the box)."""
-        assert self.step_size is not None  # resolved in __post_init__
-        return cross_entropy_ascent(
-            model,
-            x,
-            y,
-            generator,
-            eps=self.eps,
-            step_size=self.step_size,
-            steps=self.steps,
-            bounds=self.bounds,
-            attack_mode=self.attack_mode,
-        )
-
-    def __call__(
-        self, model: nn.Module, x: Tensor, y: Tensor, generator: torch.Generator
-    ) -> tuple[Tensor, Tensor]:
-        """The cross-entropy on PGD examples and their logits (the model in its current mode)."""
-        logits = model(self.perturb(model, x, y, generator))
-        return F.cross_entropy(logits, y), logits
+    @property
+    def ascent_steps(self) -> int:
+        return self.steps

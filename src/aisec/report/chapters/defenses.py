@@ -39,6 +39,7 @@ from aisec.evaluate import (
     load_task,
 )
 from aisec.models import load as load_model
+from aisec.report.figures import save_figure
 from aisec.report.tour import ChapterContext, ChapterResult, Figure, Table
 from aisec.threat import ThreatModel
 
@@ -175,8 +176,7 @@ def _plot_table(table: DefenseTable, path: Path, eps_text: str) -> None:
     axis.set_ylim(0, 100)
     axis.set_title(f"L∞ ε = {eps_text}: what a naive and an adaptive attacker see")
     axis.legend(fontsize=8)
-    figure.tight_layout()
-    figure.savefig(path, dpi=110)
+    save_figure(figure, path)
 
 
 def _defense_table(

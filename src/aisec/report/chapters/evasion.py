@@ -25,6 +25,7 @@ from aisec.attacks import (
     SquareAttack,
 )
 from aisec.evaluate import RobustnessReport, evaluate_robustness, load_task, run_attack
+from aisec.report.figures import save_figure
 from aisec.report.grid import save_attack_grid
 from aisec.report.tour import ChapterContext, ChapterResult, Figure, Table
 from aisec.threat import ThreatModel
@@ -148,8 +149,7 @@ def _plot_curves(
         axis.set_title(f"{model}: {'L∞' if norm == 'linf' else 'L2'}")
         axis.grid(alpha=0.3)
         axis.legend(fontsize=7)
-    figure.tight_layout()
-    figure.savefig(path, dpi=100)
+    save_figure(figure, path, dpi=100)
 
 
 def _cw_curve(result: AttackResult, eps_values: tuple[float, ...]) -> list[tuple[float, float]]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from aisec.report.figures import save_figure
 from aisec.report.tour import ChapterContext, ChapterResult, Figure, Table
 
 __all__ = ["run_genai"]
@@ -28,8 +29,7 @@ def _plot_length(evaluation: dict[str, Any], path: Path) -> None:
     for axis in axes:
         axis.set_xscale("log")
         axis.legend(fontsize=8)
-    figure.tight_layout()
-    figure.savefig(path, dpi=110)
+    save_figure(figure, path)
     plt.close(figure)
 
 
@@ -59,8 +59,7 @@ def _plot_robustness(evaluation: dict[str, Any], path: Path) -> None:
     axes[1].set_xticks(list(positions), names, rotation=20, fontsize=7)
     axes[1].set(ylabel="mean z-score")
     axes[1].legend(fontsize=8)
-    figure.tight_layout()
-    figure.savefig(path, dpi=110)
+    save_figure(figure, path)
     plt.close(figure)
 
 

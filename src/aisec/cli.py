@@ -111,7 +111,7 @@ def train(
     """Train a zoo model (resuming an interrupted run) and cache it.
 
     With --adv, train NAME's robust variant instead. If the settings match a zoo entry, it is
-    that entry (signs-cnn --adv pgd --eps 8/255 is signs-cnn-at, PGD-3 AT; --adv noise is
+    that entry (signs-cnn --adv pgd --eps 8/255 is signs-cnn-at, PGD-2 AT; --adv noise is
     signs-cnn-noise / digits-cnn-noise, sigma 0.25). Otherwise the model is cached under a
     derived name BASE+METHOD-PARAMS (p = decimal point), e.g. signs-cnn+pgd-eps0p01569-steps7,
     which --model and aisec.models.load accept. The name is printed at the end.
@@ -201,17 +201,29 @@ def text_attack(
     n: Annotated[int, typer.Option(help="test tweets to attack")] = 200,
     seed: Annotated[int, typer.Option(help="seed of the tweet sample")] = 0,
     out: Annotated[Path | None, typer.Option(help="write metrics.json and examples here")] = None,
+    search: Annotated[
+        str,
+        typer.Option(
+            help="default (the recipe's), greedy, pwws, beam, or gradient (white-box: "
+            "tweets-bow, tweets-minilm)"
+        ),
+    ] = "default",
 ) -> None:
     """Attack a text classifier on test tweets and print the summary."""
     from aisec.attacks.text import RECIPES
+    from aisec.attacks.text.recipes import SEARCHES
     from aisec.defenses.text.evaluation import run_text_attack
 
     if recipe not in RECIPES:
         raise _fail(ValueError(f"unknown recipe {recipe!r}; known recipes: {sorted(RECIPES)}"))
+    if search not in SEARCHES:
+        raise _fail(ValueError(f"unknown search {search!r}; known searches: {', '.join(SEARCHES)}"))
     if n < 1:
         raise _fail(ValueError(f"--n must be >= 1, got {n}"))
     try:
-        outcome = run_text_attack(model, recipe, n=n, seed=seed, out_dir=out, progress=True)
+        outcome = run_text_attack(
+            model, recipe, n=n, seed=seed, out_dir=out, progress=True, search=search
+        )
     except (ValueError, TypeError) as error:
         raise _fail(error) from error
     table = Table("metric", "value")

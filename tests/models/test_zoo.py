@@ -37,6 +37,50 @@ def test_digits_model_trains_caches_and_reloads_identically(
     assert accuracy(retrained, test.images, test.labels) >= 0.95
 
 
+def test_a_checkpoint_of_an_older_recipe_is_retrained(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import dataclasses
+
+    from aisec.models import zoo
+
+    monkeypatch.setenv("AISEC_CACHE", str(tmp_path))
+    load("digits-cnn", progress=False)
+    assert zoo.recipe_mismatch(zoo.model_spec("digits-cnn"), _metadata(tmp_path)) is None
+    retrained: list[str] = []
+
+    def fake_train(
+        name: str, *, progress: bool = True
+    ) -> tuple[torch.nn.Module, dict[str, object]]:
+        retrained.append(name)
+        return zoo.model_spec(name).build().eval(), {}
+
+    monkeypatch.setattr(zoo, "train", fake_train)
+    spec = zoo.model_spec("digits-cnn")
+    assert spec.train_config is not None
+    newer = dataclasses.replace(
+        spec,
+        train_config=dataclasses.replace(spec.train_config, epochs=spec.train_config.epochs + 1),
+    )
+    monkeypatch.setitem(zoo._ZOO, "digits-cnn", newer)
+    with pytest.warns(
+        UserWarning,
+        match=r"does not match its current recipe \(its training configuration differs\)",
+    ):
+        load("digits-cnn", progress=False)
+    assert retrained == ["digits-cnn"]
+    monkeypatch.setitem(zoo._ZOO, "digits-cnn", spec)
+    load("digits-cnn", progress=False)  # the cached checkpoint matches again: no retraining
+    assert retrained == ["digits-cnn"]
+    assert zoo.recipe_mismatch(spec, _metadata(tmp_path) | {"training": None}) == "training method"
+
+
+def _metadata(cache: Path) -> dict[str, object]:
+    from aisec.models.checkpoint import load_checkpoint
+
+    return load_checkpoint(cache / "models" / "digits-cnn")[1]
+
+
 @pytest.mark.slow
 def test_signs_cnn_reaches_95_percent_on_held_out_signs() -> None:
     model = load("signs-cnn", progress=False)

@@ -29,6 +29,10 @@ def test_text_attack_rejects_bad_arguments() -> None:
     assert result.exit_code == 2 and "known recipes" in result.output
     result = runner.invoke(app, ["text-attack", "--recipe", "pwws", "--n", "0"])
     assert result.exit_code == 2 and "--n" in result.output
+    result = runner.invoke(
+        app, ["text-attack", "--recipe", "pwws", "--model", "tweets-bow", "--search", "nope"]
+    )
+    assert result.exit_code == 2 and "unknown search" in result.output
 
 
 def test_report_files_have_the_documented_keys(tmp_path: Path) -> None:
@@ -46,6 +50,7 @@ def test_report_files_have_the_documented_keys(tmp_path: Path) -> None:
         "mean_words_changed_pct",
         "mean_similarity",
         "clean_accuracy",
+        "mean_gradients",
     } <= set(metrics["summary"])
     markdown = (tmp_path / "examples.md").read_text()
     assert "~~good~~" in markdown

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import torch
 from torch import Tensor
@@ -78,3 +78,24 @@ NEGATIVE_TEXTS = [
     "My flight was delayed again, worst airline ever #fail",
     "Sad and awful service, the staff was bad and the room was terrible",
 ]
+
+
+def white_box_lexicon(scale: float = 6.0) -> Any:
+    """A real :class:`~aisec.models.text.BowClassifier` that behaves like :class:`LexiconModel`.
+
+    Its one-dimensional word embeddings are +1 for positive words, -1 for negative ones and 0
+    otherwise; the head turns the mean into logits ``(-scale·m, scale·m)``. Gradients flow, so
+    white-box searches can use it.
+    """
+    from aisec.models.text import BowClassifier
+
+    words = sorted(POSITIVE | NEGATIVE | {w for ws in StubSynonyms.TABLE.values() for w in ws})
+    words += sorted(set(StubSynonyms.TABLE) - set(words))
+    model = BowClassifier(words, ("negative", "positive"), dim=1)
+    with torch.no_grad():
+        model.embedding.weight.zero_()
+        for word, index in model.index.items():
+            model.embedding.weight[index, 0] = (word in POSITIVE) - (word in NEGATIVE)
+        model.head.weight.copy_(torch.tensor([[-scale], [scale]]))
+        model.head.bias.zero_()
+    return model.eval()

@@ -394,6 +394,7 @@ def evaluate_all(
     deltas: Sequence[float] = (0.0, 1.0, 2.0, 4.0),
     ppl_tokens: int = 100,
     n_human: int = 200,
+    emoji_tokens: int | None = None,
     seed: int = 0,
     log: Callable[[str], None] | None = None,
 ) -> dict[str, Any]:
@@ -407,6 +408,8 @@ def evaluate_all(
         deltas: perplexity-cost grid.
         ppl_tokens: tokens generated per prompt for the perplexity cost.
         n_human: single tweets in the false-positive test.
+        emoji_tokens: text tokens per emoji-attack generation (each made with as many
+            emojis; default: half of ``min(max_new_tokens, 200)``).
         seed: seed of prompts, sampling and attacks.
         log: called with a line of progress.
 
@@ -424,7 +427,8 @@ def evaluate_all(
     plain = generate_watermarked(lm, None, prompts, max_new_tokens=max_new_tokens, seed=seed)
     short = min(max_new_tokens, 200)
     say("generating with the emoji attack")
-    emoji = emoji_attack_samples(lm, scheme, prompts, max_new_tokens=short // 2, seed=seed)
+    emoji_length = short // 2 if emoji_tokens is None else min(emoji_tokens, short)
+    emoji = emoji_attack_samples(lm, scheme, prompts, max_new_tokens=emoji_length, seed=seed)
     result: dict[str, Any] = {
         "config": scheme.config() | {"model": lm.name, "prompts": len(prompts), "top_k": 50}
     }

@@ -58,10 +58,10 @@ TWEETS_RECIPES: dict[str, dict[str, Any]] = {
     },
     "tweets-minilm": {
         "config": TrainConfig(epochs=30, batch_size=256, lr=5e-3, weight_decay=1e-4, seed=0),
-        "n_train": 8_000,
+        "n_train": 4_000,
         "noise_n_train": 2_000,
         "noise_epochs": 2,
-        "n_test": 2_000,
+        "n_test": 1_000,
     },
 }
 

@@ -3,7 +3,9 @@
 ``aisec.models.load("signs-cnn")`` trains the signs classifier the first time (about a minute
 on two cores), stores it in the cache (``$AISEC_CACHE/models``) and loads it from there after.
 A cached checkpoint is verified before use; a corrupted one is reported and retrained, never
-loaded silently.
+loaded silently. So is a zoo entry's checkpoint trained with another recipe than the entry's
+current one (training settings, set size or method, as recorded in its metadata), e.g. after
+an upgrade changed the recipe.
 
 Robustly trained entries (``signs-cnn-at``, ``signs-cnn-noise``, ``digits-cnn-noise``) are
 *variants* of a base entry: the same architecture and data, trained with a different step loss
@@ -22,6 +24,7 @@ checkpoint's metadata.
 from __future__ import annotations
 
 import dataclasses
+import json
 import platform
 import time
 import warnings
@@ -53,6 +56,7 @@ __all__ = [
     "list_models",
     "load",
     "model_spec",
+    "recipe_mismatch",
     "train",
     "train_variant",
     "training_record",
@@ -123,7 +127,7 @@ def _digits_cnn() -> nn.Module:
 def _signs_adversarial() -> StepLoss:
     from aisec.defenses.training import PGDAdversarialTraining
 
-    return PGDAdversarialTraining(eps=8 / 255, steps=3)
+    return PGDAdversarialTraining(eps=8 / 255, steps=2)
 
 
 def _noise_025() -> StepLoss:
@@ -157,11 +161,11 @@ _ZOO: dict[str, ModelSpec] = {
         ),
         ModelSpec(
             "signs-cnn-at",
-            "signs-cnn adversarially trained (PGD-3 AT, L∞ eps 8/255), trained on first use",
+            "signs-cnn adversarially trained (PGD-2 AT, L∞ eps 8/255), trained on first use",
             "signs",
             _signs_cnn,
-            TrainConfig(epochs=6, batch_size=128, lr=3e-3, seed=0),
-            train_n=16_000,
+            TrainConfig(epochs=5, batch_size=128, lr=3e-3, seed=0),
+            train_n=10_000,
             min_accuracy=0.60,
             objective=_signs_adversarial,
             variant_of="signs-cnn",
@@ -324,13 +328,42 @@ def load(name: str, *, retrain: bool = False, progress: bool = True) -> nn.Modul
     if not retrain and checkpoint_exists(path):
         model = spec.build()
         try:
-            tensors, _ = load_checkpoint(path)
-            load_model_weights(model, tensors)
-            return model.eval()
+            tensors, metadata = load_checkpoint(path)
+            stale = recipe_mismatch(spec, metadata) if name in _ZOO else None
+            if stale is None:
+                load_model_weights(model, tensors)
+                return model.eval()
+            warnings.warn(
+                f"cached model {name!r} does not match its current recipe (its {stale} "
+                "differs); retraining",
+                stacklevel=2,
+            )
         except CorruptCheckpointError as error:
             warnings.warn(f"cached model {name!r} is corrupted ({error}); retraining", stacklevel=2)
     model, _ = train(name, progress=progress)
     return model
+
+
+def recipe_mismatch(spec: ModelSpec, metadata: dict[str, Any]) -> str | None:
+    """What in a checkpoint's metadata differs from ``spec``'s recipe (``None``: nothing).
+
+    Compares the training settings, the training-set size (when the entry fixes one) and the
+    training method with its parameters, after the JSON round trip the metadata went through.
+    """
+    if spec.train_config is None:
+        return None
+    objective = spec.objective() if spec.objective is not None else None
+    expected = {
+        "training configuration": dataclasses.asdict(spec.train_config),
+        "training method": training_record(objective),
+    }
+    for what, value in expected.items():
+        key = "train_config" if what == "training configuration" else "training"
+        if json.loads(json.dumps(value)) != metadata.get(key):
+            return what
+    if spec.train_n is not None and metadata.get("train_examples") != spec.train_n:
+        return "training-set size"
+    return None
 
 
 def train(name: str, *, progress: bool = True) -> tuple[nn.Module, dict[str, Any]]:

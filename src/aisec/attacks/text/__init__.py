@@ -28,6 +28,7 @@ from aisec.attacks.text.recipes import (
     pwws,
     textfooler,
 )
+from aisec.attacks.text.search import GradientGuidedGreedy
 
 __all__ = [
     "RECIPES",
@@ -35,6 +36,7 @@ __all__ = [
     "AttackSummary",
     "AttackText",
     "GoalFunction",
+    "GradientGuidedGreedy",
     "TargetedClassification",
     "TextAttack",
     "TextAttackResult",

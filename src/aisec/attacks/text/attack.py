@@ -47,6 +47,8 @@ class TextAttackResult:
         similarity: sentence-encoder cosine of adversarial and original (``None`` without an
             encoder).
         seconds: wall time of this example.
+        gradients: gradients of the victim taken by a white-box search (not queries; 0 for
+            black-box searches).
     """
 
     original: str
@@ -63,6 +65,7 @@ class TextAttackResult:
     queries: int
     similarity: float | None
     seconds: float
+    gradients: int = 0
 
     @property
     def success(self) -> bool:
@@ -93,6 +96,7 @@ class AttackSummary:
         success_rate: ``succeeded / (succeeded + failed)`` (NaN if nothing was attacked).
         mean_words_changed_pct: mean % of words changed over successful attacks.
         mean_queries: mean victim queries per attacked example.
+        mean_gradients: mean victim gradients per attacked example (white-box searches).
         mean_similarity: mean sentence similarity over successful attacks (None without one).
         seconds: total wall time.
     """
@@ -108,6 +112,7 @@ class AttackSummary:
     mean_queries: float
     mean_similarity: float | None
     seconds: float
+    mean_gradients: float = 0.0
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready dictionary."""
@@ -157,6 +162,7 @@ def summarize(results: Sequence[TextAttackResult], seconds: float = 0.0) -> Atta
         mean_queries=_mean([float(r.queries) for r in attacked]),
         mean_similarity=_mean(sims) if sims else None,
         seconds=seconds,
+        mean_gradients=_mean([float(r.gradients) for r in attacked]) if attacked else 0.0,
     )
 
 
@@ -265,6 +271,7 @@ class TextAttack:
             queries=state.queries,
             similarity=similarity,
             seconds=time.perf_counter() - began,
+            gradients=state.gradients,
         )
 
     def run(

@@ -20,6 +20,7 @@ from typing import Any
 
 import torch
 
+from aisec.attacks.text.gradient import ScoreGradient, require_token_classifier
 from aisec.models.text import TextClassifier
 
 __all__ = [
@@ -183,13 +184,18 @@ class TargetedClassification(GoalFunction):
 
 
 class GoalState:
-    """One example's goal: evaluates texts, caches verdicts and counts distinct queries."""
+    """One example's goal: evaluates texts, caches verdicts and counts distinct queries.
+
+    White-box searches may also ask for the gradient of the score (:meth:`score_gradient`);
+    those are counted apart, in ``gradients``, and are not victim queries.
+    """
 
     def __init__(self, goal: GoalFunction, model: TextClassifier, label: int) -> None:
         self.goal = goal
         self.model = model
         self.label = label
         self.queries = 0
+        self.gradients = 0
         self._cache: dict[str, Evaluation] = {}
 
     @property
@@ -220,3 +226,29 @@ class GoalState:
                 )
             self.queries += len(chunk)
         return [self._cache[t] for t in texts]
+
+    def score_gradient(self, text: str) -> ScoreGradient:
+        """The gradient of ``log score`` of ``text`` with respect to its token embeddings.
+
+        One forward and backward pass of the victim, counted in ``gradients`` (not a query).
+
+        Raises:
+            TypeError: the victim is not a white-box
+                :class:`~aisec.models.text.TokenClassifier`.
+        """
+        model = require_token_classifier(self.model, "a gradient-guided search")
+        ids, mask = model.encode([text])
+        ids = ids[0][mask[0]]
+        was_training = model.training
+        model.eval()
+        try:
+            with torch.enable_grad():
+                embeddings = model.embed(ids.unsqueeze(0)).detach().requires_grad_(True)
+                logits = model.forward_embeddings(embeddings, torch.ones_like(ids).bool()[None])
+                probabilities = torch.softmax(logits.float(), dim=1)
+                score = self.goal.score(probabilities, self.label).clamp_min(1e-12).log().sum()
+                (gradient,) = torch.autograd.grad(score, embeddings)
+        finally:
+            model.train(was_training)
+        self.gradients += 1
+        return ScoreGradient(model, ids, gradient[0].detach())

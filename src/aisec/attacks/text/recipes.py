@@ -38,12 +38,29 @@ from aisec.attacks.text.constraints import (
     WordEmbeddingCosine,
 )
 from aisec.attacks.text.core import GoalFunction, TargetedClassification, UntargetedClassification
-from aisec.attacks.text.search import PWWS, BeamSearch, GreedyWordImportance, SearchMethod
+from aisec.attacks.text.search import (
+    PWWS,
+    BeamSearch,
+    GradientGuidedGreedy,
+    GreedyWordImportance,
+    SearchMethod,
+)
 from aisec.attacks.text.synonyms import SynonymSource, default_synonym_source
 from aisec.attacks.text.transformations import BadCharacters, CharacterEdits, WordSwapSynonym
 from aisec.models.text import MiniLMEncoder
 
-__all__ = ["RECIPES", "bad_characters", "build_recipe", "deepwordbug", "pwws", "textfooler"]
+__all__ = [
+    "RECIPES",
+    "SEARCHES",
+    "bad_characters",
+    "build_recipe",
+    "deepwordbug",
+    "pwws",
+    "textfooler",
+]
+
+SEARCHES = ("default", "greedy", "pwws", "beam", "gradient")
+"""Search names every recipe accepts (``"default"``: the recipe's own)."""
 
 
 def _goal(target: int | None, query_budget: int | None) -> GoalFunction:
@@ -61,7 +78,9 @@ def _search(name: str, default: SearchMethod) -> SearchMethod:
         return PWWS()
     if name == "beam":
         return BeamSearch()
-    raise ValueError(f"unknown search {name!r}; known: default, greedy, pwws, beam")
+    if name == "gradient":
+        return GradientGuidedGreedy()
+    raise ValueError(f"unknown search {name!r}; known searches: {', '.join(SEARCHES)}")
 
 
 def textfooler(
@@ -85,7 +104,8 @@ def textfooler(
         min_similarity: sentence-embedding cosine of the adversarial and original texts.
         target: a target class (default: untargeted).
         query_budget: victim queries per example.
-        search: ``"default"`` (greedy word importance), ``"greedy"``, ``"pwws"`` or ``"beam"``.
+        search: ``"default"`` (greedy word importance), ``"greedy"``, ``"pwws"``, ``"beam"``
+            or ``"gradient"`` (white-box victims only: :class:`GradientGuidedGreedy`).
 
     Returns:
         The composed :class:`TextAttack`.
@@ -129,7 +149,8 @@ def pwws(
         max_fraction: most words changed, as a fraction of the text's words.
         target: a target class (default: untargeted).
         query_budget: victim queries per example.
-        search: ``"default"`` (PWWS), ``"greedy"``, ``"pwws"`` or ``"beam"``.
+        search: ``"default"`` (PWWS), ``"greedy"``, ``"pwws"``, ``"beam"``
+            or ``"gradient"`` (white-box victims only: :class:`GradientGuidedGreedy`).
 
     Returns:
         The composed :class:`TextAttack`.
@@ -173,7 +194,8 @@ def deepwordbug(
         target: a target class (default: untargeted).
         query_budget: victim queries per example.
         seed: seed of the sampled edits.
-        search: ``"default"`` (greedy word importance), ``"greedy"``, ``"pwws"`` or ``"beam"``.
+        search: ``"default"`` (greedy word importance), ``"greedy"``, ``"pwws"``, ``"beam"``
+            or ``"gradient"`` (white-box victims only: :class:`GradientGuidedGreedy`).
 
     Returns:
         The composed :class:`TextAttack`.
@@ -217,7 +239,8 @@ def bad_characters(
         target: a target class (default: untargeted).
         query_budget: victim queries per example.
         seed: seed of the sampled perturbations.
-        search: ``"default"`` (greedy word importance), ``"greedy"``, ``"pwws"`` or ``"beam"``.
+        search: ``"default"`` (greedy word importance), ``"greedy"``, ``"pwws"``, ``"beam"``
+            or ``"gradient"`` (white-box victims only: :class:`GradientGuidedGreedy`).
 
     Returns:
         The composed :class:`TextAttack`.

@@ -6,7 +6,8 @@
   ``seed``: the data seed;
 - ``summary``: :class:`~aisec.attacks.text.attack.AttackSummary` — ``examples``, ``skipped``,
   ``succeeded``, ``failed``, ``clean_accuracy``, ``accuracy_under_attack``, ``success_rate``,
-  ``mean_words_changed_pct``, ``mean_queries``, ``mean_similarity``, ``seconds``;
+  ``mean_words_changed_pct``, ``mean_queries``, ``mean_similarity``, ``seconds``,
+  ``mean_gradients`` (victim gradients per attacked example; white-box searches only);
 - ``config``: the attack's four parts (goal, transformation, constraints, search);
 - ``sanitized_accuracy``: victim accuracy on the adversarial texts after
   :class:`~aisec.defenses.text.Sanitizer` (when computed), and ``sanitizer_flagged``: the

@@ -10,6 +10,9 @@ queries), the transformation and the constraints — and returns the best text i
   in that order (Ren et al. 2019).
 - :class:`BeamSearch`: keep the ``width`` best texts, expand each by every candidate of every
   modifiable slot.
+- :class:`GradientGuidedGreedy` (white-box): rank slots and candidates by the first-order
+  estimate of their effect (one gradient per accepted swap, HotFlip's estimate) and query only
+  the few best-estimated candidates of each slot.
 """
 
 from __future__ import annotations
@@ -22,7 +25,14 @@ from aisec.attacks.text.constraints import Constraint, SentenceSimilarity
 from aisec.attacks.text.core import AttackText, Evaluation, GoalState
 from aisec.attacks.text.transformations import Transformation
 
-__all__ = ["PWWS", "BeamSearch", "GreedyWordImportance", "SearchContext", "SearchMethod"]
+__all__ = [
+    "PWWS",
+    "BeamSearch",
+    "GradientGuidedGreedy",
+    "GreedyWordImportance",
+    "SearchContext",
+    "SearchMethod",
+]
 
 
 class SearchContext:
@@ -76,12 +86,9 @@ class SearchContext:
         options = self.transformation(current, index)
         return self.accept([current.replace_word(index, o) for o in options])
 
-    def has_candidates(self, current: AttackText, index: int) -> bool:
-        """Whether slot ``index`` has a candidate that the cheap constraints accept.
-
-        Sentence similarity (an encoder pass per candidate) is not checked here, so a slot
-        may pass and still have no acceptable neighbour; no victim query is made.
-        """
+    def cheap_neighbours(self, current: AttackText, index: int) -> list[AttackText]:
+        """Texts that differ from ``current`` in slot ``index`` and pass every constraint but
+        sentence similarity (which needs an encoder pass per candidate)."""
         options = self.transformation(current, index)
         kept = [current.replace_word(index, o) for o in options]
         for constraint in self.constraints:
@@ -92,7 +99,15 @@ class SearchContext:
             kept = [
                 c for c, ok in zip(kept, constraint.check(self.original, kept), strict=True) if ok
             ]
-        return bool(kept)
+        return kept
+
+    def has_candidates(self, current: AttackText, index: int) -> bool:
+        """Whether slot ``index`` has a candidate that the cheap constraints accept.
+
+        Sentence similarity (an encoder pass per candidate) is not checked here, so a slot
+        may pass and still have no acceptable neighbour; no victim query is made.
+        """
+        return bool(self.cheap_neighbours(current, index))
 
     def evaluate(self, texts: Sequence[AttackText]) -> list[Evaluation]:
         """The goal's verdicts (counts queries; may raise QueryBudgetExhaustedError)."""
@@ -182,6 +197,116 @@ class GreedyWordImportance(SearchMethod):
 
     def describe(self) -> dict[str, Any]:
         return super().describe() | {"candidate_batch": self.candidate_batch}
+
+
+class GradientGuidedGreedy(SearchMethod):
+    """Greedy substitution guided by the victim's gradient (white-box, few queries).
+
+    At the current text, one gradient of the goal's log-score with respect to the victim's
+    token embeddings estimates the effect of every candidate swap to first order (HotFlip's
+    estimate; see :mod:`aisec.attacks.text.gradient`). Slots are visited in decreasing order
+    of their best estimate. At each, only the ``candidates_per_slot`` best-estimated
+    candidates that pass every constraint are queried; the best is kept if it raises the
+    score, and then the gradient is taken again at the new text. The search stops at the
+    first queried batch with a successful text and returns its most similar one.
+
+    The estimate replaces the queries that a black-box search spends on ranking words
+    (one per word) and on candidates that cannot help. It is exact for a bag-of-embeddings
+    victim with a linear head when a swap keeps the number of tokens; for deeper victims it is
+    a ranking, and a larger ``candidates_per_slot`` makes up for its errors.
+
+    Cost per example: one query for the original text, at most ``candidates_per_slot``
+    queries per visited slot, and one gradient (not a query; counted in the result's
+    ``gradients``) per accepted swap plus one.
+
+    Args:
+        candidates_per_slot: acceptable candidates queried per visited slot.
+        min_estimate: slots whose best estimated log-score gain is at most this are not
+            visited (``None``: visit every slot with a candidate).
+
+    Raises:
+        TypeError: (when called) the victim is not a
+            :class:`~aisec.models.text.TokenClassifier`.
+
+    Reference: Ebrahimi, Rao, Lowd, Dou, "HotFlip: White-Box Adversarial Examples for Text
+    Classification", ACL 2018 (first-order swap estimates).
+    """
+
+    def __init__(self, candidates_per_slot: int = 5, min_estimate: float | None = 0.0) -> None:
+        if isinstance(candidates_per_slot, bool) or not isinstance(candidates_per_slot, int):
+            raise TypeError(
+                f"candidates_per_slot must be an int, got {type(candidates_per_slot).__name__}"
+            )
+        if candidates_per_slot < 1:
+            raise ValueError(f"candidates_per_slot must be >= 1, got {candidates_per_slot}")
+        if min_estimate is not None and (
+            isinstance(min_estimate, bool) or not isinstance(min_estimate, int | float)
+        ):
+            raise TypeError(f"min_estimate must be a number or None, got {min_estimate!r}")
+        self.candidates_per_slot = candidates_per_slot
+        self.min_estimate = min_estimate
+
+    def __call__(self, context: SearchContext) -> AttackText:
+        current = context.original
+        score = context.evaluate([current])[0].score
+        visited: set[int] = set()
+        ranked = self._rank(context, current, visited)
+        while ranked:
+            index, candidates = ranked.pop(0)
+            visited.add(index)
+            chosen = self._acceptable(context, candidates)
+            if not chosen:
+                continue
+            evals = context.evaluate(chosen)
+            winners = [c for c, e in zip(chosen, evals, strict=True) if e.success]
+            if winners:
+                return context.most_similar(winners)
+            best, best_score = _best(chosen, evals)
+            if best_score > score:
+                current, score = best, best_score
+                ranked = self._rank(context, current, visited)
+        return current
+
+    def _rank(
+        self, context: SearchContext, current: AttackText, visited: set[int]
+    ) -> list[tuple[int, list[AttackText]]]:
+        """Unvisited slots with their candidates, both in decreasing estimated gain."""
+        options = {
+            i: context.cheap_neighbours(current, i)
+            for i in context.modifiable(current)
+            if i not in visited
+        }
+        options = {i: texts for i, texts in options.items() if texts}
+        if not options:
+            return []
+        gradient = context.state.score_gradient(current.text)
+        flat = [text for texts in options.values() for text in texts]
+        estimates = iter(gradient.estimate([text.text for text in flat]))
+        ranked: list[tuple[float, int, list[AttackText]]] = []
+        for index, texts in options.items():
+            gains = [next(estimates) for _ in texts]
+            order = sorted(range(len(texts)), key=lambda k: -gains[k])
+            best = gains[order[0]]
+            if self.min_estimate is None or best > self.min_estimate:
+                ranked.append((best, index, [texts[k] for k in order]))
+        ranked.sort(key=lambda item: -item[0])
+        return [(index, texts) for _, index, texts in ranked]
+
+    def _acceptable(self, context: SearchContext, candidates: list[AttackText]) -> list[AttackText]:
+        """The first ``candidates_per_slot`` candidates that pass every constraint."""
+        chosen: list[AttackText] = []
+        step = self.candidates_per_slot
+        for start in range(0, len(candidates), step):
+            chosen += context.accept(candidates[start : start + step])
+            if len(chosen) >= step:
+                break
+        return chosen[:step]
+
+    def describe(self) -> dict[str, Any]:
+        return super().describe() | {
+            "candidates_per_slot": self.candidates_per_slot,
+            "min_estimate": self.min_estimate,
+        }
 
 
 class PWWS(SearchMethod):

@@ -86,6 +86,7 @@ def run_text_attack(
     out_dir: str | Path | None = None,
     encoder: MiniLMEncoder | None = None,
     progress: bool = False,
+    search: str = "default",
 ) -> dict[str, Any]:
     """Attack ``n`` test tweets with a recipe and measure the sanitizer's effect.
 
@@ -98,6 +99,8 @@ def run_text_attack(
             (see :mod:`aisec.attacks.text.report` for the keys).
         encoder: a loaded MiniLM (loaded here when needed and available).
         progress: show progress bars.
+        search: the recipe's search (``"default"``) or another one by name (see
+            :func:`~aisec.attacks.text.recipes.textfooler`).
 
     Returns:
         A flat dictionary: the summary's numbers plus ``sanitized_accuracy`` and
@@ -109,7 +112,7 @@ def run_text_attack(
         encoder = MiniLMEncoder()
     elif encoder is None:
         encoder = _encoder_or_none()
-    attack = build_recipe(recipe, encoder=encoder)
+    attack = build_recipe(recipe, encoder=encoder, search=search)
     model = (
         load_text_model(model_name, encoder=encoder, progress=progress)
         if model_name == "tweets-minilm"
@@ -128,7 +131,9 @@ def run_text_attack(
             class_names=model.class_names,
             extra=effect,
         )
-    return {"model": model_name, "recipe": recipe} | run.summary.to_dict() | effect
+    return (
+        {"model": model_name, "recipe": recipe, "search": search} | run.summary.to_dict() | effect
+    )
 
 
 def defense_table(

@@ -56,15 +56,15 @@ class _Plan:
 
 _FULL = _Plan(
     model="signs-cnn",
-    n=128,
+    n=64,
     linf_eps=(1 / 255, 2 / 255, 4 / 255, 8 / 255),
     l2_eps=(0.1, 0.25, 0.5),
     suite_eps=4 / 255,
     pgd_steps=20,
     apgd_steps=50,
     square_queries=500,
-    cw_search_steps=6,
-    cw_iterations=100,
+    cw_search_steps=5,
+    cw_iterations=50,
     imagenet_photos=7,
     imagenet_eps=1 / 255,
     imagenet_steps=5,

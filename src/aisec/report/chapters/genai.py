@@ -79,7 +79,13 @@ def run_genai(context: ChapterContext) -> ChapterResult:
             "n_human": 40,
         }
     else:
-        sizes = {"n_prompts": 8, "max_new_tokens": 400, "n_human": 200}
+        sizes = {
+            "n_prompts": 6,
+            "max_new_tokens": 200,
+            "ppl_tokens": 64,
+            "emoji_tokens": 64,
+            "n_human": 200,
+        }
     log = print if context.progress else None
     evaluation = evaluate_all(lm, seed=context.seed, log=log, **sizes)
 

@@ -41,8 +41,8 @@ def run_text(context: ChapterContext) -> ChapterResult:
         )
     )
     quick = context.quick
-    n = 12 if quick else 30
-    n_minilm = 16  # MiniLM queries cost ~50x the bag-of-embeddings model's
+    n = 12 if quick else 20
+    n_minilm = 12  # MiniLM queries cost ~50x the bag-of-embeddings model's
     data = load_tweets("test", n=n, seed=context.seed)
     texts, labels = list(data.texts), data.labels.tolist()
     encoder = None if quick else MiniLMEncoder()

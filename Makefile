@@ -34,11 +34,12 @@ tour: $(DEV)
 tour-quick: $(DEV)
 	$(BIN)/aisec tour --out report --quick
 
-# Rewrite the measured numbers in README.md and docs/*.md from the last tour's results
+# Rewrite the measured numbers in README.md, benchmarks/README.md and docs/*.md from the last
+# tour's results and the benchmarks' tables
 # (run `make tour` first) and keep that results.json as the docs' snapshot.
 docs: $(DEV)
 	@test -f report/results.json || { echo "report/results.json is missing: run 'make tour' first"; exit 1; }
-	$(BIN)/python -m aisec.report.docs --results report/results.json README.md docs/*.md
+	$(BIN)/python -m aisec.report.docs --results report/results.json README.md benchmarks/README.md docs/*.md
 	cp report/results.json docs/results.json
 
 lint: $(DEV)

@@ -18,7 +18,11 @@ from aisec.report.docs import (
 )
 
 ROOT = Path(__file__).resolve().parents[2]
-DOCS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
+DOCS = [
+    ROOT / "README.md",
+    ROOT / "benchmarks" / "README.md",
+    *sorted((ROOT / "docs").glob("*.md")),
+]
 
 RESULTS: dict[str, Any] = {
     "provenance": {"quick": True},

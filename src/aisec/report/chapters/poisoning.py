@@ -1,6 +1,6 @@
 """Tour chapter "poisoning": backdoors, how few poisons they need, and how to find them.
 
-Full run (about two minutes on two cores, cold): on the signs data with the default
+Full run (one to two minutes on two cores, cold): on the signs data with the default
 signs model's architecture and training recipe (its epochs, batch size and learning rate), on a
 5,000-image training subset (the recipe uses 20,000; ``aisec poison`` runs the full size),
 

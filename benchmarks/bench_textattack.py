@@ -49,6 +49,7 @@ import subprocess
 import sys
 import time
 import venv
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -212,7 +213,7 @@ def run_textattack(python: Path, folder: Path) -> dict[str, Any]:
     return out
 
 
-AISEC_SEARCHES: dict[str, Any] = {
+AISEC_SEARCHES: dict[str, Callable[[], SearchMethod]] = {
     "aisec, TextFooler's search (black-box)": GreedyWordImportance,
     "aisec, gradient-guided search (white-box)": GradientGuidedGreedy,
 }

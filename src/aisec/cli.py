@@ -211,16 +211,15 @@ def text_attack(
 ) -> None:
     """Attack a text classifier on test tweets and print the summary."""
     from aisec.attacks.text import RECIPES
-    from aisec.attacks.text.recipes import SEARCHES
+    from aisec.attacks.text.recipes import check_search
     from aisec.defenses.text.evaluation import run_text_attack
 
     if recipe not in RECIPES:
         raise _fail(ValueError(f"unknown recipe {recipe!r}; known recipes: {sorted(RECIPES)}"))
-    if search not in SEARCHES:
-        raise _fail(ValueError(f"unknown search {search!r}; known searches: {', '.join(SEARCHES)}"))
     if n < 1:
         raise _fail(ValueError(f"--n must be >= 1, got {n}"))
     try:
+        check_search(search)  # before the encoder and the model load
         outcome = run_text_attack(
             model, recipe, n=n, seed=seed, out_dir=out, progress=True, search=search
         )

@@ -353,12 +353,10 @@ def recipe_mismatch(spec: ModelSpec, metadata: dict[str, Any]) -> str | None:
     if spec.train_config is None:
         return None
     objective = spec.objective() if spec.objective is not None else None
-    expected = {
-        "training configuration": dataclasses.asdict(spec.train_config),
-        "training method": training_record(objective),
-    }
-    for what, value in expected.items():
-        key = "train_config" if what == "training configuration" else "training"
+    for what, key, value in (
+        ("training configuration", "train_config", dataclasses.asdict(spec.train_config)),
+        ("training method", "training", training_record(objective)),
+    ):
         if json.loads(json.dumps(value)) != metadata.get(key):
             return what
     if spec.train_n is not None and metadata.get("train_examples") != spec.train_n:

@@ -67,22 +67,19 @@ class ScoreGradient:
         base = self.ids.tolist()
         out: list[float] = []
         with torch.no_grad():
-            for row, keep in zip(ids, mask, strict=True):
-                candidate = row[keep].tolist()
-                start, old_end, new_end = _changed_span(base, candidate)
-                if new_end == start and old_end == start:
-                    out.append(0.0)
-                    continue
-                old = self.model.embed(self.ids[start:old_end].unsqueeze(0))[0]
-                new = self.model.embed(torch.tensor(candidate[start:new_end]).unsqueeze(0))[0]
+            base_embeddings = self.model.embed(self.ids.unsqueeze(0))[0]
+            embeddings = self.model.embed(ids)  # one lookup for every candidate
+            for row, keep, candidate_embeddings in zip(ids, mask, embeddings, strict=True):
+                start, old_end, new_end = _changed_span(base, row[keep].tolist())
+                old = base_embeddings[start:old_end]
+                new = candidate_embeddings[keep][start:new_end]
                 grad_old = self.gradient[start:old_end]
-                if new_end - start == old_end - start:
+                if new.shape[0] == old.shape[0]:
                     grad_new = grad_old
                 else:
                     where = grad_old if old_end > start else self.gradient[start : start + 1]
                     grad_new = where.mean(0, keepdim=True).expand(new.shape[0], -1)
-                gain = (new * grad_new).sum() - (old * grad_old).sum()
-                out.append(float(gain))
+                out.append(float((new * grad_new).sum() - (old * grad_old).sum()))
         return out
 
 

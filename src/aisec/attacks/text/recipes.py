@@ -54,6 +54,7 @@ __all__ = [
     "SEARCHES",
     "bad_characters",
     "build_recipe",
+    "check_search",
     "deepwordbug",
     "pwws",
     "textfooler",
@@ -63,6 +64,13 @@ SEARCHES = ("default", "greedy", "pwws", "beam", "gradient")
 """Search names every recipe accepts (``"default"``: the recipe's own)."""
 
 
+def check_search(name: str) -> str:
+    """``name`` if it is one of :data:`SEARCHES`; otherwise a ``ValueError`` listing them."""
+    if name not in SEARCHES:
+        raise ValueError(f"unknown search {name!r}; known searches: {', '.join(SEARCHES)}")
+    return name
+
+
 def _goal(target: int | None, query_budget: int | None) -> GoalFunction:
     if target is None:
         return UntargetedClassification(query_budget=query_budget)
@@ -70,6 +78,7 @@ def _goal(target: int | None, query_budget: int | None) -> GoalFunction:
 
 
 def _search(name: str, default: SearchMethod) -> SearchMethod:
+    check_search(name)
     if name == "default":
         return default
     if name == "greedy":
@@ -78,9 +87,7 @@ def _search(name: str, default: SearchMethod) -> SearchMethod:
         return PWWS()
     if name == "beam":
         return BeamSearch()
-    if name == "gradient":
-        return GradientGuidedGreedy()
-    raise ValueError(f"unknown search {name!r}; known searches: {', '.join(SEARCHES)}")
+    return GradientGuidedGreedy()
 
 
 def textfooler(

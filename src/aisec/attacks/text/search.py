@@ -59,6 +59,8 @@ class SearchContext:
         self.similarity = next(
             (c for c in self.constraints if isinstance(c, SentenceSimilarity)), None
         )
+        self._cheap = [c for c in self.constraints if not isinstance(c, SentenceSimilarity)]
+        self._encoder = [c for c in self.constraints if isinstance(c, SentenceSimilarity)]
 
     def modifiable(self, current: AttackText) -> list[int]:
         """Slots of ``current`` that every constraint lets change, in order."""
@@ -69,11 +71,24 @@ class SearchContext:
                 allowed &= subset
         return sorted(i for i in allowed if current.words[i])
 
-    def accept(self, candidates: Sequence[AttackText]) -> list[AttackText]:
-        """The candidates that satisfy every constraint (cheap constraints first)."""
+    def accept(
+        self, candidates: Sequence[AttackText], *, cheap_checked: bool = False
+    ) -> list[AttackText]:
+        """The candidates that satisfy every constraint (cheap constraints first).
+
+        Args:
+            candidates: texts to check.
+            cheap_checked: the candidates come from :meth:`cheap_neighbours`, so only the
+                sentence-similarity constraints (an encoder pass per candidate) remain.
+        """
+        kept = list(candidates) if cheap_checked else self._passing(candidates, self._cheap)
+        return self._passing(kept, self._encoder)
+
+    def _passing(
+        self, candidates: Sequence[AttackText], constraints: Sequence[Constraint]
+    ) -> list[AttackText]:
         kept = list(candidates)
-        ordered = sorted(self.constraints, key=lambda c: isinstance(c, SentenceSimilarity))
-        for constraint in ordered:
+        for constraint in constraints:
             if not kept:
                 break
             kept = [
@@ -83,23 +98,13 @@ class SearchContext:
 
     def neighbours(self, current: AttackText, index: int) -> list[AttackText]:
         """Acceptable texts that differ from ``current`` in slot ``index``."""
-        options = self.transformation(current, index)
-        return self.accept([current.replace_word(index, o) for o in options])
+        return self.accept(self.cheap_neighbours(current, index), cheap_checked=True)
 
     def cheap_neighbours(self, current: AttackText, index: int) -> list[AttackText]:
         """Texts that differ from ``current`` in slot ``index`` and pass every constraint but
         sentence similarity (which needs an encoder pass per candidate)."""
         options = self.transformation(current, index)
-        kept = [current.replace_word(index, o) for o in options]
-        for constraint in self.constraints:
-            if not kept:
-                break
-            if isinstance(constraint, SentenceSimilarity):
-                continue
-            kept = [
-                c for c, ok in zip(kept, constraint.check(self.original, kept), strict=True) if ok
-            ]
-        return kept
+        return self._passing([current.replace_word(index, o) for o in options], self._cheap)
 
     def has_candidates(self, current: AttackText, index: int) -> bool:
         """Whether slot ``index`` has a candidate that the cheap constraints accept.
@@ -297,7 +302,7 @@ class GradientGuidedGreedy(SearchMethod):
         chosen: list[AttackText] = []
         step = self.candidates_per_slot
         for start in range(0, len(candidates), step):
-            chosen += context.accept(candidates[start : start + step])
+            chosen += context.accept(candidates[start : start + step], cheap_checked=True)
             if len(chosen) >= step:
                 break
         return chosen[:step]

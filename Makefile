@@ -7,7 +7,7 @@ BIN    := $(VENV)/bin
 DEV    := $(VENV)/.aisec-dev-installed
 BENCH  := $(VENV)/.aisec-bench-installed
 
-.PHONY: tour tour-quick docs test lint typecheck pytest bench bench-textattack-env clean
+.PHONY: tour tour-quick docs test lint typecheck layers pytest bench bench-textattack-env clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -49,10 +49,14 @@ lint: $(DEV)
 typecheck: $(DEV)
 	$(BIN)/mypy
 
+# The layer contracts of pyproject.toml's [tool.importlinter] (docs/architecture.md).
+layers: $(DEV)
+	$(BIN)/lint-imports
+
 pytest: $(DEV)
 	$(BIN)/python -m pytest -q
 
-test: lint typecheck pytest
+test: lint typecheck layers pytest
 
 bench: $(BENCH)
 	$(BIN)/python -m benchmarks

@@ -87,7 +87,7 @@ def _parse(argv: list[str]) -> Config:
 
 def _load(name: str, stand_in: bool) -> tuple[nn.Module, Tensor]:
     import aisec.data
-    from aisec.models import load, model_spec
+    from aisec.zoo import load, model_spec
 
     spec = model_spec(name)
     model = spec.build() if stand_in else load(name)

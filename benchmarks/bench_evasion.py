@@ -172,7 +172,7 @@ def _stand_in_model(x: Tensor, y: Tensor, num_classes: int) -> nn.Module:
 
 def _load(config: Config) -> tuple[nn.Module, Tensor, Tensor, int, str]:
     import aisec.data
-    import aisec.models
+    import aisec.zoo
 
     n = max(2 * config.batch, config.n_autoattack)
     test = aisec.data.load("signs", "test", n=n, seed=0)
@@ -181,7 +181,7 @@ def _load(config: Config) -> tuple[nn.Module, Tensor, Tensor, int, str]:
         model = _stand_in_model(train.images, train.labels, train.num_classes)
         name = "stand-in SmallCNN (2 epochs)"
     else:
-        model = aisec.models.load(config.model)
+        model = aisec.zoo.load(config.model)
         name = config.model
     return model.eval(), test.images, test.labels, test.num_classes, name
 

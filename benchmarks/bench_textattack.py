@@ -69,7 +69,8 @@ from aisec.attacks.text.search import GradientGuidedGreedy, GreedyWordImportance
 from aisec.attacks.text.synonyms import WordNetSynonyms, find_wordnet
 from aisec.attacks.text.transformations import WordSwapSynonym
 from aisec.data.tweets import load_tweets
-from aisec.models.text import BowClassifier, TextClassifier, load_text_model, word_tokens
+from aisec.models.text import BowClassifier, TextClassifier, word_tokens
+from aisec.zoo import load_text_model
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results"

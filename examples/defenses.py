@@ -13,12 +13,14 @@ import argparse
 import json
 from pathlib import Path
 
-from aisec.defenses.certify import evaluate_smoothing, plot_certified_accuracy
 from aisec.defenses.detect import FeatureSqueezing
 from aisec.defenses.preprocess import parse_defense
-from aisec.evaluate import DefenseCase, compare_defenses, evaluate_feature_squeezing, load_task
-from aisec.models import load
+from aisec.evaluate import DefenseCase, compare_defenses, evaluate_feature_squeezing
+from aisec.evaluate.certify import evaluate_smoothing
+from aisec.experiments.names import load_task
+from aisec.report.figures import plot_certified_accuracy
 from aisec.threat import ThreatModel
+from aisec.zoo import load
 
 
 def main() -> None:
@@ -30,7 +32,7 @@ def main() -> None:
     args.out.mkdir(parents=True, exist_ok=True)
 
     if args.quick:
-        from aisec.defenses.training import train_variant
+        from aisec.zoo import train_variant
 
         name, eps, steps = "digits-cnn", 0.1, 10
         variant = train_variant(name, "pgd", eps=eps, steps=3)

@@ -11,11 +11,12 @@ from __future__ import annotations
 import argparse
 
 from aisec.attacks.text import build_recipe
-from aisec.attacks.text.report import highlight
 from aisec.data.tweets import load_tweets
 from aisec.defenses.text import Sanitizer
-from aisec.defenses.text.evaluation import sanitizer_effect
-from aisec.models.text import MiniLMEncoder, load_text_model
+from aisec.evaluate.text import sanitizer_effect
+from aisec.models.text import MiniLMEncoder
+from aisec.report.text import highlight
+from aisec.zoo import load_text_model
 
 
 def main() -> None:
@@ -44,7 +45,7 @@ def main() -> None:
             f"\n{recipe:>15}: success {s.success_rate:.0%}, accuracy under attack "
             f"{s.accuracy_under_attack:.0%}, {s.mean_queries:.0f} queries, "
             f"{s.mean_words_changed_pct:.0f}% words changed; after the sanitizer: "
-            f"{effect['sanitized_accuracy']:.0%} accurate"
+            f"{effect.accuracy.value:.0%} accurate"
         )
         example = next((r for r in run.results if r.status == "succeeded"), None)
         if example is not None:

@@ -28,9 +28,8 @@ from pathlib import Path
 
 import torch
 
-import aisec.models
-from aisec.attacks.physical.scenario import ScenarioConfig, run_scenario
-from aisec.report.chapters.physical import write_scenario_outputs
+from aisec.experiments.physical import PhysicalPlan, run
+from aisec.report.physical import unmet_targets, write_physical_outputs
 
 
 def main() -> None:
@@ -43,23 +42,23 @@ def main() -> None:
     args = parser.parse_args()
 
     began = time.perf_counter()
-    model = aisec.models.load("signs-cnn")
-    config = ScenarioConfig(
+    plan = PhysicalPlan(
+        model="signs-cnn",
         source=args.source,
         target=args.target,
         seed=args.seed,
         eval_seed=args.seed + 1,
         imagenet_patch=args.imagenet,
     )
-    result = run_scenario(model, config)
-    paths = write_scenario_outputs(result, args.out)
+    result = run(plan)
+    paths = write_physical_outputs(result, args.out)
     metrics = result.metrics()
 
     print(
         f"RP2 sticker: {metrics['sticker_area']:.0%} of the sign, "
         f"{len(result.rp2.palette)} printable colours, {result.rp2.time_s:.0f} s"
     )
-    print(f"held-out conditions: {metrics['n_conditions']} (seed {config.eval_seed})")
+    print(f"held-out conditions: {metrics['n_conditions']} (seed {plan.eval_seed})")
     print(f"{'':>10} {'read as ' + repr(args.target):>28} {'read as ' + repr(args.source):>16}")
     for variant in ("clean", "rp2", "control"):
         record = metrics[variant]
@@ -89,7 +88,7 @@ def main() -> None:
             f"{photos['patch']['targeted_success']:.1%} "
             f"(control patch {photos['control']['targeted_success']:.1%})"
         )
-    for line in result.unmet_targets():
+    for line in unmet_targets(metrics):
         print(f"target NOT reached: {line}")
     print(f"wrote {', '.join(str(path) for path in paths.values())}")
     print(f"total {time.perf_counter() - began:.0f} s on {torch.get_num_threads()} threads")

@@ -11,7 +11,7 @@ import argparse
 import json
 
 from aisec.defenses.detect import penultimate_features, spectral_signatures
-from aisec.evaluate.poisoning import ExperimentSetup, poisoning_experiment
+from aisec.experiments.poisoning import PoisoningPlan, run
 
 
 def main() -> None:
@@ -27,13 +27,17 @@ def main() -> None:
 
     # The whole loop in one call: a clean and a poisoned model with the same initialisation,
     # attack success, spectral signatures / activation clustering, cleaning and retraining.
-    report = poisoning_experiment(
-        args.attack,
+    plan = PoisoningPlan(
+        dataset=args.dataset,
+        attack=args.attack,
         rate=args.rate,
         target=target,
-        setup=ExperimentSetup(dataset=args.dataset, train_n=args.train_n, epochs=args.epochs),
+        train_n=args.train_n,
+        epochs=args.epochs,
     )
-    print(json.dumps(report.to_dict(), indent=2))
+    result = run(plan, progress=True)
+    print(json.dumps(result.to_dict(), indent=2))
+    report = result.report
 
     # The pieces are there to reuse: e.g. rank the poisoned training set by spectral score.
     assert report.artifacts is not None

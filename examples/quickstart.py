@@ -9,18 +9,18 @@ from __future__ import annotations
 import torch
 
 import aisec.data
-import aisec.models
+import aisec.zoo
 from aisec.models import accuracy
 
 
 def main() -> None:
     test = aisec.data.load("signs", "test", n=500, seed=0)
-    model = aisec.models.load("signs-cnn")
+    model = aisec.zoo.load("signs-cnn")
     clean = accuracy(model, test.images, test.labels)
     print(f"signs-cnn clean accuracy on {len(test)} signs: {clean:.1%}")
 
     photos = aisec.data.load("imagenet_samples")
-    net = aisec.models.load("efficientnet-lite0")
+    net = aisec.zoo.load("efficientnet-lite0")
     with torch.no_grad():
         predictions = net(photos.images).argmax(1)
     for label, prediction in zip(photos.labels, predictions, strict=True):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -39,10 +40,11 @@ def test_attack_prints_the_table_and_writes_json_and_png(tmp_path: Path) -> None
         "model backward passes",
     ):
         assert label in text
+    assert re.search(rf"\d+\.\d% \(\d+/{N}\)", text), text  # rates with their sample size
 
     record = json.loads((out / "attack.json").read_text())
     assert record["model"] == "digits-cnn"
-    assert record["attack"] == "PGD"
+    assert record["attack"] == "PGD" and record["attack_config"].startswith("PGD(")
     assert record["threat"] == {"norm": "linf", "eps": EPS, "bounds": [0.0, 1.0]}
     assert record["n"] == N and record["targeted"] is False
     for key in ("y", "clean_pred", "adv_pred", "success", "norms"):
@@ -79,7 +81,7 @@ def test_evaluate_prints_the_stages_and_writes_json_and_png(tmp_path: Path) -> N
     result = runner.invoke(app, [*args, "--out", str(out)])
     assert result.exit_code == 0, result.output
     text = _text(result.output)
-    assert "worst-case robust accuracy" in text
+    assert re.search(rf"worst-case robust accuracy \d+\.\d% \(\d+/{N}\)", text), text
     for name in ("clean", "APGD-CE", "APGD-T", "Square"):
         assert name in text
 

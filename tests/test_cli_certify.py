@@ -10,7 +10,7 @@ import torch
 from torch import Tensor, nn
 from typer.testing import CliRunner
 
-import aisec.cli
+import aisec.experiments.names
 from aisec.cli import app
 
 runner = CliRunner()
@@ -37,7 +37,7 @@ def tiny_zoo(monkeypatch: pytest.MonkeyPatch) -> list[str]:
         loaded.append(name)
         return _Pixels().eval()
 
-    monkeypatch.setattr(aisec.cli, "_zoo_model", fake)
+    monkeypatch.setattr(aisec.experiments.names, "zoo_model", fake)
     return loaded
 
 
@@ -83,3 +83,44 @@ def test_bad_input_exits_2_with_a_message(
     assert result.exit_code == 2, result.output
     assert message in result.output
     assert not out.exists()
+
+
+def test_plan_is_checked_before_anything_loads(tiny_zoo: list[str]) -> None:
+    from aisec.experiments.certify import CertifyPlan, run
+
+    for bad, message in [
+        ({"sigma": 0.0}, "sigma"),
+        ({"alpha": 1.0}, "alpha"),
+        ({"n": 0}, "n must be"),
+        ({"n_points": 0}, "n_points"),
+        ({"radius_steps": 0}, "radius_steps"),
+    ]:
+        with pytest.raises(ValueError, match=message):
+            CertifyPlan(**bad)  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="n0 must be an int"):
+        CertifyPlan(n0=1.5)  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="known models"):
+        run(CertifyPlan(model="resnet-9000"))
+    assert tiny_zoo == []
+
+
+def test_experiment_equals_the_evaluation_on_the_same_points(tiny_zoo: list[str]) -> None:
+    from aisec.evaluate.certify import evaluate_smoothing
+    from aisec.experiments import names
+    from aisec.experiments.certify import CertifyPlan, run
+    from aisec.stats import Rate
+
+    plan = CertifyPlan(model="digits-cnn", n_points=10, data_seed=3, n0=20, n=100, seed=1)
+    result = run(plan)
+    task = names.load_task("digits-cnn", n=10, seed=3)
+    direct = evaluate_smoothing(
+        task.model, task.x, task.y, sigma=0.25, n0=20, n=100, seed=1, name="digits-cnn"
+    )
+    assert result.curve.certified_accuracy == direct.curve.certified_accuracy
+    assert result.to_dict()["per_point"] == direct.to_dict()["per_point"]
+    rows = result.rows()
+    assert rows[0]["L2 radius"] == 0.0 and len(rows) == 6
+    for row in rows:
+        rate = row["certified accuracy"]
+        assert isinstance(rate, Rate) and rate.total == 10 and 0.0 <= rate.value <= 1.0
+    assert rows[0]["certified accuracy"].value == result.curve.clean_accuracy

@@ -10,7 +10,7 @@ import torch
 from torch import Tensor, nn
 from typer.testing import CliRunner
 
-import aisec.cli
+import aisec.experiments.names
 from aisec.cli import app
 
 runner = CliRunner()
@@ -60,7 +60,7 @@ def tiny_zoo(monkeypatch: pytest.MonkeyPatch) -> list[str]:
         loaded.append(name)
         return _Pixels().eval()
 
-    monkeypatch.setattr(aisec.cli, "_zoo_model", fake)
+    monkeypatch.setattr(aisec.experiments.names, "zoo_model", fake)
     return loaded
 
 

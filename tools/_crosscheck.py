@@ -20,7 +20,7 @@ from rich.console import Console
 from rich.table import Table
 from torch import Tensor, nn
 
-from aisec.evaluate import load_task
+from aisec.experiments.names import load_task
 
 AGREE_ATOL = 1e-6
 """Two adversarial examples agree when they differ by at most this much in every pixel."""

@@ -9,7 +9,15 @@ from typing import TYPE_CHECKING
 import pytest
 from torch import Tensor, nn
 
-from aisec.attacks import APGD, FGSM, PGD, CarliniWagnerL2, EvasionAttack, SquareAttack
+from aisec.attacks import (
+    APGD,
+    FGSM,
+    PGD,
+    CarliniWagnerL2,
+    EvasionAttack,
+    Restarts,
+    SquareAttack,
+)
 from aisec.threat import ThreatModel
 
 if TYPE_CHECKING:
@@ -197,7 +205,7 @@ def test_square_needs_images(digits: Digits) -> None:
         (lambda: PGD(LINF, steps=0), ValueError),
         (lambda: PGD(LINF, steps=2.5), TypeError),
         (lambda: PGD(LINF, step_size=-1.0), ValueError),
-        (lambda: PGD(LINF, restarts=2, random_start=False), ValueError),
+        (lambda: Restarts(PGD(LINF, random_start=False), 2), ValueError),
         (lambda: PGD(LINF, loss="hinge"), ValueError),
         (lambda: APGD(LINF, loss="margin"), ValueError),
         (lambda: APGD(LINF, rho=1.5), ValueError),

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
 
 from aisec.attacks import (
@@ -25,14 +26,33 @@ from aisec.attacks import (
     AttackResult,
     CarliniWagnerL2,
     EvasionAttack,
+    Restarts,
     SquareAttack,
 )
+from aisec.attacks.evasion import InputLoss, LossContext
+from aisec.attacks.evasion.losses import cross_entropy, margin
+from aisec.models.plumbing import Model
 from aisec.threat import ThreatModel
 
 if TYPE_CHECKING:
     from conftest import Digits
 
 pytestmark = pytest.mark.usefixtures("single_thread")
+
+
+def _margin_loss(logits: Tensor, y: Tensor, targets: Tensor | None) -> Tensor:
+    """A loss function of the user's: the C&W margin, towards the target if there is one."""
+    return margin(logits, targets) if targets is not None else -margin(logits, y)
+
+
+class _SmoothedCrossEntropy(InputLoss):
+    """A loss that needs the input: the cross-entropy at the point and at a blurred copy."""
+
+    def __call__(self, model: Model, x_adv: Tensor, context: LossContext) -> tuple[Tensor, Tensor]:
+        logits = model(x_adv)
+        blurred = model(F.avg_pool2d(x_adv, 3, stride=1, padding=1))
+        y, targets = context.labels(), context.targets
+        return cross_entropy(logits, y, targets) + cross_entropy(blurred, y, targets), logits
 
 
 @dataclass(frozen=True)
@@ -69,10 +89,24 @@ CASES = [
     ),
     Case(
         "PGD-restarts",
-        lambda t: PGD(t, steps=5, restarts=3, loss="dlr"),
+        lambda t: Restarts(PGD(t, steps=5, loss="dlr"), 3),
         ("linf", "l2"),
         strong=True,
         targeted_rate=0.8,
+    ),
+    Case(
+        "PGD-loss-function",
+        lambda t: PGD(t, steps=20, loss=_margin_loss),
+        ("linf", "l2"),
+        strong=True,
+        targeted_rate=0.9,
+    ),
+    Case(
+        "PGD-input-loss",
+        lambda t: PGD(t, steps=20, loss=_SmoothedCrossEntropy()),
+        ("linf", "l2"),
+        strong=True,
+        targeted_rate=0.9,
     ),
     Case("APGD-CE", lambda t: APGD(t, steps=20), ("linf", "l2"), strong=True, targeted_rate=0.9),
     Case(
@@ -92,6 +126,13 @@ CASES = [
     Case(
         "Square",
         lambda t: SquareAttack(t, n_queries=300),
+        ("linf",),
+        strong=False,
+        targeted_rate=0.5,
+    ),
+    Case(
+        "Square-restarts",
+        lambda t: Restarts(SquareAttack(t, n_queries=100), 3),
         ("linf",),
         strong=False,
         targeted_rate=0.5,

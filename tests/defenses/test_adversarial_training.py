@@ -23,17 +23,23 @@ from aisec.defenses.training import (
     TRADES,
     FastAdversarialTraining,
     GaussianNoiseTraining,
-    OverfittingMonitor,
     PGDAdversarialTraining,
+)
+from aisec.models import SmallCNN, TrainConfig, accuracy
+from aisec.models.checkpoint import load_checkpoint
+from aisec.models.training import StepLoss, step_generator, train_classifier
+from aisec.threat import ThreatModel
+from aisec.zoo import (
+    OverfittingMonitor,
+    list_models,
+    load,
     make_objective,
+    model_spec,
     pgd_accuracy,
     train_variant,
     variant_name,
 )
-from aisec.models import SmallCNN, TrainConfig, accuracy, list_models, load, model_spec, zoo
-from aisec.models.checkpoint import load_checkpoint
-from aisec.models.training import StepLoss, step_generator, train_classifier
-from aisec.threat import ThreatModel
+from aisec.zoo import catalog as zoo
 
 runner = CliRunner()
 

@@ -21,9 +21,10 @@ from aisec.defenses.certify import (
     certified_accuracy_curve,
     clopper_pearson_lower,
     max_certifiable_radius,
-    plot_certified_accuracy,
     radius_grid,
 )
+from aisec.report.figures import plot_certified_accuracy
+from aisec.stats import Rate
 from aisec.threat import ThreatModel
 
 SIGMA = 0.25
@@ -224,6 +225,10 @@ def test_certified_accuracy_curve_counts_correct_points_with_enough_radius(tmp_p
     assert curve.certified_accuracy == (0.5, 0.5, 0.25, 0.0)
     assert curve.clean_accuracy == 0.5 and curve.abstain_rate == 0.25
     assert curve.to_dict()["curve"][1] == {"radius": 0.2, "certified_accuracy": 0.5}
+    # At a radius between grid points: the next grid radius (never over-stated); 0 beyond.
+    assert curve.certified_accuracy_at(0.25) == Rate(1, 4)
+    assert curve.certified_accuracy_at(0.0) == Rate(2, 4)
+    assert curve.certified_accuracy_at(0.7) == Rate(0, 4)
     grid = radius_grid(max_certifiable_radius(SIGMA, 100, 0.001), 4)
     assert grid[0] == 0 and len(grid) == 5
     path = plot_certified_accuracy({"toy": curve}, tmp_path / "curve.png", title="toy")

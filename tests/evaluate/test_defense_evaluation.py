@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
 import pytest
 import torch
 from torch import Tensor, nn
 
+from aisec.attacks import EvasionAttack
+from aisec.attacks.base import AttackContext
 from aisec.attacks.evasion import PGD
 from aisec.defenses.preprocess import (
     BitDepthReduction,
@@ -24,7 +27,9 @@ from aisec.evaluate import (
     ExpectationModel,
     compare_defenses,
     evaluate_defense,
+    evaluate_robustness,
 )
+from aisec.stats import Rate
 from aisec.threat import ThreatModel
 
 if TYPE_CHECKING:
@@ -208,3 +213,97 @@ def test_bad_input(digits: Digits) -> None:
         evaluate_defense(digits.model, [], x, y, THREAT, transfer_examples=1 - x)
     with pytest.raises(TypeError, match="DefenseCase"):
         compare_defenses(["jpeg:75"], x, y, THREAT)  # type: ignore[list-item]
+
+
+# --- the stage loop shared by evaluate_robustness and evaluate_defense ----------------------
+
+
+class _Brightness(nn.Module):
+    """Two classes by mean brightness (class 1 above 0.5): which shift breaks a point is known."""
+
+    def forward(self, x: Tensor) -> Tensor:
+        score = 20 * (x.mean(dim=(1, 2, 3)) - 0.5)
+        return torch.stack([-score, score], dim=1)
+
+
+class _Shift(EvasionAttack):
+    """Adds ``delta`` to every pixel and records the points it was given."""
+
+    uses_gradients = False
+
+    def __init__(self, threat: ThreatModel, delta: float, name: str) -> None:
+        super().__init__(threat)
+        self.delta = delta
+        self.name = name
+        self.seen: list[Tensor] = []
+
+    def _run(self, ctx: AttackContext) -> Tensor:
+        self.seen.append(ctx.x.clone())
+        return ctx.x + self.delta
+
+
+Evaluator = Callable[[nn.Module, Tensor, Tensor, Sequence[EvasionAttack]], tuple[Tensor, list[int]]]
+
+
+def _by_robustness(
+    model: nn.Module, x: Tensor, y: Tensor, attacks: Sequence[EvasionAttack]
+) -> tuple[Tensor, list[int]]:
+    report = evaluate_robustness(
+        model, x, y, THREAT, attacks, batch_size=7, sanity_checks=False, warn=False
+    )
+    return report.robust, [stage.attacked for stage in report.stages]
+
+
+def _by_defense(
+    model: nn.Module, x: Tensor, y: Tensor, attacks: Sequence[EvasionAttack]
+) -> tuple[Tensor, list[int]]:
+    # The bare model, and transfer examples that change nothing: only the stages break points.
+    report = evaluate_defense(
+        model, [], x, y, THREAT, attacks=attacks, transfer_examples=x, batch_size=7
+    )
+    return report.robust, [stage.attacked for stage in report.stages]
+
+
+@pytest.mark.parametrize("evaluate", [_by_robustness, _by_defense])
+def test_both_evaluations_share_the_stage_loop(evaluate: Evaluator) -> None:
+    levels = torch.linspace(0.3, 0.7, 41)[torch.arange(41) != 20]  # no point on the boundary
+    x = levels.reshape(-1, 1, 1, 1).expand(-1, 1, 4, 4).contiguous()
+    y = (levels > 0.5).long()
+    y[:3] = 1 - y[:3]  # three points misclassified from the start
+    model = _Brightness()
+    darker, brighter = _Shift(THREAT, -0.06, "darker"), _Shift(THREAT, 0.06, "brighter")
+    last = _Shift(THREAT, 0.0, "recorder")
+    robust, attacked = evaluate(model, x, y, [darker, brighter, last])
+
+    def holds(images: Tensor) -> Tensor:
+        predictions: Tensor = model(images.clamp(0, 1)).argmax(dim=1)
+        return predictions == y
+
+    correct = holds(x)
+    after_darker = correct & holds(x - 0.06)
+    expected = after_darker & holds(x + 0.06)
+    assert 0 < int(expected.sum()) < int(after_darker.sum()) < int(correct.sum()) < 40
+    # A point is robust only if every attack failed on it ...
+    assert torch.equal(robust, expected)
+    # ... and each later stage saw exactly the points every earlier one failed on, in order.
+    assert attacked == [int(correct.sum()), int(after_darker.sum()), int(expected.sum())]
+    assert torch.equal(torch.cat(darker.seen), x[correct])
+    assert torch.equal(torch.cat(brighter.seen), x[after_darker])
+    assert torch.equal(torch.cat(last.seen), x[expected])
+
+
+def test_defense_rows_carry_rates(digits: Digits, jpeg_report: DefenseReport) -> None:
+    row = jpeg_report.row()
+    assert row["defense"] == "jpeg:50" and row["gradient"] == "BPDA"
+    adaptive = row["adaptive (worst case)"]
+    assert isinstance(adaptive, Rate) and adaptive.total == jpeg_report.n == 100
+    assert adaptive.value == pytest.approx(jpeg_report.adaptive_accuracy)
+    assert row["clean accuracy"].value == pytest.approx(jpeg_report.clean_accuracy)
+    assert row["non-adaptive (transferred PGD)"].value == pytest.approx(
+        jpeg_report.non_adaptive_accuracy
+    )
+    table = compare_defenses(
+        [DefenseCase("no defense", digits.model)], digits.x[:20], digits.y[:20], THREAT, **FAST
+    )
+    (only,) = table.table_rows()
+    assert only == table.rows[0].row() and only["gradient"] == "exact"

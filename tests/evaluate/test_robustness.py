@@ -19,6 +19,7 @@ from aisec.evaluate import (
     evaluate_robustness,
     run_attack,
 )
+from aisec.stats import Rate
 from aisec.threat import ThreatModel
 
 if TYPE_CHECKING:
@@ -197,3 +198,14 @@ def test_run_attack_joins_batches(digits: Digits) -> None:
     assert summary["n"] == 50
     assert summary["robust_accuracy"] == pytest.approx(float((result.adv_pred == y).float().mean()))
     assert summary["max_norm"] <= 0.1 + 1e-6
+
+
+def test_rows_carry_rates(digits: Digits) -> None:
+    x, y = digits.x[:40], digits.y[:40]
+    report = evaluate_robustness(digits.model, x, y, THREAT, [PGD(THREAT, steps=3)], warn=False)
+    rows = report.rows()
+    assert [row["attack"] for row in rows] == ["clean", "PGD"]
+    assert rows[0]["accuracy after"] == report.clean_rate == Rate.of(report.clean_pred == y)
+    assert rows[-1]["accuracy after"] == report.robust_rate == Rate.of(report.robust)
+    assert rows[-1]["attacked"] == report.clean_rate.count
+    assert report.robust_rate.value == pytest.approx(report.robust_accuracy)

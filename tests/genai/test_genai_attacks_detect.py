@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 import torch
 
+from aisec.evaluate.genai import detection_vs_length, watermark_robustness
 from aisec.genai import attacks
 from aisec.genai.detect import DETECTORS, roc_auc, score_ids
-from aisec.genai.evaluate import detection_vs_length, watermark_robustness
 from aisec.genai.watermark import (
     WatermarkLogitsProcessor,
     WatermarkScheme,
@@ -65,13 +65,20 @@ def test_attacks_weaken_detection(tiny_lm: Any) -> None:
             prompts, max_new_tokens=80, logits_processors=[WatermarkLogitsProcessor(scheme)]
         )
     ]
-    curve = detection_vs_length(scheme, samples, [16, 40, 80])
+    curve = detection_vs_length(scheme, samples, [16, 40, 80]).to_dict()
     assert curve["detection_rate"][-1] == 1.0
     assert curve["mean_z"][0] < curve["mean_z"][-1]
-    result = watermark_robustness(tiny_lm, scheme, samples, rates=(0.1, 0.5))
+    robustness = watermark_robustness(tiny_lm, scheme, samples, rates=(0.1, 0.5))
+    result = robustness.to_dict()
     assert result["clean"]["detection_rate"] == 1.0
     assert result["substitution"]["0.5"]["mean_z"] < result["substitution"]["0.1"]["mean_z"]
     assert result["deletion"]["0.5"]["mean_z"] < result["clean"]["mean_z"]
+    assert robustness.clean.rate is not None and robustness.clean.rate.total == 2
+    assert [row["attack"] for row in robustness.rows()][:3] == [
+        "none",
+        "substitution 10%",
+        "substitution 50%",
+    ]
     import json
 
     json.dumps(result)  # JSON-serialisable

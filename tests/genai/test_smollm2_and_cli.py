@@ -72,6 +72,7 @@ def test_cli_bad_input_exits_2(tmp_path: Path) -> None:
         (["watermark", "detect", str(tmp_path / "missing.txt")], "No such file"),
         (["watermark", "detect", str(empty)], "not enough tokens to decide"),
         (["detect-generated", str(empty)], "not enough tokens to decide"),
+        (["detect-generated", str(text), "--max-tokens", "3"], "--max-tokens must be > 4"),
         (["watermark", "detect", str(text), "--gamma", "1.5"], "gamma must be in"),
         (["watermark", "detect", str(text), "--seeding", "zzz"], "unknown seeding"),
         (["watermark", "generate", "--prompt", "hi", "--max-new-tokens", "0"], "must be >= 1"),

@@ -11,7 +11,8 @@ import torch
 import torch.nn.functional as F
 
 from aisec.attacks import FGSM
-from aisec.evaluate import evaluate_robustness, make_attack
+from aisec.evaluate import evaluate_robustness
+from aisec.experiments.names import evasion_attack as make_attack
 from aisec.integrations._common import import_optional
 from aisec.threat import ThreatModel
 

@@ -9,7 +9,8 @@ import pytest
 import torch
 
 from aisec.attacks import FGSM, PGD
-from aisec.evaluate import evaluate_robustness, make_attack
+from aisec.evaluate import evaluate_robustness
+from aisec.experiments.names import evasion_attack as make_attack
 from aisec.threat import ThreatModel
 
 fb = pytest.importorskip("foolbox", reason='needs the foolbox extra: pip install "aisec[foolbox]"')

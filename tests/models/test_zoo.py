@@ -7,7 +7,8 @@ import torch
 
 from aisec.data import load as load_data
 from aisec.data.imagenet_samples import IMAGENET_PHOTOS, load_photo
-from aisec.models import Normalized, SmallCNN, accuracy, list_models, load, model_spec
+from aisec.models import Normalized, SmallCNN, accuracy
+from aisec.zoo import list_models, load, model_spec
 
 
 def test_unknown_model_lists_known_ones() -> None:
@@ -42,7 +43,7 @@ def test_a_checkpoint_of_an_older_recipe_is_retrained(
 ) -> None:
     import dataclasses
 
-    from aisec.models import zoo
+    from aisec.zoo import catalog as zoo
 
     monkeypatch.setenv("AISEC_CACHE", str(tmp_path))
     load("digits-cnn", progress=False)

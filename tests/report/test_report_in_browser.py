@@ -1,11 +1,13 @@
 """The tour's report seen as a person sees it: headless Chromium loads report/index.html.
 
-Needs Debian's ``chromium`` and ``chromium-driver`` (``.ci/run`` installs them when missing);
-skipped, with the reason, only when they are not installed.
+Needs Debian's ``chromium`` and ``chromium-driver`` (``.ci/run`` installs them when missing).
+On a developer's machine without them the test is skipped, with the reason; in CI (``CI`` set to
+``true``) a missing browser fails it, so the report is never shipped unseen.
 """
 
 from __future__ import annotations
 
+import os
 import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -21,10 +23,19 @@ from aisec.report.tour import run_tour
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 CHROMEDRIVER = shutil.which("chromedriver")
 
+_MISSING = "headless Chromium is not installed (apt-get install -y chromium chromium-driver)"
+_IN_CI = os.environ.get("CI", "").lower() == "true"
+
 pytestmark = pytest.mark.skipif(
-    CHROMIUM is None or CHROMEDRIVER is None,
-    reason="headless Chromium is not installed (apt-get install -y chromium chromium-driver)",
+    not _IN_CI and (CHROMIUM is None or CHROMEDRIVER is None), reason=_MISSING
 )
+
+
+def test_the_browser_is_installed_where_ci_runs() -> None:
+    """In CI the browser tests must run: a missing Chromium is a failure, not a skip."""
+    if CHROMIUM is None or CHROMEDRIVER is None:
+        pytest.fail(f"{_MISSING}; .ci/run should have installed it")
+
 
 _PNG = b"\x89PNG\r\n\x1a\n"
 

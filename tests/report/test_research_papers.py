@@ -25,13 +25,20 @@ PAPERS = Path(__file__).resolve().parents[2] / "resources" / "research_papers.md
 
 # Exported classes that are not techniques: results, values, bases, parts of a composition.
 NOT_TECHNIQUES = {
+    # evasion plumbing: losses, projections and the shared PGD loop's iterate
+    "BallProjector",
+    "ExactProjector",
+    "FromLogits",
+    "InputLoss",
+    "Iterate",
+    "LogitLoss",
+    "LossContext",
+    "Projection",
     # physical
     "ConditionBatch",
-    "ConditionSetMetrics",
     "Palette",
     "PatchResult",
     "PhysicalConditions",
-    "PhysicalEvaluation",
     "RP2Result",
     # poisoning
     "PoisonResult",
@@ -47,16 +54,15 @@ NOT_TECHNIQUES = {
     "TextAttackResult",
     "UntargetedClassification",
     "Finding",
+    "SanitizedClassifier",
     # certify / detect / preprocess / training
     "Certificate",
     "CertifiedAccuracyCurve",
     "SmoothedPrediction",
-    "SmoothingEvaluation",
     "BackdoorDetection",
     "DetectionMetrics",
     "Preprocessor",
     "PreprocessedModel",
-    "VariantResult",
 }
 
 # Techniques whose docstrings (in files other helpers are editing) do not cite a listed paper

@@ -5,12 +5,14 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from text_stubs import LexiconModel
+import pytest
+from text_stubs import LexiconModel, StubEncoder
 from typer.testing import CliRunner
 
 from aisec.attacks.text import deepwordbug
-from aisec.attacks.text.report import write_attack_report
 from aisec.cli import app
+from aisec.experiments import text as experiment
+from aisec.report.text import write_attack_report
 
 runner = CliRunner()
 
@@ -33,6 +35,8 @@ def test_text_attack_rejects_bad_arguments() -> None:
         app, ["text-attack", "--recipe", "pwws", "--model", "tweets-bow", "--search", "nope"]
     )
     assert result.exit_code == 2 and "unknown search" in result.output
+    result = runner.invoke(app, ["text-attack", "--recipe", "pwws", "--model", "tweets-nope"])
+    assert result.exit_code == 2 and "unknown text model" in result.output
 
 
 def test_report_files_have_the_documented_keys(tmp_path: Path) -> None:
@@ -56,3 +60,34 @@ def test_report_files_have_the_documented_keys(tmp_path: Path) -> None:
     assert "~~good~~" in markdown
     assert "<del>good</del>" in (tmp_path / "examples.html").read_text()
     assert all(p.exists() for p in paths)
+
+
+def test_text_attack_prints_rows_and_writes_the_documented_files(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    victims: list[str] = []
+
+    def victim(name: str, **_: object) -> LexiconModel:
+        victims.append(name)
+        return LexiconModel()
+
+    monkeypatch.setattr(experiment.names, "text_model", victim)
+    monkeypatch.setattr(experiment, "_encoder_or_none", StubEncoder)
+    out = tmp_path / "run"
+    args = ["text-attack", "--model", "tweets-bow", "--recipe", "bad_characters", "--n", "6"]
+    result = runner.invoke(app, [*args, "--seed", "1", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    assert victims == ["tweets-bow"]
+    assert "success rate" in result.output and "metrics.json" in result.output
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert {"recipe", "model", "n", "seed", "summary", "config", "search"} <= set(metrics)
+    assert {"sanitized_accuracy", "sanitizer_flagged"} <= set(metrics)
+    assert (metrics["model"], metrics["recipe"], metrics["n"], metrics["seed"]) == (
+        "tweets-bow",
+        "bad_characters",
+        6,
+        1,
+    )
+    assert metrics["summary"]["examples"] == 6
+    for name in ("examples.md", "examples.html", "results.json"):
+        assert (out / name).stat().st_size > 0

@@ -19,7 +19,7 @@ from aisec.attacks.text import (
 )
 from aisec.attacks.text.constraints import english_stopwords, levenshtein
 from aisec.attacks.text.core import AttackText
-from aisec.attacks.text.unicode import visible_text
+from aisec.unicode import visible_text
 
 TEXTS = POSITIVE_TEXTS + NEGATIVE_TEXTS
 LABELS = [1] * len(POSITIVE_TEXTS) + [0] * len(NEGATIVE_TEXTS)

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import ast
+from pathlib import Path
+
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from text_stubs import NEGATIVE_TEXTS, POSITIVE_TEXTS, LexiconModel
@@ -55,6 +58,7 @@ def test_findings_name_each_trick() -> None:
     sanitizer = Sanitizer()
     cases = {
         "gre\u200bat": ("great", "invisible"),
+        "gr\u034feat": ("great", "invisible"),
         "gre\u0430t": ("great", "confusables"),
         "\u202etaerg\u202c": ("great", "bidi_controls"),
         "grex\bat": ("great", "deletion_controls"),
@@ -71,3 +75,12 @@ def test_optional_spelling_correction() -> None:
     cleaned, findings = Sanitizer(spelling=True).clean("a terible flihgt")
     assert cleaned == "a terrible flight"
     assert [f.kind for f in findings] == ["spelling"]
+
+
+def test_sanitizer_takes_its_unicode_knowledge_from_the_shared_module() -> None:
+    import aisec.defenses.text.sanitizer as module
+
+    tree = ast.parse(Path(module.__file__).read_text(encoding="utf-8"))
+    imported = {node.module for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)}
+    assert "aisec.unicode" in imported
+    assert not any(name and name.startswith("aisec.attacks") for name in imported)

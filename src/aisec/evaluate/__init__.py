@@ -1,4 +1,9 @@
-"""Robustness evaluation: attack suites, worst-case robust accuracy and sanity checks."""
+"""Pure measurements on objects: worst-case robustness, defenses, detection, sanity checks.
+
+Each function takes a model, data and attacks (objects, never names) and returns a typed report.
+The topic modules :mod:`.physical`, :mod:`.certify`, :mod:`.poisoning`, :mod:`.text` and
+:mod:`.genai` hold the measurements of the other experiments.
+"""
 
 from __future__ import annotations
 
@@ -13,19 +18,16 @@ from aisec.evaluate.defenses import (
 )
 from aisec.evaluate.detection import (
     DetectionOutcome,
+    DetectorAwareLoss,
     SqueezingReport,
     detector_aware_pgd,
     evaluate_feature_squeezing,
 )
 from aisec.evaluate.robustness import (
-    ATTACK_NAMES,
     AttackStage,
     RobustnessReport,
-    Task,
     default_suite,
     evaluate_robustness,
-    load_task,
-    make_attack,
     run_attack,
 )
 from aisec.evaluate.sanity import (
@@ -37,18 +39,17 @@ from aisec.evaluate.sanity import (
 )
 
 __all__ = [
-    "ATTACK_NAMES",
     "AttackStage",
     "DefenseCase",
     "DefenseReport",
     "DefenseStage",
     "DefenseTable",
     "DetectionOutcome",
+    "DetectorAwareLoss",
     "ExpectationModel",
     "RobustnessReport",
     "RobustnessWarning",
     "SqueezingReport",
-    "Task",
     "check_blackbox_beats_whitebox",
     "check_gradients",
     "check_output_kind",
@@ -59,7 +60,5 @@ __all__ = [
     "evaluate_defense",
     "evaluate_feature_squeezing",
     "evaluate_robustness",
-    "load_task",
-    "make_attack",
     "run_attack",
 ]

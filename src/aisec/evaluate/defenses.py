@@ -12,7 +12,9 @@ who knows the defense attacks the defended model itself (*adaptive*), through
 worst case over the transfer examples and every adaptive attack, and every candidate is judged
 by the *real* defended model (for a randomized defense, one fresh random draw — never the
 averaged surrogate that guided the attack), so the adaptive number can only be lower than or
-equal to the non-adaptive one. :func:`compare_defenses` builds the table
+equal to the non-adaptive one. The adaptive attacks run in the stage loop of
+:func:`~aisec.evaluate.evaluate_robustness` (each attack only on the points still robust), with
+the defended model as the judge. :func:`compare_defenses` builds the table
 ``defense × {clean, non-adaptive, adaptive}`` for several models and defenses.
 
 Reference:
@@ -31,11 +33,14 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from aisec.attacks.base import EvasionAttack, eval_mode, validate_inputs
+from aisec.attacks.base import AttackResult, EvasionAttack, validate_inputs
 from aisec.attacks.evasion import PGD
 from aisec.defenses.preprocess import PreprocessedModel, Preprocessor
+from aisec.evaluate._stages import StageRun, run_stages
 from aisec.evaluate.robustness import default_suite, run_attack
-from aisec.evaluate.sanity import check_blackbox_beats_whitebox, check_gradients
+from aisec.evaluate.sanity import check_gradients
+from aisec.models.plumbing import eval_mode
+from aisec.stats import Rate
 from aisec.threat import ThreatModel
 
 __all__ = [
@@ -158,6 +163,39 @@ class DefenseReport:
         """The defense's robust accuracy: :attr:`adaptive_accuracy`."""
         return self.adaptive_accuracy
 
+    @property
+    def clean_rate(self) -> Rate:
+        """:attr:`clean_accuracy` as correctly classified points of :attr:`n`."""
+        return _rate(self.clean_accuracy, self.n)
+
+    @property
+    def non_adaptive_rate(self) -> Rate:
+        """:attr:`non_adaptive_accuracy` as points of :attr:`n`."""
+        return _rate(self.non_adaptive_accuracy, self.n)
+
+    @property
+    def adaptive_rate(self) -> Rate:
+        """:attr:`adaptive_accuracy` as the robust points of :attr:`n`."""
+        return Rate(int(self.robust.sum()), self.n)
+
+    @property
+    def gradient(self) -> str:
+        """How the adaptive attacks got their gradient: ``"exact"`` or ``"BPDA"``, plus
+        ``" + EOT×k"`` for a randomized defense."""
+        kind = "exact" if self.differentiable else "BPDA"
+        return f"{kind} + EOT×{self.eot_samples}" if self.randomized else kind
+
+    def row(self) -> dict[str, Any]:
+        """The report as one table row: ``defense``, ``gradient``, then the clean, non-adaptive
+        and adaptive accuracy as :class:`~aisec.stats.Rate` values."""
+        return {
+            "defense": self.name,
+            "gradient": self.gradient,
+            "clean accuracy": self.clean_rate,
+            "non-adaptive (transferred PGD)": self.non_adaptive_rate,
+            "adaptive (worst case)": self.adaptive_rate,
+        }
+
     def to_dict(self) -> dict[str, Any]:
         """A JSON-friendly dict (no tensors); ``robust_accuracy`` equals ``adaptive_accuracy``."""
         return {
@@ -225,6 +263,17 @@ class DefenseTable:
     def to_json(self, indent: int = 2) -> str:
         """:meth:`to_dict` as a JSON string."""
         return json.dumps(self.to_dict(), indent=indent)
+
+    def table_rows(self) -> list[dict[str, Any]]:
+        """One :meth:`DefenseReport.row` per report, in order (rates as
+        :class:`~aisec.stats.Rate`); named so because :attr:`rows` holds the reports."""
+        return [report.row() for report in self.rows]
+
+
+def _rate(accuracy: float, n: int) -> Rate:
+    """An accuracy of ``n`` points as a :class:`Rate`; the accuracies of this module are
+    ``count / n`` in float64, so rounding recovers the count exactly."""
+    return Rate(round(accuracy * n), n) if n else Rate(0, 0)
 
 
 def _check_int(name: str, value: object, minimum: int) -> int:
@@ -374,32 +423,37 @@ def evaluate_defense(
         x_adv = torch.where((correct & ~robust).reshape(-1, *[1] * (x.ndim - 1)), transfer, x)
 
         stages: list[DefenseStage] = []
-        seen_white_box = False
-        for attack in attacks:
-            began = time.perf_counter()
-            todo = robust.nonzero().squeeze(1)
-            broken = 0
-            if todo.numel():
-                result = run_attack(adaptive, x[todo], y[todo], attack, batch_size=batch_size)
-                fooled = _predict(defended, result.x_adv, batch_size) != y[todo]
-                hit = todo[fooled]
-                broken = int(hit.numel())
-                robust[hit] = False
-                x_adv[hit] = result.x_adv[fooled]
+
+        def judge(result: AttackResult, y_attacked: Tensor) -> tuple[Tensor, Tensor]:
+            # The real defended model (a fresh draw if randomized), not the attacked surrogate.
+            predictions = _predict(defended, result.x_adv, batch_size)
+            return predictions != y_attacked, predictions
+
+        def record(run: StageRun) -> None:
             stage = DefenseStage(
-                attack=attack.name,
-                attacked=int(todo.numel()),
-                broken=broken,
-                robust_accuracy=_accuracy(robust),
-                time_s=time.perf_counter() - began,
+                attack=run.attack.name,
+                attacked=run.attacked,
+                broken=run.broken,
+                robust_accuracy=_accuracy(run.robust),
+                time_s=run.time_s,
             )
             stages.append(stage)
             if on_stage is not None:
                 on_stage(stage)
-            if attack.uses_gradients:
-                seen_white_box = True
-            elif seen_white_box:
-                warnings += check_blackbox_beats_whitebox(broken, n, attack.name)
+
+        loop = run_stages(
+            adaptive,
+            x,
+            y,
+            attacks,
+            robust=robust,
+            x_adv=x_adv,
+            batch_size=batch_size,
+            judge=judge,
+            on_stage=record,
+        )
+        robust, x_adv = loop.robust, loop.x_adv
+        warnings += loop.warnings
     return DefenseReport(
         name=label,
         defenses=specs,

@@ -30,14 +30,25 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from aisec.attacks.base import EvasionAttack, eval_mode, validate_inputs
-from aisec.attacks.evasion import PGD, CarliniWagnerL2
+from aisec.attacks.base import EvasionAttack, validate_inputs
+from aisec.attacks.evasion import (
+    PGD,
+    CarliniWagnerL2,
+    ExactProjector,
+    InputLoss,
+    Iterate,
+    LossContext,
+    projected_gradient_ascent,
+)
 from aisec.defenses.detect.squeezing import FeatureSqueezing, roc_auc
+from aisec.defenses.preprocess.base import check_images
 from aisec.evaluate.robustness import run_attack
+from aisec.models.plumbing import Model, eval_mode
 from aisec.threat import ThreatModel
 
 __all__ = [
     "DetectionOutcome",
+    "DetectorAwareLoss",
     "SqueezingReport",
     "detector_aware_pgd",
     "evaluate_feature_squeezing",
@@ -124,6 +135,59 @@ def _margin(logits: Tensor, y: Tensor) -> Tensor:
     return other.amax(dim=1) - true
 
 
+class DetectorAwareLoss(InputLoss):
+    """The loss of an attack on a model guarded by feature squeezing.
+
+    ``Σ_v min(margin(f(v(x'))), κ) − λ·score(x')`` per example, over the views ``v`` (the
+    identity and each squeezer of the detector; ``margin = max_{j≠y} z_j − z_y``): if the model
+    misclassifies every view, their softmax outputs agree and the detector's score stays low,
+    and the score term lowers it directly. Gradients pass through the squeezers by BPDA. As an
+    :class:`~aisec.attacks.evasion.InputLoss` it runs the attacked model on each view, so any
+    PGD can ascend it (``PGD(threat, loss=DetectorAwareLoss(detector))``).
+
+    Args:
+        detector: the detector whose squeezers and score the loss sees.
+        lam: the weight ``λ`` of the detector score.
+        kappa: the margin ``κ`` (in logits) beyond which a view's margin stops counting.
+
+    Reference:
+        W. He, J. Wei, X. Chen, N. Carlini, D. Song, "Adversarial Example Defenses: Ensembles
+        of Weak Defenses are not Strong", WOOT 2017.
+    """
+
+    def __init__(self, detector: FeatureSqueezing, *, lam: float = 1.0, kappa: float = 2.0) -> None:
+        if not isinstance(detector, FeatureSqueezing):
+            raise TypeError(f"detector must be a FeatureSqueezing, got {type(detector).__name__}")
+        self.detector = detector
+        self.lam = float(lam)
+        self.kappa = float(kappa)
+
+    def __repr__(self) -> str:
+        return f"DetectorAwareLoss(lam={self.lam:g}, kappa={self.kappa:g})"
+
+    def terms(self, model: Model, x_adv: Tensor, y: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        """The loss, the model's logits and the detector's score at ``x_adv``.
+
+        Args:
+            model: the detector's model (or a wrapper of it, e.g. one that counts calls).
+            x_adv: ``(n, C, H, W)`` points.
+            y: ``(n,)`` labels.
+
+        Returns:
+            ``(n,)`` losses (with their graph), ``(n, K)`` logits and ``(n,)`` scores.
+        """
+        x_adv = check_images(x_adv)
+        views = [model(x_adv), *(model(squeeze(x_adv)) for squeeze in self.detector.squeezers)]
+        score = self.detector.score_from_logits(views)
+        margins = torch.stack([_margin(v, y).clamp(max=self.kappa) for v in views])
+        return margins.sum(dim=0) - self.lam * score, views[0], score
+
+    def __call__(self, model: Model, x_adv: Tensor, context: LossContext) -> tuple[Tensor, Tensor]:
+        """The ``(n,)`` losses and the ``(n, K)`` logits at ``x_adv``."""
+        loss, logits, _ = self.terms(model, x_adv, context.labels())
+        return loss, logits
+
+
 def detector_aware_pgd(
     detector: FeatureSqueezing,
     x: Tensor,
@@ -138,11 +202,12 @@ def detector_aware_pgd(
 ) -> Tensor:
     """PGD that fools the model while keeping the feature-squeezing score low.
 
-    Maximises ``Σ_v min(margin(f(v(x'))), κ) − λ·score(x')`` over the views ``v`` (the identity
-    and each squeezer; ``margin = max_{j≠y} z_j − z_y``) by signed (L∞) or normalized (L2)
-    gradient steps from a random start, projecting onto the threat model; gradients pass
-    through the squeezers by BPDA. Per point it returns the misclassified iterate with the
-    lowest score, or the last iterate if none was misclassified.
+    Ascends :class:`DetectorAwareLoss` with
+    :func:`~aisec.attacks.evasion.projected_gradient_ascent`: signed (L∞) or normalized (L2)
+    gradient steps from a random start (L∞; L2 starts at ``x``), each projected exactly onto
+    the threat model. Every point takes every step (``steps + 1`` evaluations), and per point it
+    returns the misclassified iterate with the lowest score, or the last iterate if none was
+    misclassified.
 
     Args:
         detector: the detector (its model is attacked too).
@@ -166,33 +231,37 @@ def detector_aware_pgd(
     if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
         raise ValueError(f"steps must be an int >= 1, got {steps!r}")
     alpha = 2.5 * threat.eps / steps if step_size is None else float(step_size)
+    loss = DetectorAwareLoss(detector, lam=lam, kappa=kappa)
+    # The start is drawn on the CPU, so that a seed gives the same start on every device.
     generator = torch.Generator().manual_seed(seed)
     noise = torch.rand(x.shape, generator=generator).to(device=x.device, dtype=x.dtype)
     start = x + (2 * noise - 1) * threat.eps if threat.norm == "linf" else x.clone()
-    x_adv = threat.project(start.clamp(*threat.bounds), x)
-    best = x_adv.clone()
+    project = ExactProjector(x, threat)
+    best = x.clone()
     best_score = torch.full((x.shape[0],), math.inf, device=x.device)
+
+    def objective(x_adv: Tensor, context: LossContext) -> tuple[Tensor, tuple[Tensor, Tensor]]:
+        value, logits, score = loss.terms(detector.model, x_adv, context.labels())
+        return value, (logits, score)
+
+    def lowest_score(iterate: Iterate[tuple[Tensor, Tensor]]) -> None:
+        logits, score = iterate.info
+        fooled = logits.argmax(dim=1) != iterate.context.labels()
+        better = fooled & (score < best_score)
+        best[better] = iterate.x[better]
+        best_score[better] = score[better]
+
     with eval_mode(detector):
-        for _ in range(steps + 1):
-            with torch.enable_grad():
-                point = x_adv.clone().requires_grad_(True)
-                views = detector.view_logits(point)
-                logits = views[0]
-                score = detector.score_from_logits(views)
-                margins = torch.stack([_margin(v, y).clamp(max=kappa) for v in views])
-                objective = margins.sum(dim=0) - lam * score
-                (grad,) = torch.autograd.grad(objective.sum(), point)
-            with torch.no_grad():
-                fooled = logits.argmax(dim=1) != y
-                better = fooled & (score < best_score)
-                best[better] = x_adv[better]
-                best_score[better] = score[better]
-                if threat.norm == "linf":
-                    step = grad.sign()
-                else:
-                    norms = grad.flatten(1).norm(dim=1).clamp(min=1e-12)
-                    step = grad / norms.reshape(-1, *[1] * (grad.ndim - 1))
-                x_adv = threat.project(x_adv + alpha * step, x)
+        x_adv = projected_gradient_ascent(
+            objective,
+            project(start.clamp(*threat.bounds)),
+            LossContext(y),
+            project,
+            norm=threat.norm,
+            step_size=alpha,
+            steps=steps + 1,
+            observe=lowest_score,
+        )
     never = torch.isinf(best_score)
     best[never] = x_adv[never]
     return best

@@ -1,8 +1,9 @@
 """The data-poisoning loop: poison -> train -> measure -> detect -> remove -> retrain -> measure.
 
-:func:`run_poisoning` runs the whole loop for one attack on given data and a model recipe;
-:func:`poisoning_experiment` and :func:`poisoning_sweep` do the same from names (dataset, zoo
-recipe, attack, target class) for the CLI, the tour and scripts. Every result is a
+:func:`run_poisoning` runs the whole loop for one attack on given data and a model recipe
+(tensors, a model factory, a training recipe: no names, no files apart from optional training
+checkpoints). :mod:`aisec.experiments.poisoning` runs it from names (dataset, zoo recipe, attack,
+target class) for the command line, the tour and scripts. Every result is a
 :class:`PoisoningReport` whose :meth:`~PoisoningReport.to_dict` is JSON-serialisable.
 
 Measurements:
@@ -23,6 +24,10 @@ class for a 5% all-to-one poison of 12 balanced classes); their precision shows 
 By default the loop cleans twice, once with the flags of spectral signatures (signed score) and
 once with those of activation clustering, and retrains after each, so the cost of removing
 clean samples is measured next to the benefit of removing poisons.
+
+References: Gu et al., "BadNets" (2017); Tran et al., "Spectral Signatures in Backdoor
+Attacks" (NeurIPS 2018); Chen et al., "Detecting Backdoor Attacks on Deep Neural Networks by
+Activation Clustering" (2018).
 """
 
 from __future__ import annotations
@@ -33,21 +38,13 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import torch
 from torch import Tensor, nn
 
-from aisec.attacks.poisoning import (
-    BadNets,
-    CleanLabel,
-    PoisoningAttack,
-    PoisonResult,
-    StickerBackdoor,
-    Trigger,
-    TriggeredSet,
-)
-from aisec.attacks.poisoning.base import check_dataset, check_rate
+from aisec.attacks.poisoning import PoisoningAttack, PoisonResult, TriggeredSet
+from aisec.attacks.poisoning.base import check_dataset
 from aisec.defenses.detect import (
     BackdoorDetection,
     activation_clustering,
@@ -58,25 +55,15 @@ from aisec.defenses.detect import (
 from aisec.models import TrainConfig, accuracy, train_classifier
 
 __all__ = [
-    "ATTACKS",
     "CLEAN_WITH",
-    "DEFAULT_RATES",
     "DETECTORS",
-    "ExperimentData",
-    "ExperimentSetup",
     "ModelMetrics",
     "PoisoningArtifacts",
     "PoisoningReport",
-    "load_experiment",
-    "make_attack",
-    "poisoning_experiment",
-    "poisoning_sweep",
-    "resolve_class",
     "run_poisoning",
+    "train_model",
 ]
 
-AttackName = Literal["badnets", "sticker", "clean-label"]
-ATTACKS: tuple[str, ...] = ("badnets", "sticker", "clean-label")
 DETECTORS: tuple[str, ...] = (
     "spectral_signatures",
     "spectral_signatures_signed",
@@ -86,10 +73,8 @@ DETECTORS: tuple[str, ...] = (
 score, the same with a signed score (the projection on the top singular vector, oriented towards
 the class's minority side; robust when poisons fill a large share of the class), and Chen et
 al.'s activation clustering."""
-DEFAULT_RATES: tuple[float, ...] = (0.005, 0.01, 0.05, 0.1)
 CLEAN_WITH: tuple[str, ...] = ("spectral_signatures_signed", "activation_clustering")
 """The detectors whose flags the loop removes by default, one retraining each."""
-_DEFAULT_MODELS = {"signs": "signs-cnn", "digits": "digits-cnn"}
 
 
 @dataclass(frozen=True)
@@ -141,7 +126,7 @@ class PoisoningReport:
             ``poisoned_left``, the cleaned ``train_examples``, and the retrained model's
             ``clean_accuracy``, ``attack_success`` and ``untriggered_accuracy``; empty without
             cleaning.
-        training: the training recipe (``epochs``, ``batch_size``, ``lr``, ``seed``, model).
+        training: the training recipe (the fields of :class:`~aisec.models.TrainConfig`).
         seconds: wall time of each stage and the ``total``.
         artifacts: tensors and models for figures and further analysis (not serialised).
     """
@@ -242,7 +227,15 @@ def run_poisoning(
 
     def fit(stage: str, x: Tensor, y: Tensor) -> nn.Module:
         start = time.perf_counter()
-        model = _train(build_model, x, y, train_config, stage, checkpoint_dir, progress)
+        model = train_model(
+            build_model,
+            x,
+            y,
+            train_config,
+            stage=stage,
+            checkpoint_dir=checkpoint_dir,
+            progress=progress,
+        )
         seconds[f"{stage}_training"] = time.perf_counter() - start
         return model
 
@@ -312,368 +305,40 @@ def run_poisoning(
     )
 
 
-@dataclass(frozen=True)
-class ExperimentSetup:
-    """The data and model recipe of :func:`poisoning_experiment` and :func:`poisoning_sweep`.
-
-    Attributes:
-        dataset: ``"signs"`` or ``"digits"``.
-        model: zoo entry whose architecture and training recipe are used (default: the
-            dataset's, ``"signs-cnn"`` or ``"digits-cnn"``).
-        train_n: training examples (a stratified subset of the zoo entry's training data;
-            default all of it: 20,000 signs).
-        test_n: test examples (default the whole test split).
-        epochs: training epochs (default the recipe's).
-        seed: seeds the data, the subset, the models and the attack's choice.
-    """
-
-    dataset: str = "signs"
-    model: str | None = None
-    train_n: int | None = None
-    test_n: int | None = None
-    epochs: int | None = None
-    seed: int = 0
-
-    def describe(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
-
-
-def resolve_class(value: str | int, class_names: Sequence[str]) -> int:
-    """The label of a class given by name or label; ``ValueError`` listing the names otherwise."""
-    if isinstance(value, str):
-        if value in class_names:
-            return list(class_names).index(value)
-        if value.isdigit() and int(value) < len(class_names):
-            return int(value)
-        known = ", ".join(repr(c) for c in class_names)
-        raise ValueError(f"unknown class {value!r}; known classes: {known}")
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise TypeError(f"a class must be a name or a label, got {type(value).__name__}")
-    if not 0 <= value < len(class_names):
-        raise ValueError(f"class {value} does not exist: labels are in [0, {len(class_names) - 1}]")
-    return value
-
-
-def make_attack(
-    name: str,
-    *,
-    rate: float,
-    target: str | int,
-    class_names: Sequence[str],
-    image_size: int,
-    channels: int = 3,
-    source: str | int | None = None,
-    surrogate: Callable[[Tensor], Tensor] | None = None,
-    trigger_size: int | None = None,
-    seed: int = 0,
-) -> PoisoningAttack:
-    """Build an attack from its name, with the defaults the CLI and the tour use.
-
-    Args:
-        name: one of :data:`ATTACKS`.
-        rate: fraction of the training set to poison, in ``(0, 1)``.
-        target: the target class (name or label).
-        class_names: the dataset's class names.
-        image_size: side of the images (sets the default trigger size, ``max(2, H // 8)``).
-        channels: image channels.
-        source: source class of a source-specific attack (the sticker attack defaults to
-            ``"stop"``).
-        surrogate: the clean model a clean-label attack perturbs against (required for it).
-        trigger_size: side of the pixel trigger (BadNets, clean-label).
-        seed: seeds the choice of poisoned samples.
-
-    Returns:
-        The configured :class:`~aisec.attacks.poisoning.PoisoningAttack`.
-    """
-    if name not in ATTACKS:
-        raise ValueError(f"unknown attack {name!r}; known attacks: {list(ATTACKS)}")
-    check_rate(rate)
-    target_label = resolve_class(target, class_names)
-    source_label = None if source is None else resolve_class(source, class_names)
-    size = trigger_size if trigger_size is not None else max(2, image_size // 8)
-    trigger = Trigger.checkerboard(size, channels=channels)
-    num_classes = len(class_names)
-    if name == "badnets":
-        return BadNets(
-            trigger,
-            target=target_label,
-            num_classes=num_classes,
-            rate=rate,
-            source=source_label,
-            seed=seed,
-        )
-    if name == "sticker":
-        from aisec.data.signs import SIGN_CLASSES
-
-        if tuple(class_names) != SIGN_CLASSES:
-            raise ValueError("the sticker attack paints on traffic signs: use the signs dataset")
-        return StickerBackdoor(
-            source="stop" if source_label is None else source_label,
-            target=target_label,
-            rate=rate,
-            seed=seed,
-        )
-    if surrogate is None:
-        raise ValueError("the clean-label attack needs a surrogate model to perturb against")
-    if source_label is not None:
-        raise ValueError("the clean-label attack poisons only the target class; drop source")
-    return CleanLabel(
-        surrogate, trigger, target=target_label, num_classes=num_classes, rate=rate, seed=seed
-    )
-
-
-def poisoning_experiment(
-    attack: str = "badnets",
-    *,
-    rate: float = 0.05,
-    target: str | int = "speed limit 30",
-    source: str | int | None = None,
-    setup: ExperimentSetup | None = None,
-    clean_with: str | Sequence[str] | None = CLEAN_WITH,
-    expected_fraction: float | None = None,
-    checkpoint_dir: str | Path | None = None,
-    progress: bool = True,
-) -> PoisoningReport:
-    """Run the poisoning loop by names: load the data, build the attack, run :func:`run_poisoning`.
-
-    Args:
-        attack: one of :data:`ATTACKS`.
-        rate: fraction of the training set to poison, in ``(0, 1)``.
-        target: the target class (name or label).
-        source: a source class (source-specific BadNets; the sticker's sign, default "stop").
-        setup: data sizes and recipe (default: the full default recipe of the dataset's model).
-        clean_with: the detector(s) whose flags are removed (one retraining each), or ``None``.
-        expected_fraction: the detectors' ``ε`` (default: see the module docstring).
-        checkpoint_dir: makes the training stages resumable (see :func:`run_poisoning`).
-        progress: show progress bars.
-
-    Returns:
-        The :class:`PoisoningReport`; its ``training`` entry also records the setup.
-    """
-    setup = setup or ExperimentSetup()
-    check_rate(rate)
-    if attack not in ATTACKS:
-        raise ValueError(f"unknown attack {attack!r}; known attacks: {list(ATTACKS)}")
-    _check_classes(setup.dataset, target, source)
-    data = load_experiment(setup)
-    clean_model = None
-    if attack == "clean-label":
-        clean_model = _train(
-            data.build, data.x_train, data.y_train, data.config, "clean", checkpoint_dir, progress
-        )
-    return _run_named(
-        data,
-        setup,
-        attack,
-        rate,
-        target,
-        source,
-        clean_model=clean_model,
-        clean_with=clean_with,
-        expected_fraction=expected_fraction,
-        checkpoint_dir=checkpoint_dir,
-        progress=progress,
-    )
-
-
-def poisoning_sweep(
-    rates: Sequence[float] = DEFAULT_RATES,
-    *,
-    attack: str = "badnets",
-    target: str | int = "speed limit 30",
-    source: str | int | None = None,
-    setup: ExperimentSetup | None = None,
-    clean_with: str | Sequence[str] | None = None,
-    checkpoint_dir: str | Path | None = None,
-    progress: bool = True,
-) -> list[PoisoningReport]:
-    """Run the poisoning loop at several poison rates, sharing one clean model.
-
-    Args:
-        rates: fractions of the training set to poison, each in ``(0, 1)``.
-        attack, target, source, setup, checkpoint_dir, progress: as in
-            :func:`poisoning_experiment`.
-        clean_with: a detector to clean with at every rate (one retraining each), or ``None``
-            (default) to measure attack and detection only.
-
-    Returns:
-        One :class:`PoisoningReport` per rate, in the order given.
-    """
-    setup = setup or ExperimentSetup()
-    if not rates:
-        raise ValueError("rates is empty; give at least one poison rate")
-    for rate in rates:
-        check_rate(rate)
-    if attack not in ATTACKS:
-        raise ValueError(f"unknown attack {attack!r}; known attacks: {list(ATTACKS)}")
-    _check_classes(setup.dataset, target, source)
-    data = load_experiment(setup)
-    clean_model = _train(
-        data.build, data.x_train, data.y_train, data.config, "clean", checkpoint_dir, progress
-    )
-    return [
-        _run_named(
-            data,
-            setup,
-            attack,
-            rate,
-            target,
-            source,
-            clean_model=clean_model,
-            clean_with=clean_with,
-            expected_fraction=None,
-            checkpoint_dir=checkpoint_dir,
-            progress=progress,
-        )
-        for rate in rates
-    ]
-
-
-# -- helpers ---------------------------------------------------------------------------------
-
-
-def _run_named(
-    data: ExperimentData,
-    setup: ExperimentSetup,
-    attack: str,
-    rate: float,
-    target: str | int,
-    source: str | int | None,
-    *,
-    clean_model: nn.Module | None,
-    clean_with: str | Sequence[str] | None,
-    expected_fraction: float | None,
-    checkpoint_dir: str | Path | None,
-    progress: bool,
-) -> PoisoningReport:
-    """Build the named attack on ``data`` and run :func:`run_poisoning`, recording the setup."""
-    built = make_attack(
-        attack,
-        rate=rate,
-        target=target,
-        source=source,
-        class_names=data.class_names,
-        image_size=data.x_train.shape[-1],
-        channels=data.x_train.shape[1],
-        surrogate=clean_model,
-        seed=setup.seed,
-    )
-    report = run_poisoning(
-        built,
-        (data.x_train, data.y_train),
-        (data.x_test, data.y_test),
-        build_model=data.build,
-        train_config=data.config,
-        clean_model=clean_model,
-        clean_with=clean_with,
-        expected_fraction=expected_fraction,
-        class_names=data.class_names,
-        dataset=setup.dataset,
-        checkpoint_dir=checkpoint_dir,
-        test_seed=setup.seed,
-        progress=progress,
-    )
-    report.training |= {"model": data.model_name, "setup": setup.describe()}
-    return report
-
-
-@dataclass(frozen=True)
-class ExperimentData:
-    """The data and model recipe of an :class:`ExperimentSetup` (see :func:`load_experiment`).
-
-    Attributes:
-        x_train, y_train: ``(N, C, H, W)`` training images and ``(N,)`` labels.
-        x_test, y_test: ``(M, C, H, W)`` test images and ``(M,)`` labels.
-        class_names: the dataset's class names.
-        build: returns a fresh model of the recipe's architecture.
-        config: the training recipe, with the setup's epochs and seed.
-        model_name: the zoo entry the recipe comes from.
-    """
-
-    x_train: Tensor
-    y_train: Tensor
-    x_test: Tensor
-    y_test: Tensor
-    class_names: tuple[str, ...]
-    build: Callable[[], nn.Module]
-    config: TrainConfig
-    model_name: str
-
-
-def load_experiment(setup: ExperimentSetup) -> ExperimentData:
-    """Load the data of ``setup`` and its model recipe.
-
-    Returns:
-        An :class:`ExperimentData`: the training subset (stratified, seeded) of the zoo entry's
-        training split, the test split (or a subset), and the recipe.
-    """
-    from aisec.data import load as load_data
-    from aisec.models import model_spec
-
-    if setup.dataset not in _DEFAULT_MODELS:
-        raise ValueError(
-            f"unknown dataset {setup.dataset!r} for poisoning; known: {list(_DEFAULT_MODELS)}"
-        )
-    name = setup.model or _DEFAULT_MODELS[setup.dataset]
-    spec = model_spec(name)
-    if spec.train_config is None or spec.dataset != setup.dataset:
-        raise ValueError(
-            f"model {name!r} is not a trainable recipe for {setup.dataset!r}; "
-            f"use {_DEFAULT_MODELS[setup.dataset]!r}"
-        )
-    config = spec.train_config
-    if setup.epochs is not None:
-        config = dataclasses.replace(config, epochs=setup.epochs)
-    config = dataclasses.replace(config, seed=setup.seed)
-    # The zoo's training split (cached, shared with the zoo model), then a stratified subset.
-    train = load_data(setup.dataset, "train", n=spec.train_n, seed=setup.seed)
-    if setup.train_n is not None and setup.train_n != len(train):
-        train = train.subset(setup.train_n, seed=setup.seed)
-    test = load_data(setup.dataset, "test", seed=setup.seed)
-    if setup.test_n is not None and setup.test_n != len(test):
-        test = test.subset(setup.test_n, seed=setup.seed)
-    return ExperimentData(
-        train.images,
-        train.labels,
-        test.images,
-        test.labels,
-        train.class_names,
-        spec.build,
-        config,
-        name,
-    )
-
-
-def _check_classes(dataset: str, target: str | int, source: str | int | None) -> None:
-    """Check the dataset name and the classes before any data is loaded or generated."""
-    if dataset not in _DEFAULT_MODELS:
-        raise ValueError(
-            f"unknown dataset {dataset!r} for poisoning; known: {list(_DEFAULT_MODELS)}"
-        )
-    if dataset == "signs":
-        from aisec.data.signs import SIGN_CLASSES
-
-        names: Sequence[str] = SIGN_CLASSES
-    else:
-        names = [str(digit) for digit in range(10)]
-    resolve_class(target, names)
-    if source is not None:
-        resolve_class(source, names)
-
-
-def _train(
-    build: Callable[[], nn.Module],
+def train_model(
+    build_model: Callable[[], nn.Module],
     x: Tensor,
     y: Tensor,
     config: TrainConfig,
-    stage: str,
-    checkpoint_dir: str | Path | None,
-    progress: bool,
+    *,
+    stage: str = "model",
+    checkpoint_dir: str | Path | None = None,
+    progress: bool = False,
 ) -> nn.Module:
-    """A fresh model from ``build`` (seeded, global RNG restored) trained on ``(x, y)``."""
+    """Train a fresh model of the recipe on ``(x, y)``, as every stage of the loop does.
+
+    The model is built under ``torch.manual_seed(config.seed)`` (the global RNG is restored
+    afterwards), so models trained with one recipe start from the same weights and see the
+    batches in the same order; only their data differ.
+
+    Args:
+        build_model: returns a fresh, untrained model.
+        x: ``(N, C, H, W)`` training images in ``[0, 1]``.
+        y: ``(N,)`` int64 labels.
+        config: the training recipe (see :func:`aisec.models.train_classifier`).
+        stage: the stage's name (``"clean"``, ``"poisoned"``...), for the progress bar and the
+            checkpoint directory.
+        checkpoint_dir: when given, training checkpoints under
+            ``checkpoint_dir/STAGE-HASH`` (a hash of the data, architecture and recipe), so an
+            interrupted run resumes and a finished stage is loaded, not retrained.
+        progress: show a progress bar.
+
+    Returns:
+        The trained model, in eval mode.
+    """
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(config.seed)
-        model = build()
+        model = build_model()
     directory = None
     if checkpoint_dir is not None:
         digest = hashlib.sha256()

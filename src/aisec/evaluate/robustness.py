@@ -12,133 +12,33 @@ import json
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any
 
 import torch
-from torch import Tensor, nn
+from torch import Tensor
 
-from aisec.attacks.base import (
-    AttackResult,
-    EvasionAttack,
-    Model,
-    eval_mode,
-    validate_inputs,
-)
-from aisec.attacks.evasion import APGD, FGSM, PGD, CarliniWagnerL2, SquareAttack
+from aisec.attacks.base import AttackResult, EvasionAttack, validate_inputs
+from aisec.attacks.evasion import APGD, SquareAttack
+from aisec.evaluate._stages import StageRun, batches, run_stages
 from aisec.evaluate.sanity import (
-    check_blackbox_beats_whitebox,
     check_gradients,
     check_output_kind,
     check_randomness,
     emit,
 )
+from aisec.models.plumbing import Model, eval_mode
+from aisec.stats import Rate
 from aisec.threat import ThreatModel
 
 __all__ = [
-    "ATTACK_NAMES",
     "AttackStage",
     "RobustnessReport",
-    "Task",
     "default_suite",
     "evaluate_robustness",
-    "load_task",
-    "make_attack",
     "run_attack",
 ]
 
 _SANITY_POINTS = 64
-
-ATTACK_NAMES = ("fgsm", "pgd", "apgd-ce", "apgd-dlr", "apgd-t", "square", "cw")
-"""Names accepted by :func:`make_attack` (``"apgd"`` is an alias of ``"apgd-ce"``)."""
-
-
-def make_attack(
-    name: str, threat: ThreatModel, *, steps: int | None = None, seed: int = 0
-) -> EvasionAttack:
-    """An attack by name with its published defaults (for the command line).
-
-    Args:
-        name: one of :data:`ATTACK_NAMES` (case-insensitive; ``"apgd"`` means APGD-CE).
-            ``art:CLASS`` / ``foolbox:CLASS`` run an ART or Foolbox attack through
-            :mod:`aisec.integrations` (needs ``aisec[art]`` / ``aisec[foolbox]``).
-        threat: the threat model.
-        steps: overrides the iteration budget: PGD/APGD steps, Square queries, C&W iterations
-            per binary-search step (FGSM has none).
-        seed: seed of the randomized attacks.
-
-    Returns:
-        The configured attack.
-
-    Raises:
-        ValueError: for an unknown name or a norm the attack does not support.
-    """
-    if ":" in name:
-        from aisec.integrations.registry import make_library_attack
-
-        return make_library_attack(name, threat, steps=steps, seed=seed)
-    key = name.lower()
-    if key == "apgd":
-        key = "apgd-ce"
-
-    def budget(parameter: str) -> dict[str, Any]:
-        return {} if steps is None else {parameter: steps}
-
-    if key == "fgsm":
-        return FGSM(threat)
-    if key == "pgd":
-        return PGD(threat, seed=seed, **budget("steps"))
-    if key in ("apgd-ce", "apgd-dlr", "apgd-t"):
-        loss: Literal["ce", "dlr"] = "ce" if key == "apgd-ce" else "dlr"
-        targets = 9 if key == "apgd-t" else 0
-        return APGD(threat, loss=loss, n_target_classes=targets, seed=seed, **budget("steps"))
-    if key == "square":
-        return SquareAttack(threat, seed=seed, **budget("n_queries"))
-    if key == "cw":
-        return CarliniWagnerL2(threat, **budget("max_iterations"))
-    raise ValueError(f"unknown attack {name!r}; choose one of {', '.join(ATTACK_NAMES)}")
-
-
-@dataclass(frozen=True)
-class Task:
-    """A zoo model with test data to attack.
-
-    Attributes:
-        model_name: the zoo name.
-        model: the model (eval mode).
-        x: ``(n, C, H, W)`` test images in ``[0, 1]``.
-        y: ``(n,)`` labels.
-        class_names: a name per class.
-    """
-
-    model_name: str
-    model: nn.Module
-    x: Tensor
-    y: Tensor
-    class_names: tuple[str, ...]
-
-
-def load_task(model: str, *, n: int, seed: int = 0) -> Task:
-    """Load a zoo model and ``n`` test examples of its dataset (fewer if the set is smaller).
-
-    ``signs-cnn`` gets ``n`` procedural test signs, ``digits-cnn`` a class-balanced subset of
-    the digits test split, ``efficientnet-lite0`` the bundled ImageNet photos.
-
-    Raises:
-        ValueError: for an unknown model or ``n < 1``.
-    """
-    from aisec.data import load as load_data
-    from aisec.models import load as load_model
-    from aisec.models import model_spec
-
-    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
-        raise ValueError(f"n must be an int >= 1, got {n!r}")
-    spec = model_spec(model)
-    if spec.dataset == "signs":
-        data = load_data("signs", "test", n=n, seed=seed)
-    else:
-        data = load_data(spec.dataset, "test")
-        data = data.subset(min(n, len(data)), seed=seed)
-    return Task(model, load_model(model).eval(), data.images, data.labels, data.class_names)
 
 
 def default_suite(
@@ -266,9 +166,54 @@ class RobustnessReport:
         """:meth:`to_dict` as a JSON string."""
         return json.dumps(self.to_dict(per_example=per_example), indent=indent)
 
+    @property
+    def clean_rate(self) -> Rate:
+        """Correctly classified clean points of the :attr:`n` evaluated."""
+        return Rate(int((self.clean_pred == self.y).sum()), self.n)
 
-def _batches(index: Tensor, batch_size: int) -> list[Tensor]:
-    return [index[i : i + batch_size] for i in range(0, index.numel(), batch_size)]
+    @property
+    def robust_rate(self) -> Rate:
+        """Points that survived every attack, of the :attr:`n` evaluated."""
+        return Rate(int(self.robust.sum()), self.n)
+
+    def rows(self) -> list[dict[str, Any]]:
+        """The evaluation as table rows: the clean points, then one row per attack.
+
+        Returns:
+            Dicts with ``attack``, ``black box``, ``attacked``, ``broken``, ``accuracy after``
+            (a :class:`~aisec.stats.Rate` over all points: the worst case over this attack and
+            every earlier one), ``time (s)``, ``forwards`` and ``backwards``; the first row
+            (``"clean"``) has the clean accuracy and ``None`` where nothing was attacked.
+        """
+        clean = self.clean_rate
+        rows: list[dict[str, Any]] = [
+            {
+                "attack": "clean",
+                "black box": None,
+                "attacked": self.n,
+                "broken": None,
+                "accuracy after": clean,
+                "time (s)": None,
+                "forwards": None,
+                "backwards": None,
+            }
+        ]
+        remaining = clean.count
+        for stage in self.stages:
+            remaining -= stage.broken
+            rows.append(
+                {
+                    "attack": stage.attack,
+                    "black box": stage.black_box,
+                    "attacked": stage.attacked,
+                    "broken": stage.broken,
+                    "accuracy after": Rate(remaining, self.n),
+                    "time (s)": stage.time_s,
+                    "forwards": stage.forwards,
+                    "backwards": stage.backwards,
+                }
+            )
+        return rows
 
 
 def _check_batch_size(batch_size: int) -> int:
@@ -379,7 +324,7 @@ def evaluate_robustness(
         clean_pred = torch.zeros(n, dtype=torch.long, device=x.device)
         first_logits: Tensor | None = None
         with torch.no_grad():
-            for chunk in _batches(torch.arange(n, device=x.device), batch_size):
+            for chunk in batches(torch.arange(n, device=x.device), batch_size):
                 logits = model(x[chunk])
                 if not isinstance(logits, Tensor) or logits.ndim != 2:
                     raise ValueError(
@@ -414,41 +359,39 @@ def evaluate_robustness(
             ok = correct.nonzero().squeeze(1)[:_SANITY_POINTS]
             messages += check_gradients(model, x[ok], y[ok])
 
-        robust = correct.clone()
-        x_adv = x.clone()
-        adv_pred = clean_pred.clone()
         stages: list[AttackStage] = []
-        seen_white_box = False
-        for attack in attacks:
-            todo = robust.nonzero().squeeze(1)
-            began = time.perf_counter()
-            results = [attack(model, x[chunk], y[chunk]) for chunk in _batches(todo, batch_size)]
-            broken = 0
-            if results:
-                result = AttackResult.concatenate(results)
-                hit = todo[result.success]
-                broken = int(hit.numel())
-                robust[hit] = False
-                x_adv[hit] = result.x_adv[result.success]
-                adv_pred[hit] = result.adv_pred[result.success]
+
+        def record(run: StageRun) -> None:
             stage = AttackStage(
-                attack=attack.name,
-                black_box=not attack.uses_gradients,
-                attacked=int(todo.numel()),
-                broken=broken,
-                robust_accuracy=float(robust.float().mean()) if n else 0.0,
-                time_s=time.perf_counter() - began,
-                forwards=sum(r.forwards for r in results),
-                backwards=sum(r.backwards for r in results),
-                forward_examples=sum(r.forward_examples for r in results),
+                attack=run.attack.name,
+                black_box=not run.attack.uses_gradients,
+                attacked=run.attacked,
+                broken=run.broken,
+                robust_accuracy=float(run.robust.float().mean()) if n else 0.0,
+                time_s=run.time_s,
+                forwards=run.forwards,
+                backwards=run.backwards,
+                forward_examples=run.forward_examples,
             )
             stages.append(stage)
             if on_stage is not None:
                 on_stage(stage)
-            if attack.uses_gradients:
-                seen_white_box = True
-            elif sanity_checks and seen_white_box:
-                messages += check_blackbox_beats_whitebox(broken, n, attack.name)
+
+        loop = run_stages(
+            model,
+            x,
+            y,
+            attacks,
+            robust=correct,
+            x_adv=x,
+            adv_pred=clean_pred,
+            batch_size=batch_size,
+            check_black_box=sanity_checks,
+            on_stage=record,
+        )
+        messages += loop.warnings
+        robust, x_adv = loop.robust, loop.x_adv
+        adv_pred = clean_pred if loop.adv_pred is None else loop.adv_pred
     if warn:
         emit(messages)
     return RobustnessReport(

@@ -19,7 +19,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from aisec.attacks.base import Model
+from aisec.models.plumbing import Model
 
 __all__ = [
     "RobustnessWarning",

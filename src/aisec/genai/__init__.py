@@ -6,6 +6,8 @@
   synonyms, homoglyphs, zero-width and emoji insertion).
 - :mod:`aisec.genai.detect`: zero-shot detection without a watermark (Fast-DetectGPT,
   log-likelihood, log-rank) scored by ROC AUC.
-- :mod:`aisec.genai.evaluate`: detection rate vs length, false positives on human text, the
-  perplexity cost of delta and robustness to attacks, as JSON-serialisable results.
+
+The measurements (detection rate against length, false positives on human text, the perplexity
+cost of delta, robustness to attacks) are in :mod:`aisec.evaluate.genai`; the whole evaluation
+is the experiment :func:`aisec.experiments.genai.run`.
 """

@@ -23,6 +23,8 @@ import torch
 from torch import Tensor
 from transformers import LogitsProcessor
 
+from aisec.unicode import INVISIBLE_CHARACTERS
+
 __all__ = [
     "SYNONYMS",
     "EmojiInterleaveProcessor",
@@ -36,7 +38,6 @@ __all__ = [
 ]
 
 _HOMOGLYPHS = {"a": "а", "e": "е", "o": "о", "p": "р", "c": "с", "y": "у", "x": "х", "i": "і"}
-_ZERO_WIDTH = ("\u200b", "\u200c", "\u200d", "\u2060")
 _EMOJIS = ("😀", "🙂", "🚗", "✨", "🔥", "👍", "🌍", "📚")
 SYNONYMS: dict[str, tuple[str, ...]] = {
     "big": ("large", "huge"),
@@ -172,7 +173,8 @@ def insert_zero_width(text: str, rate: float = 0.5, *, seed: int = 0) -> str:
     rate = _check_rate(rate)
     rng = random.Random(seed)
     return "".join(
-        ch + rng.choice(_ZERO_WIDTH) if ch.isalpha() and rng.random() < rate else ch for ch in text
+        ch + rng.choice(INVISIBLE_CHARACTERS) if ch.isalpha() and rng.random() < rate else ch
+        for ch in text
     )
 
 

@@ -10,7 +10,7 @@ from types import ModuleType
 import torch
 from torch import Tensor, nn
 
-from aisec.attacks.base import Model
+from aisec.models.plumbing import Model
 
 __all__ = ["CallableModule", "frozen_parameters", "import_optional", "model_device", "seeded"]
 

@@ -32,7 +32,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from aisec.attacks.base import AttackContext, EvasionAttack, Model
+from aisec.attacks.base import AttackContext, EvasionAttack
 from aisec.defenses.preprocess import Preprocessor
 from aisec.integrations._common import (
     CallableModule,
@@ -41,6 +41,7 @@ from aisec.integrations._common import (
     model_device,
     seeded,
 )
+from aisec.models.plumbing import Model
 from aisec.threat import ThreatModel
 
 __all__ = [

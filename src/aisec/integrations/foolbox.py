@@ -22,7 +22,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from aisec.attacks.base import AttackContext, EvasionAttack, Model
+from aisec.attacks.base import AttackContext, EvasionAttack
 from aisec.integrations._common import (
     CallableModule,
     frozen_parameters,
@@ -30,6 +30,7 @@ from aisec.integrations._common import (
     model_device,
     seeded,
 )
+from aisec.models.plumbing import Model
 from aisec.threat import ThreatModel, parse_eps
 
 __all__ = ["FoolboxAttack", "foolbox_attacks", "to_foolbox"]

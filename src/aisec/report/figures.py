@@ -1,9 +1,13 @@
-"""Figures for the CLI and the tour: labelled image grids saved as PNG (matplotlib, Agg)."""
+"""Figures for the CLI and the tour, saved as PNG (matplotlib, Agg).
+
+Labelled image grids (:func:`save_image_grid`), certified accuracy against L2 radius
+(:func:`plot_certified_accuracy`) and the shared writer (:func:`save_figure`).
+"""
 
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -12,7 +16,9 @@ from torch import Tensor
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
-__all__ = ["save_figure", "save_image_grid"]
+    from aisec.defenses.certify.curve import CertifiedAccuracyCurve
+
+__all__ = ["plot_certified_accuracy", "save_figure", "save_image_grid"]
 
 
 def save_image_grid(
@@ -66,6 +72,53 @@ def save_image_grid(
             axis.set_title(titles[index], fontsize=7)
     if suptitle:
         figure.suptitle(suptitle, fontsize=10)
+    out = save_figure(figure, path)
+    plt.close(figure)
+    return out
+
+
+def plot_certified_accuracy(
+    curves: Mapping[str, CertifiedAccuracyCurve], path: str | Path, *, title: str | None = None
+) -> Path:
+    """Plot one or more certified-accuracy curves (accuracy against L2 radius) to a PNG.
+
+    Each curve is drawn as steps at the lower (conservative) value between two grid radii, with
+    a dotted line at the largest radius CERTIFY can return with its ``n`` copies
+    (``σ·Φ⁻¹(α^(1/n))``, Cohen et al. 2019).
+
+    Args:
+        curves: label (e.g. ``"digits-cnn-noise, σ=0.25"``) -> curve.
+        path: the PNG to write; parent directories are created.
+        title: optional figure title.
+
+    Returns:
+        The written path.
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from aisec.defenses.certify.curve import max_certifiable_radius
+
+    if not curves:
+        raise ValueError("curves must hold at least one curve")
+    figure, axis = plt.subplots(figsize=(5.5, 3.8))
+    for label, curve in curves.items():
+        # "pre": between two grid radii the plot shows the lower (conservative) value.
+        (line,) = axis.step(curve.radii, curve.certified_accuracy, where="pre", label=label)
+        # Beyond σ·Φ⁻¹(α^(1/n)) nothing can be certified with n copies, however robust g is.
+        limit = max_certifiable_radius(curve.sigma, curve.n, curve.alpha)
+        axis.axvline(limit, color=line.get_color(), linestyle=":", linewidth=1)
+    axis.set_xlabel("L2 radius")
+    axis.set_ylabel("certified accuracy")
+    axis.set_ylim(0.0, 1.02)
+    axis.set_xlim(left=0.0)
+    axis.grid(alpha=0.3)
+    axis.plot([], [], color="grey", linestyle=":", label="largest radius n copies allow")
+    axis.legend(fontsize=8)
+    if title:
+        axis.set_title(title, fontsize=10)
     out = save_figure(figure, path)
     plt.close(figure)
     return out

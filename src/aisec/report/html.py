@@ -7,6 +7,8 @@ import html
 from pathlib import Path
 from typing import Any
 
+from aisec.report.format import format_value, restore_rows
+
 __all__ = ["render_html"]
 
 _STYLE = """
@@ -25,14 +27,13 @@ img{max-width:100%;image-rendering:pixelated}
 
 
 def _format(value: Any) -> str:
-    if isinstance(value, float):
-        return f"{value:.4g}"
-    return html.escape(str(value))
+    return html.escape(format_value(value, interval=True))
 
 
 def _table(caption: str, rows: list[dict[str, Any]]) -> str:
     if not rows:
         return ""
+    rows = restore_rows(rows)
     keys = list(rows[0])
     head = "".join(f"<th>{html.escape(str(k))}</th>" for k in keys)
     body = "".join(

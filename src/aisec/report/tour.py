@@ -24,6 +24,7 @@ from typing import Any
 import torch
 
 import aisec
+from aisec.report.format import json_rows, json_value
 from aisec.report.reuse import chapter_fingerprint, load_chapter, store_chapter
 
 __all__ = [
@@ -33,6 +34,7 @@ __all__ = [
     "Figure",
     "Table",
     "TourResult",
+    "chapter_record",
     "run_tour",
 ]
 
@@ -173,12 +175,24 @@ def run_tour(
     return result
 
 
+def chapter_record(outcome: ChapterResult) -> dict[str, Any]:
+    """A chapter's outcome as JSON-friendly values (rates keep their sample size)."""
+    return {
+        "summary": outcome.summary,
+        "numbers": json_value(outcome.numbers),
+        "tables": [
+            {"caption": table.caption, "rows": json_rows(table.rows)} for table in outcome.tables
+        ],
+        "figures": [asdict(figure) for figure in outcome.figures],
+    }
+
+
 def _run_chapter(chapter: Chapter, context: ChapterContext) -> dict[str, Any]:
     began = time.perf_counter()
     record: dict[str, Any] = {"title": chapter.title}
     try:
         outcome = chapter.run(context)
-        record |= {"status": "ok"} | asdict(outcome)
+        record |= {"status": "ok"} | chapter_record(outcome)
     except Exception as error:  # a failing chapter is reported; the others still run
         record |= {
             "status": "failed",

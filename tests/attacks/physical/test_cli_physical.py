@@ -9,7 +9,7 @@ import pytest
 from torch import nn
 from typer.testing import CliRunner
 
-import aisec.cli
+import aisec.experiments.names
 from aisec.cli import app
 
 runner = CliRunner()
@@ -19,9 +19,9 @@ def test_physical_writes_metrics_and_the_sticker(
     signs_model: nn.Module, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # The zoo's signs-cnn takes minutes to train; the command is the same with the test model.
-    # Patch the CLI's own seam: patching ``aisec.models.load`` would leak into every module
-    # that imports it by name while the patch is active (the tour chapters did).
-    monkeypatch.setattr(aisec.cli, "_zoo_model", lambda name: signs_model)
+    # Patch the experiments' one seam for models by name: patching ``aisec.zoo.load`` would
+    # leak into every module that imports it by name while the patch is active.
+    monkeypatch.setattr(aisec.experiments.names, "zoo_model", lambda name: signs_model)
     out = tmp_path / "run"
     arguments = ["physical", "--out", str(out), "--steps", "3", "--conditions", "10", "--no-patch"]
     result = runner.invoke(app, arguments)

@@ -1,19 +1,16 @@
-"""Held-out evaluation and the end-to-end scenario's outputs (metrics.json, printable PNG)."""
+"""Held-out evaluation (:mod:`aisec.evaluate.physical`): the same conditions for every variant,
+a printable control sticker, rates with their sample size, errors."""
 
 from __future__ import annotations
 
-import json
-from pathlib import Path
-
-import numpy as np
 import pytest
 import torch
-from PIL import Image
 from torch import nn
 
-from aisec.attacks.physical import PRINTER_PALETTE, control_sticker, evaluate_signs
-from aisec.attacks.physical.scenario import ScenarioConfig, run_scenario
+from aisec.attacks.physical import PRINTER_PALETTE
 from aisec.data.signs import canonical_sign
+from aisec.evaluate.physical import control_sticker, evaluate_signs
+from aisec.stats import Rate
 
 
 @pytest.mark.parametrize("renderer", ["eot", "dataset"])
@@ -64,45 +61,18 @@ def test_evaluation_errors() -> None:
         evaluate_signs(model, {"a": sign.image}, sign.mask, source=0, target=1, n_conditions=0)
 
 
-def test_the_scenario_writes_the_documented_metrics_and_a_printable_sticker(
-    signs_model: nn.Module, tmp_path: Path
-) -> None:
-    config = ScenarioConfig(
-        steps=3, batch_size=4, n_conditions=12, signs_patch=False, keep_views=4, seed=2, eval_seed=9
+def test_rates_carry_their_counts(signs_model: nn.Module) -> None:
+    sign = canonical_sign("stop", size=64)
+    evaluation = evaluate_signs(
+        signs_model, {"a": sign.image}, sign.mask, source=0, target=1, n_conditions=20, seed=4
     )
-    result = run_scenario(signs_model, config)
-    paths = result.save(tmp_path)
-    metrics = json.loads((tmp_path / "metrics.json").read_text())
-    assert paths["metrics"] == tmp_path / "metrics.json"
-    assert metrics["n_conditions"] == 12
-    for variant in ("clean", "rp2", "control"):
-        assert set(metrics[variant]) >= {"targeted_success", "source_accuracy"}
-        assert 0.0 <= metrics[variant]["targeted_success"] <= 1.0
-    assert metrics["source"] == "stop" and metrics["target"] == "speed limit 30"
-    assert metrics["seed"] == 2 and metrics["eval_seed"] == 9
-    assert set(metrics["targets"]) == {
-        "rp2_targeted_success",
-        "control_targeted_success",
-        "clean_source_accuracy",
-    }
-    assert metrics["dataset_renderer"]["n_conditions"] == 12
-    sticker = np.asarray(Image.open(paths["sticker"]))
-    assert sticker.shape == (256, 256, 4)
-    assert result.unmet_targets() == [] or all(
-        "required" in line for line in result.unmet_targets()
+    metrics = evaluation["a"]
+    assert isinstance(metrics.targeted_rate, Rate) and isinstance(metrics.source_rate, Rate)
+    assert metrics.targeted_rate.total == metrics.source_rate.total == 20
+    assert metrics.targeted_rate.value == metrics.targeted_success
+    assert metrics.source_rate.value == metrics.source_accuracy
+    assert metrics.targeted_rate.count == sum(p == 1 for p in metrics.predictions)
+    untargeted = evaluate_signs(
+        signs_model, {"a": sign.image}, sign.mask, source=0, target=None, n_conditions=5
     )
-
-
-@pytest.mark.parametrize(
-    ("kwargs", "match"),
-    [
-        ({"source": "stopp"}, "unknown sign class 'stopp'"),
-        ({"target": "stop"}, "target must differ from the source"),
-        ({"seed": 3, "eval_seed": 3}, "eval_seed must differ from seed"),
-        ({"mask": "no-such-mask.png"}, "mask must be a built-in shape"),
-        ({"n_conditions": 0}, "n_conditions must be >= 1"),
-    ],
-)
-def test_bad_scenario_settings(kwargs: dict[str, object], match: str) -> None:
-    with pytest.raises(ValueError, match=match):
-        ScenarioConfig(**kwargs)  # type: ignore[arg-type]
+    assert untargeted["a"].targeted_rate is None and untargeted["a"].targeted_success is None

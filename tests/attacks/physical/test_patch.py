@@ -6,9 +6,10 @@ import pytest
 import torch
 from torch import nn
 
-from aisec.attacks.physical import AdversarialPatch, control_sticker, evaluate_patch, patch_mask
+from aisec.attacks.physical import AdversarialPatch, patch_mask
 from aisec.data import load as load_data
 from aisec.data.signs import class_index
+from aisec.evaluate.physical import control_sticker, evaluate_patch
 
 SCENES = 4_000  # the size of the signs_model fixture's training set (already generated)
 
@@ -90,7 +91,7 @@ def test_bad_patch_inputs(tiny_model: nn.Module) -> None:
 
 def test_a_patch_on_the_imagenet_model_resolves_names_and_runs() -> None:
     from aisec.data.imagenet_samples import imagenet_class_names, load_photos
-    from aisec.models import load as load_model
+    from aisec.zoo import load as load_model
 
     photos, labels, _ = load_photos(224)
     model = load_model("efficientnet-lite0")

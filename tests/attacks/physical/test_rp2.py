@@ -15,12 +15,11 @@ from aisec.attacks.physical import (
     PRINTER_PALETTE,
     RP2,
     PhysicalConditions,
-    control_sticker,
-    evaluate_signs,
     load_mask_png,
     sticker_mask,
 )
 from aisec.data.signs import canonical_sign, class_index
+from aisec.evaluate.physical import control_sticker, evaluate_signs
 
 SIDE = 96  # small templates keep the structural checks fast
 

@@ -1,13 +1,23 @@
-"""Building blocks shared by the gradient attacks: random starts, steps and fast projections."""
+"""Building blocks shared by the gradient attacks: random starts, steps and projections."""
 
 from __future__ import annotations
+
+from typing import Protocol
 
 import torch
 from torch import Tensor
 
 from aisec.threat import ThreatModel, linf_box
 
-__all__ = ["BallProjector", "ascent_direction", "batch_view", "make_generator", "random_start"]
+__all__ = [
+    "BallProjector",
+    "ExactProjector",
+    "Projection",
+    "ascent_direction",
+    "batch_view",
+    "make_generator",
+    "random_start",
+]
 
 
 def batch_view(values: Tensor, like: Tensor) -> Tensor:
@@ -96,3 +106,42 @@ class BallProjector:
             other.lower = self.lower[keep]
             other.upper = self.upper[keep]
         return other
+
+
+class ExactProjector:
+    """The exact projection onto the threat model around fixed clean points.
+
+    :meth:`aisec.threat.ThreatModel.project` (the closest point of the ball ∩ box) without its
+    input checks; for L∞ it equals :class:`BallProjector`, for L2 it is slower but exact.
+
+    Args:
+        x: ``(N, ...)`` clean inputs inside the threat model's bounds.
+        threat: the threat model.
+    """
+
+    def __init__(self, x: Tensor, threat: ThreatModel) -> None:
+        self.x = x
+        self.threat = threat
+
+    def __call__(self, x_new: Tensor) -> Tensor:
+        """The projection of ``x_new`` ``(N, ...)`` (a new tensor)."""
+        return self.threat._project(x_new, self.x)
+
+    def select(self, keep: Tensor) -> ExactProjector:
+        """The projector for the rows ``keep`` (an index or bool mask)."""
+        return ExactProjector(self.x[keep], self.threat)
+
+
+class Projection(Protocol):
+    """A projection onto the threat model around a batch of clean points, row-selectable.
+
+    :class:`BallProjector` and :class:`ExactProjector` are projections.
+    """
+
+    def __call__(self, x_new: Tensor, /) -> Tensor:
+        """Project ``x_new`` ``(N, ...)`` (possibly in place) and return the result."""
+        ...
+
+    def select(self, keep: Tensor, /) -> Projection:
+        """The projection for the rows ``keep`` (an index or bool mask)."""
+        ...

@@ -21,12 +21,11 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, fields
-from typing import Literal
 
 import torch
 from torch import Tensor
 
-from aisec.attacks.base import AttackContext, EvasionAttack, Model
+from aisec.attacks.base import AttackContext, EvasionAttack
 from aisec.attacks.evasion._steps import (
     BallProjector,
     ascent_direction,
@@ -34,17 +33,11 @@ from aisec.attacks.evasion._steps import (
     make_generator,
     random_start,
 )
-from aisec.attacks.evasion.losses import (
-    ce_loss,
-    dlr_loss,
-    targeted_ce_loss,
-    targeted_dlr_loss,
-)
+from aisec.attacks.evasion.losses import LossName, named_loss
+from aisec.models.plumbing import Model
 from aisec.threat import ThreatModel
 
 __all__ = ["APGD", "checkpoints"]
-
-APGDLoss = Literal["ce", "dlr"]
 
 
 def checkpoints(steps: int) -> list[int]:
@@ -89,9 +82,11 @@ class APGD(EvasionAttack):
     APGD adapts its step size, so it has no step-size parameter; see the module docstring for
     the algorithm. Two additions make robustness evaluation fast without weakening it: an example
     stops being optimised as soon as one of its iterates is adversarial (that iterate is kept),
-    and later restarts or target classes run only on examples that are still robust. When few
-    examples remain (at most :attr:`parallel_rows` rows in all), their runs go side by side in
-    one batch, since a model costs about as much on a small batch as on a larger one.
+    and later target classes run only on examples that are still robust. When few examples
+    remain (at most :attr:`parallel_rows` rows in all), their runs go side by side in one batch,
+    since a model costs about as much on a small batch as on a larger one. For random restarts
+    wrap it: ``Restarts(APGD(threat), 5)`` (:class:`~aisec.attacks.Restarts`; AutoAttack's
+    standard version runs one).
 
     Untargeted it ascends the cross-entropy (``loss="ce"``) or the DLR loss (``"dlr"``); with
     ``n_target_classes > 0`` it instead runs, for each of the ``n_target_classes`` most likely
@@ -102,7 +97,6 @@ class APGD(EvasionAttack):
     Args:
         threat: an ``"linf"`` or ``"l2"`` threat model.
         steps: gradient steps per run ``N_iter`` (100 in the paper).
-        restarts: random restarts per run (1 in AutoAttack's standard version).
         loss: ``"ce"`` or ``"dlr"`` (DLR needs >= 3 classes, targeted DLR >= 4).
         n_target_classes: 0 for the untargeted loss; otherwise the number of top classes to
             target one after another (capped at ``num_classes − 1``).
@@ -116,7 +110,7 @@ class APGD(EvasionAttack):
     """
 
     supported_norms = ("linf", "l2")
-    #: Up to this many rows, several runs (target classes, restarts) share one batch.
+    #: Up to this many rows, several runs (target classes) share one batch.
     parallel_rows = 128
 
     def __init__(
@@ -124,8 +118,7 @@ class APGD(EvasionAttack):
         threat: ThreatModel,
         *,
         steps: int = 100,
-        restarts: int = 1,
-        loss: APGDLoss = "ce",
+        loss: LossName = "ce",
         n_target_classes: int = 0,
         rho: float = 0.75,
         momentum: float = 0.75,
@@ -133,10 +126,9 @@ class APGD(EvasionAttack):
     ) -> None:
         super().__init__(threat)
         self.steps = self._check_int("steps", steps, 1)
-        self.restarts = self._check_int("restarts", restarts, 1)
         if loss not in ("ce", "dlr"):
             raise ValueError(f"loss must be 'ce' or 'dlr', got {loss!r}")
-        self.loss: APGDLoss = loss
+        self.loss: LossName = loss
         self.n_target_classes = self._check_int("n_target_classes", n_target_classes, 0)
         self.rho = self._check_float("rho", rho)
         self.momentum = self._check_float("momentum", momentum)
@@ -149,11 +141,7 @@ class APGD(EvasionAttack):
             self.name = "APGD-T"
 
     def _loss(self, logits: Tensor, y: Tensor, target: Tensor | None) -> Tensor:
-        if target is None:
-            return ce_loss(logits, y) if self.loss == "ce" else dlr_loss(logits, y)
-        if self.loss == "ce":
-            return targeted_ce_loss(logits, target)
-        return targeted_dlr_loss(logits, y, target)
+        return named_loss(self.loss)(logits, y, target)
 
     def _run(self, ctx: AttackContext) -> tuple[Tensor, Tensor]:
         x, y, targets, logits = ctx.x, ctx.y, ctx.targets, ctx.logits
@@ -162,9 +150,9 @@ class APGD(EvasionAttack):
         if targets is None and self.n_target_classes:
             k = min(self.n_target_classes, logits.shape[1] - 1)
             ranked = logits.argsort(dim=1, descending=True)
-            runs = [ranked[:, r] for r in range(1, k + 1) for _ in range(self.restarts)]
+            runs = [ranked[:, r] for r in range(1, k + 1)]
         else:
-            runs = [targets] * self.restarts
+            runs = [targets]
         best = x.clone()
         pred = torch.full((x.shape[0],), -1, dtype=torch.long, device=x.device)
         found = torch.zeros(x.shape[0], dtype=torch.bool, device=x.device)
@@ -173,7 +161,7 @@ class APGD(EvasionAttack):
             rest = (~found).nonzero().squeeze(1)
             if rest.numel() == 0:
                 break
-            # Few points left: run several target classes or restarts side by side in one batch
+            # Few points left: run several target classes side by side in one batch
             # (small batches cost the model about as much as large ones); many: one at a time,
             # so that later runs skip the points the earlier ones fooled.
             width = max(1, min(len(runs) - done, self.parallel_rows // rest.numel()))

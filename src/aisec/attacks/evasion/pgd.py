@@ -1,57 +1,174 @@
-"""Projected Gradient Descent with random start and restarts (Madry et al.)."""
+"""Projected Gradient Descent (Madry et al.): the attack and the ascent loop everything shares.
+
+:func:`projected_gradient_ascent` is the one PGD loop of the project: the :class:`PGD` attack,
+adversarial training's inner maximisation (:mod:`aisec.defenses.training`) and the
+detector-aware attack (:func:`aisec.evaluate.detector_aware_pgd`) all run it, each with its own
+loss, start and choice of the iterate to keep.
+"""
 
 from __future__ import annotations
 
-from typing import Literal
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import partial
+from typing import Generic, TypeVar
 
 import torch
 from torch import Tensor
 
-from aisec.attacks.base import AttackContext, EvasionAttack, Model
+from aisec.attacks.base import AttackContext, EvasionAttack
 from aisec.attacks.evasion._steps import (
     BallProjector,
+    Projection,
     ascent_direction,
-    batch_view,
     make_generator,
     random_start,
 )
 from aisec.attacks.evasion.losses import (
-    ce_loss,
-    dlr_loss,
-    targeted_ce_loss,
-    targeted_dlr_loss,
+    FromLogits,
+    InputLoss,
+    LogitLoss,
+    LossContext,
+    as_input_loss,
 )
 from aisec.threat import ThreatModel
 
-__all__ = ["PGD"]
+__all__ = ["PGD", "Iterate", "Objective", "projected_gradient_ascent"]
 
-PGDLoss = Literal["ce", "dlr"]
+T = TypeVar("T")
+
+Objective = Callable[[Tensor, LossContext], tuple[Tensor, T]]
+"""What :func:`projected_gradient_ascent` ascends: ``(x_adv, context) -> (loss, info)`` with
+``(n,)`` per-example losses (with their graph) and anything its observer needs (e.g. logits)."""
+
+
+@dataclass(frozen=True)
+class Iterate(Generic[T]):
+    """An evaluated iterate of :func:`projected_gradient_ascent`, as its observer sees it.
+
+    Attributes:
+        step: the step index (``0`` is the start).
+        x: ``(n, ...)`` the points of the rows still ascending (detached; the loop updates this
+            tensor in place afterwards: copy what you keep).
+        loss: ``(n,)`` their losses (detached).
+        info: the objective's second output at these points.
+        context: the labels, targets and clean logits of these rows.
+        rows: ``(n,)`` their indices in the batch.
+    """
+
+    step: int
+    x: Tensor
+    loss: Tensor
+    info: T
+    context: LossContext
+    rows: Tensor
+
+
+def projected_gradient_ascent(
+    objective: Objective[T],
+    start: Tensor,
+    context: LossContext,
+    project: Projection,
+    *,
+    norm: str,
+    step_size: float,
+    steps: int,
+    first_grad: Tensor | None = None,
+    observe: Callable[[Iterate[T]], Tensor | None] | None = None,
+) -> Tensor:
+    """Projected gradient ascent: ``steps`` times ``x ← P(x + α·d)``, ``d`` the ascent direction.
+
+    ``d = sign(∇L)`` (L∞) or ``∇L/‖∇L‖₂`` (L2) of the summed per-example loss ``L``; ``P`` is
+    ``project``. Each iterate is evaluated (the loss, its gradient, then ``observe``) before its
+    step; the final iterate is not evaluated. ``observe`` may record what it wants (the first
+    adversarial iterate, the best one) and return a bool mask of the rows that keep ascending:
+    the others leave the batch with their current iterate, so the remaining steps cost only
+    what the remaining rows need. Gradients are taken with respect to the input only, in the
+    model's current mode (the caller chooses it).
+
+    Args:
+        objective: ``(x_adv, context) -> (loss (n,), info)``, e.g.
+            ``functools.partial(input_loss, model)`` for an :class:`~.losses.InputLoss`.
+        start: ``(N, ...)`` the first iterate (not projected here; not modified).
+        context: the rows' labels, targets and clean logits (passed to ``objective``).
+        project: the projection onto the threat model around the clean points.
+        norm: ``"linf"`` or ``"l2"``, the norm of the step.
+        step_size: ``α``.
+        steps: iterations (evaluations and steps).
+        first_grad: ``(N, ...)`` the gradient at ``start`` if already known (then the first
+            iterate is not evaluated and ``observe`` does not see it).
+        observe: called with every evaluated :class:`Iterate` (without gradient tracking);
+            returns ``None``, or an ``(n,)`` bool mask of the rows that go on.
+
+    Returns:
+        ``(N, ...)`` per row the final iterate, or the iterate at which ``observe`` dropped it.
+
+    Reference:
+        A. Madry, A. Makelov, L. Schmidt, D. Tsipras, A. Vladu, "Towards Deep Learning Models
+        Resistant to Adversarial Attacks", ICLR 2018.
+    """
+    n = start.shape[0]
+    x_adv = start.detach().clone()
+    out: Tensor | None = None
+    rows = torch.arange(n, device=start.device)
+    for step in range(steps):
+        if step == 0 and first_grad is not None:
+            grad = first_grad
+        else:
+            with torch.enable_grad():
+                x_adv.requires_grad_(True)
+                loss, info = objective(x_adv, context)
+                (grad,) = torch.autograd.grad(loss.sum(), x_adv)
+            x_adv = x_adv.detach()
+            if observe is not None:
+                with torch.no_grad():
+                    keep = observe(Iterate(step, x_adv, loss.detach(), info, context, rows))
+                    if keep is not None:
+                        if out is None:
+                            out = torch.empty_like(x_adv)
+                        drop = ~keep
+                        out[rows[drop]] = x_adv[drop]
+                        rows, x_adv, grad = rows[keep], x_adv[keep], grad[keep]
+                        context = context.select(keep)
+                        project = project.select(keep)
+                        if rows.numel() == 0:
+                            return out
+        with torch.no_grad():
+            x_adv.add_(ascent_direction(grad, norm), alpha=step_size)
+            x_adv = project(x_adv)
+    if out is None:
+        return x_adv
+    out[rows] = x_adv
+    return out
 
 
 class PGD(EvasionAttack):
-    """Projected gradient ascent on the loss inside the threat model.
+    """Projected gradient ascent on a loss inside the threat model.
 
     Each step is ``x ← P(x + α·d)`` with ``d = sign(∇L)`` (L∞) or ``∇L/‖∇L‖₂`` (L2) and ``P`` the
-    projection onto the ball intersected with the box. The first iterate is a uniformly random
-    point of the ball (``random_start``; without it the first gradient comes from the base
-    class's clean forward pass). With ``restarts > 1`` the attack is repeated from new
-    random points on the examples that are still not adversarial. Every iterate whose logits are
-    computed is checked: an example keeps the first adversarial iterate found (no extra forward
-    passes: the check reuses the logits of the gradient step) and then leaves the batch, so the
-    remaining steps only cost what the still-robust examples need.
+    projection onto the ball intersected with the box (:func:`projected_gradient_ascent`). The
+    first iterate is a uniformly random point of the ball (``random_start``; without it the
+    first gradient comes from the base class's clean forward pass). Every iterate whose logits
+    are computed is checked: an example keeps the first adversarial iterate found (no extra
+    forward passes: the check reuses the logits of the gradient step) and then leaves the batch,
+    so the remaining steps only cost what the still-robust examples need. For several random
+    restarts wrap it: ``Restarts(PGD(threat), 5)`` (:class:`~aisec.attacks.Restarts`).
 
-    Untargeted it ascends the cross-entropy of the label (or the DLR loss); targeted it ascends
-    the negative cross-entropy of the target (or the targeted DLR loss).
+    The loss is ``"ce"`` (untargeted the cross-entropy of the label, targeted the negative
+    cross-entropy of the target, as in the paper), ``"dlr"`` (Croce & Hein's DLR loss, or its
+    targeted form), any function ``(logits, y, targets) -> (N,)`` losses to maximise
+    (:class:`~aisec.attacks.evasion.losses.LogitLoss`), or an
+    :class:`~aisec.attacks.evasion.losses.InputLoss` that runs the model itself (its context
+    holds the labels, the targets and the clean logits).
 
     Args:
         threat: an ``"linf"`` or ``"l2"`` threat model.
-        steps: gradient steps per restart (Madry et al. evaluate CIFAR-10 with 20).
+        steps: gradient steps (Madry et al. evaluate CIFAR-10 with 20).
         step_size: ``α``; default ``2.5·ε/steps``, the rule of Madry et al.'s code that lets the
             attack cross the whole ball from any starting point.
         random_start: start from a uniformly random point of the ball instead of ``x``.
-        restarts: independent runs; each later run only attacks examples still not adversarial.
-        loss: ``"ce"`` (cross-entropy, as in the paper) or ``"dlr"`` (Croce & Hein's DLR).
-        seed: seed of the random starts (a ``torch.Generator`` on the inputs' device).
+        loss: the loss to ascend (a name, a logit loss or an input loss; see above).
+        seed: seed of the random start (a ``torch.Generator`` on the inputs' device).
 
     Reference:
         A. Madry, A. Makelov, L. Schmidt, D. Tsipras, A. Vladu, "Towards Deep Learning Models
@@ -68,8 +185,7 @@ class PGD(EvasionAttack):
         steps: int = 20,
         step_size: float | None = None,
         random_start: bool = True,
-        restarts: int = 1,
-        loss: PGDLoss = "ce",
+        loss: str | LogitLoss | InputLoss = "ce",
         seed: int = 0,
     ) -> None:
         super().__init__(threat)
@@ -78,115 +194,47 @@ class PGD(EvasionAttack):
             step_size = 2.5 * threat.eps / steps
         self.step_size = self._check_float("step_size", step_size)
         self.random_start = bool(random_start)
-        self.restarts = self._check_int("restarts", restarts, 1)
-        if self.restarts > 1 and not self.random_start:
-            raise ValueError("restarts > 1 repeat the same run unless random_start=True")
-        if loss not in ("ce", "dlr"):
-            raise ValueError(f"loss must be 'ce' or 'dlr', got {loss!r}")
-        self.loss: PGDLoss = loss
+        as_input_loss(loss)  # rejects unknown names and non-callables now
+        self.loss = loss
         self.seed = self._check_int("seed", seed, 0)
 
-    def _loss(self, logits: Tensor, y: Tensor, targets: Tensor | None) -> Tensor:
-        if self.loss == "ce":
-            return ce_loss(logits, y) if targets is None else targeted_ce_loss(logits, targets)
-        return dlr_loss(logits, y) if targets is None else targeted_dlr_loss(logits, y, targets)
-
     def _wants_clean_graph(self) -> bool:
-        # Without a random start the first step is taken at x: reuse the clean forward pass.
-        return not self.random_start
+        # Without a random start the first step is taken at x: reuse the clean forward pass
+        # (possible when the loss only needs the logits).
+        return not self.random_start and isinstance(as_input_loss(self.loss), FromLogits)
 
     def _run(self, ctx: AttackContext) -> tuple[Tensor, Tensor]:
-        model, x, y, targets = ctx.model, ctx.x, ctx.y, ctx.targets
-        n = x.shape[0]
+        x, y, targets = ctx.x, ctx.y, ctx.targets
+        loss = as_input_loss(self.loss)
         generator = make_generator(self.seed, x.device)
-        best = x.clone()
-        pred = torch.full((n,), -1, dtype=torch.long, device=x.device)
-        found = torch.zeros(n, dtype=torch.bool, device=x.device)
         first_grad = None
-        if ctx.clean_graph is not None:
-            first_grad = ctx.clean_graph.gradient(lambda z: self._loss(z, y, targets))
-        for restart in range(self.restarts):
-            rows = None if restart == 0 else (~found).nonzero().squeeze(1)
-            if rows is not None and rows.numel() == 0:
-                break
-            xs = x if rows is None else x[rows]
-            ys = y if rows is None else y[rows]
-            ts = targets if targets is None or rows is None else targets[rows]
-            x_last, hit, hit_x, hit_pred = self._attack_once(
-                model, xs, ys, ts, generator, first_grad if restart == 0 else None
-            )
-            chosen = torch.where(batch_view(hit, x_last), hit_x, x_last)
-            chosen_pred = hit_pred.clone()
-            if restart + 1 < self.restarts:
-                # Check the final iterates so that the next restart skips what they fool.
-                miss = (~hit).nonzero().squeeze(1)
-                if miss.numel():
-                    with torch.no_grad():
-                        miss_pred = model(x_last[miss]).argmax(dim=1)
-                    chosen_pred[miss] = miss_pred
-                    hit[miss] = miss_pred == ts[miss] if ts is not None else miss_pred != ys[miss]
-            if rows is None:
-                best, pred, found = chosen, chosen_pred, hit
-            else:
-                best[rows], pred[rows], found[rows] = chosen, chosen_pred, hit
-        return best, pred
+        if ctx.clean_graph is not None and isinstance(loss, FromLogits):
+            logit_loss = loss.loss
+            first_grad = ctx.clean_graph.gradient(lambda z: logit_loss(z, y, targets))
+        start = random_start(x, self.threat, generator) if self.random_start else x.clone()
+        pred = torch.full((x.shape[0],), -1, dtype=torch.long, device=x.device)
 
-    def _attack_once(
-        self,
-        model: Model,
-        x: Tensor,
-        y: Tensor,
-        targets: Tensor | None,
-        generator: torch.Generator,
-        first_grad: Tensor | None,
-    ) -> tuple[Tensor, Tensor, Tensor, Tensor]:
-        """One PGD run.
+        def first_adversarial(iterate: Iterate[Tensor]) -> Tensor | None:
+            # An example keeps its first adversarial iterate (with the prediction already
+            # computed there) and leaves the batch.
+            step_pred = iterate.info.argmax(dim=1)
+            goal = iterate.context.targets
+            labels = iterate.context.labels()
+            adversarial = step_pred == goal if goal is not None else step_pred != labels
+            if not bool(adversarial.any()):
+                return None
+            pred[iterate.rows[adversarial]] = step_pred[adversarial]
+            return ~adversarial
 
-        Returns:
-            The final iterate (not evaluated), which examples were adversarial at an evaluated
-            iterate, those first adversarial iterates and their predictions (``-1`` elsewhere).
-        """
-        n = x.shape[0]
-        project = BallProjector(x, self.threat)
-        x_adv = random_start(x, self.threat, generator) if self.random_start else x.clone()
-        found = torch.zeros(n, dtype=torch.bool, device=x.device)
-        hit_x = x.clone()
-        hit_pred = torch.full((n,), -1, dtype=torch.long, device=x.device)
-        # Rows still being optimised: an example leaves once an iterate fools the model, since
-        # that iterate is what the attack returns for it (the later ones would be discarded).
-        active = torch.arange(n, device=x.device)
-        norm = self.threat.norm
-        alpha = self.step_size
-        for step in range(self.steps):
-            if step == 0 and first_grad is not None:
-                grad = first_grad  # the clean point: known not to be adversarial
-            else:
-                with torch.enable_grad():
-                    x_adv.requires_grad_(True)
-                    out = model(x_adv)
-                    loss = self._loss(out, y, targets).sum()
-                    (grad,) = torch.autograd.grad(loss, x_adv)
-                x_adv = x_adv.detach()
-                with torch.no_grad():
-                    pred = out.argmax(dim=1)
-                    adversarial = pred == targets if targets is not None else pred != y
-                    if bool(adversarial.any()):
-                        rows = active[adversarial]
-                        hit_x[rows] = x_adv[adversarial]
-                        hit_pred[rows] = pred[adversarial]
-                        found[rows] = True
-                        keep = ~adversarial
-                        active, x_adv, grad, y = active[keep], x_adv[keep], grad[keep], y[keep]
-                        targets = targets[keep] if targets is not None else None
-                        project = project.select(keep)
-                        if active.numel() == 0:
-                            return hit_x, found, hit_x, hit_pred
-            with torch.no_grad():
-                if norm == "linf":
-                    x_adv.add_(grad.sign(), alpha=alpha)
-                else:
-                    x_adv.add_(ascent_direction(grad, norm), alpha=alpha)
-                x_adv = project(x_adv)
-        x_last = hit_x.clone()
-        x_last[active] = x_adv
-        return x_last, found, hit_x, hit_pred
+        x_adv = projected_gradient_ascent(
+            partial(loss, ctx.model),
+            start,
+            LossContext(y, targets, ctx.logits),
+            BallProjector(x, self.threat),
+            norm=self.threat.norm,
+            step_size=self.step_size,
+            steps=self.steps,
+            first_grad=first_grad,
+            observe=first_adversarial,
+        )
+        return x_adv, pred

@@ -7,9 +7,10 @@ import math
 import torch
 from torch import Tensor
 
-from aisec.attacks.base import AttackContext, EvasionAttack, Model
+from aisec.attacks.base import AttackContext, EvasionAttack
 from aisec.attacks.evasion._steps import batch_view, make_generator
 from aisec.attacks.evasion.losses import margin, targeted_margin
+from aisec.models.plumbing import Model
 from aisec.threat import ThreatModel
 
 __all__ = ["SquareAttack", "square_fraction"]

@@ -7,10 +7,12 @@
   mask on a sign, printable (non-printability score against a printer palette, total
   variation, quantized to the palette at the end);
 - :mod:`~aisec.attacks.physical.patch`: the universal adversarial patch (Brown et al., 2017);
-- :mod:`~aisec.attacks.physical.evaluate`: held-out evaluation under unseen conditions, with a
-  control sticker of random printable colours;
-- :mod:`~aisec.attacks.physical.scenario`: the stop-sign scenario end to end (used by
-  ``examples/physical_attacks.py``, ``aisec physical`` and the tour).
+- :mod:`~aisec.attacks.physical.masks` and :mod:`~aisec.attacks.physical.palette`: sticker
+  shapes and the printer palette.
+
+Their held-out evaluation (unseen conditions, a control sticker of random printable colours) is
+:mod:`aisec.evaluate.physical`; the stop-sign experiment end to end is
+:mod:`aisec.experiments.physical`.
 
 Physical attacks are not bounded in an Lp norm, so they are not
 :class:`~aisec.attacks.base.EvasionAttack` subclasses; they follow the same conventions:
@@ -20,13 +22,6 @@ serialise to JSON.
 
 from __future__ import annotations
 
-from aisec.attacks.physical.evaluate import (
-    ConditionSetMetrics,
-    PhysicalEvaluation,
-    control_sticker,
-    evaluate_patch,
-    evaluate_signs,
-)
 from aisec.attacks.physical.masks import STICKER_SHAPES, load_mask_png, sticker_mask
 from aisec.attacks.physical.palette import PRINTER_PALETTE, Palette
 from aisec.attacks.physical.patch import AdversarialPatch, PatchResult, patch_mask
@@ -45,15 +40,10 @@ __all__ = [
     "STICKER_SHAPES",
     "AdversarialPatch",
     "ConditionBatch",
-    "ConditionSetMetrics",
     "Palette",
     "PatchResult",
     "PhysicalConditions",
-    "PhysicalEvaluation",
     "RP2Result",
-    "control_sticker",
-    "evaluate_patch",
-    "evaluate_signs",
     "load_mask_png",
     "make_generator",
     "patch_mask",

@@ -31,7 +31,6 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from aisec.attacks.base import CountingModel, Model, eval_mode
 from aisec.attacks.physical._common import (
     check_float,
     check_int,
@@ -42,6 +41,7 @@ from aisec.attacks.physical._common import (
     save_rgba_png,
 )
 from aisec.attacks.physical.transforms import EOT, PhysicalConditions, make_generator
+from aisec.models.plumbing import CountingModel, Model, eval_mode
 
 __all__ = ["AdversarialPatch", "PatchResult", "patch_mask"]
 

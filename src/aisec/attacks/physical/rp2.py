@@ -28,7 +28,7 @@ non-printability score. aisec implements it with these choices:
   ``parametrization="rgb"`` the cells hold colours, as in the paper, and are printed as their
   nearest palette colour;
 - the result's sticker is the *printed* one (palette colours): what
-  :mod:`aisec.attacks.physical.evaluate` measures. ``printable=False`` turns printability off
+  :mod:`aisec.evaluate.physical` measures. ``printable=False`` turns printability off
   (free colours, no NPS, no quantization: the digital upper bound).
 
 Reference:
@@ -48,7 +48,6 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from aisec.attacks.base import CountingModel, Model, eval_mode
 from aisec.attacks.physical._common import (
     check_float,
     check_int,
@@ -62,6 +61,7 @@ from aisec.attacks.physical.masks import sticker_mask
 from aisec.attacks.physical.palette import PRINTER_PALETTE, Palette
 from aisec.attacks.physical.transforms import EOT, PhysicalConditions, make_generator
 from aisec.data.signs import SignTemplate
+from aisec.models.plumbing import CountingModel, Model, eval_mode
 
 __all__ = ["RP2", "RP2Result", "total_variation"]
 

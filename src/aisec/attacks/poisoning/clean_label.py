@@ -21,12 +21,18 @@ Reference:
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import partial
 from typing import ClassVar
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 
+from aisec.attacks.evasion import (
+    BallProjector,
+    LossContext,
+    as_input_loss,
+    projected_gradient_ascent,
+)
 from aisec.attacks.poisoning.badnets import Trigger
 from aisec.attacks.poisoning.base import PoisoningAttack, check_class
 from aisec.threat import ThreatModel
@@ -48,7 +54,9 @@ def max_loss_perturbation(
 
     Unlike an evasion attack, this does not stop at the first misclassified point: it keeps
     increasing the loss for all ``steps`` (Turner et al.'s "hard to learn" perturbation).
-    Starts from ``x`` (no random start), so the result is deterministic.
+    Starts from ``x`` (no random start), so the result is deterministic. It runs the project's
+    PGD loop, :func:`~aisec.attacks.evasion.projected_gradient_ascent`, on the ``"ce"`` loss
+    with no early stopping, the model in eval mode (its modes are restored afterwards).
 
     Args:
         model: maps ``(N, C, H, W)`` images in the threat model's bounds to logits.
@@ -69,6 +77,10 @@ def max_loss_perturbation(
     alpha = 2.5 * threat.eps / steps if step_size is None else float(step_size)
     if not alpha > 0:
         raise ValueError(f"step_size must be > 0, got {step_size!r}")
+    lo, hi = threat.bounds
+    if x.numel() and (x.min() < lo or x.max() > hi):
+        raise ValueError(f"x must lie inside the bounds {threat.bounds} to be projected around")
+    objective = partial(as_input_loss("ce"), model)
     modes = [(m, m.training) for m in model.modules()] if isinstance(model, nn.Module) else []
     if isinstance(model, nn.Module):
         model.eval()
@@ -77,15 +89,18 @@ def max_loss_perturbation(
         for start in range(0, x.shape[0], batch_size):
             xb = x[start : start + batch_size].detach()
             yb = y[start : start + batch_size]
-            x_adv = xb.clone()
-            for _ in range(steps):
-                x_adv.requires_grad_(True)
-                with torch.enable_grad():
-                    loss = F.cross_entropy(model(x_adv), yb, reduction="sum")
-                    (grad,) = torch.autograd.grad(loss, x_adv)
-                with torch.no_grad():
-                    x_adv = threat.project(x_adv.detach() + alpha * grad.sign(), xb)
-            out.append(x_adv.detach())
+            # The shared PGD loop without an observer: every row takes every step and the
+            # final iterate is returned. Its L∞ projection is the exact one (a clamp).
+            x_adv = projected_gradient_ascent(
+                objective,
+                xb,
+                LossContext(yb),
+                BallProjector(xb, threat),
+                norm="linf",
+                step_size=alpha,
+                steps=steps,
+            )
+            out.append(x_adv)
         return torch.cat(out)
     finally:
         for module, training in modes:

@@ -4,7 +4,7 @@ Recipes (:mod:`aisec.attacks.text.recipes`): ``textfooler``, ``pwws``, ``deepwor
 ``bad_characters``, each a small factory returning a :class:`TextAttack`::
 
     from aisec.attacks.text import build_recipe
-    from aisec.models.text import load_text_model
+    from aisec.zoo import load_text_model
 
     model = load_text_model("tweets-bow")
     run = build_recipe("deepwordbug").run(model, texts, labels)

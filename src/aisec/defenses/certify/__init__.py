@@ -4,9 +4,10 @@
 ``certify`` (CERTIFY) return, per input, a class or an explicit abstention (``-1`` and an
 ``abstained`` mask). A certificate says: with probability at least ``1 − α`` over the noise,
 the smoothed classifier returns the same class on every point within the certified L2 radius.
-:func:`certified_accuracy_curve` and :func:`plot_certified_accuracy` turn certificates into the
-certified accuracy against L2 radius curve (JSON-ready and PNG); :func:`evaluate_smoothing` and
-:func:`write_smoothing_outputs` run a whole test set (the ``aisec certify`` command).
+:func:`certified_accuracy_curve` turns certificates into the certified accuracy against L2
+radius curve. Evaluating a whole test set is :func:`aisec.evaluate.certify.evaluate_smoothing`
+(by zoo name: :mod:`aisec.experiments.certify`); the plot is
+:func:`aisec.report.figures.plot_certified_accuracy`.
 
 Example::
 
@@ -23,13 +24,7 @@ from aisec.defenses.certify.curve import (
     CertifiedAccuracyCurve,
     certified_accuracy_curve,
     max_certifiable_radius,
-    plot_certified_accuracy,
     radius_grid,
-)
-from aisec.defenses.certify.evaluation import (
-    SmoothingEvaluation,
-    evaluate_smoothing,
-    write_smoothing_outputs,
 )
 from aisec.defenses.certify.smoothing import (
     ABSTAIN,
@@ -48,13 +43,9 @@ __all__ = [
     "NoisyEnsemble",
     "RandomizedSmoothing",
     "SmoothedPrediction",
-    "SmoothingEvaluation",
     "binomial_p_value",
     "certified_accuracy_curve",
     "clopper_pearson_lower",
-    "evaluate_smoothing",
     "max_certifiable_radius",
-    "plot_certified_accuracy",
     "radius_grid",
-    "write_smoothing_outputs",
 ]

@@ -1,16 +1,16 @@
-"""Certified accuracy against L2 radius: the curve of Cohen et al. (2019), as data and a PNG.
+"""Certified accuracy against L2 radius: the curve of Cohen et al. (2019), as data.
 
 The certified accuracy at radius ``r`` is the fraction of test points whose CERTIFY answer is
 their true label with a certified radius of at least ``r`` (abstentions count as wrong). It is
 a lower bound, holding with probability ``1 − α`` per point, on the smoothed classifier's
-robust accuracy against every L2 attack of size below ``r``.
+robust accuracy against every L2 attack of size below ``r``. The report draws the curve
+(:func:`aisec.report.figures.plot_certified_accuracy`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -19,13 +19,12 @@ from scipy import stats
 from torch import Tensor
 
 from aisec.defenses.certify.smoothing import Certificate
-from aisec.report.figures import save_figure
+from aisec.stats import Rate
 
 __all__ = [
     "CertifiedAccuracyCurve",
     "certified_accuracy_curve",
     "max_certifiable_radius",
-    "plot_certified_accuracy",
     "radius_grid",
 ]
 
@@ -54,6 +53,25 @@ class CertifiedAccuracyCurve:
     n0: int
     n: int
     alpha: float
+
+    def certified_accuracy_at(self, radius: float) -> Rate:
+        """Certified accuracy at ``radius``, with the number of points.
+
+        The value is the curve's at the first grid radius ``>= radius`` (certified accuracy
+        only falls with the radius, so this never over-states it), and 0 beyond the grid.
+
+        Args:
+            radius: an L2 radius ``>= 0``.
+
+        Returns:
+            The points certified correct at that radius, out of :attr:`n_points`.
+        """
+        if not radius >= 0:
+            raise ValueError(f"radius must be >= 0, got {radius}")
+        for r, accuracy in zip(self.radii, self.certified_accuracy, strict=True):
+            if r >= radius:
+                return Rate(round(accuracy * self.n_points), self.n_points)
+        return Rate(0, self.n_points)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready: the settings and ``curve``, a list of ``{radius, certified_accuracy}``."""
@@ -127,44 +145,3 @@ def certified_accuracy_curve(
         n=certificate.n,
         alpha=certificate.alpha,
     )
-
-
-def plot_certified_accuracy(
-    curves: Mapping[str, CertifiedAccuracyCurve], path: str | Path, *, title: str | None = None
-) -> Path:
-    """Plot one or more certified-accuracy curves (accuracy against L2 radius) to a PNG.
-
-    Args:
-        curves: label (e.g. ``"digits-cnn-noise, σ=0.25"``) -> curve.
-        path: the PNG to write; parent directories are created.
-        title: optional figure title.
-
-    Returns:
-        The written path.
-    """
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    if not curves:
-        raise ValueError("curves must hold at least one curve")
-    figure, axis = plt.subplots(figsize=(5.5, 3.8))
-    for label, curve in curves.items():
-        # "pre": between two grid radii the plot shows the lower (conservative) value.
-        (line,) = axis.step(curve.radii, curve.certified_accuracy, where="pre", label=label)
-        # Beyond σ·Φ⁻¹(α^(1/n)) nothing can be certified with n copies, however robust g is.
-        limit = max_certifiable_radius(curve.sigma, curve.n, curve.alpha)
-        axis.axvline(limit, color=line.get_color(), linestyle=":", linewidth=1)
-    axis.set_xlabel("L2 radius")
-    axis.set_ylabel("certified accuracy")
-    axis.set_ylim(0.0, 1.02)
-    axis.set_xlim(left=0.0)
-    axis.grid(alpha=0.3)
-    axis.plot([], [], color="grey", linestyle=":", label="largest radius n copies allow")
-    axis.legend(fontsize=8)
-    if title:
-        axis.set_title(title, fontsize=10)
-    out = save_figure(figure, path)
-    plt.close(figure)
-    return out

@@ -44,7 +44,7 @@ import torch
 from scipy import stats
 from torch import Tensor, nn
 
-from aisec.attacks.base import Model, eval_mode
+from aisec.models.plumbing import Model, eval_mode
 
 __all__ = [
     "ABSTAIN",

@@ -1,4 +1,4 @@
-"""Text defenses: input sanitization, embedding-noise training and adversarial training.
+"""Text defenses: input sanitization, and a classifier behind the sanitizer.
 
 The public entry point for services is :class:`Sanitizer`::
 
@@ -7,10 +7,14 @@ The public entry point for services is :class:`Sanitizer`::
     cleaned, findings = Sanitizer().clean(text)
     if findings:
         log.warning("suspicious input: %s", [f.kind for f in findings])
+
+:class:`SanitizedClassifier` puts the sanitizer in front of a victim, so that an attack queries
+the defended pipeline (an adaptive evaluation). Embedding-noise and adversarial training of the
+tweet victims live with the zoo (:mod:`aisec.zoo.text_variants`), which trains and caches them.
 """
 
 from __future__ import annotations
 
-from aisec.defenses.text.sanitizer import Finding, Sanitizer
+from aisec.defenses.text.sanitizer import Finding, SanitizedClassifier, Sanitizer
 
-__all__ = ["Finding", "Sanitizer"]
+__all__ = ["Finding", "SanitizedClassifier", "Sanitizer"]

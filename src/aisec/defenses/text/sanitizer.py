@@ -2,13 +2,16 @@
 
 :meth:`Sanitizer.clean` returns the cleaned text and a list of :class:`Finding` s — what was
 changed and why — that a service can log, or use to flag or reject the input
-(``findings`` non-empty means the input was not plain text). The steps, in order:
+(``findings`` non-empty means the input was not plain text). The steps, in order (1-6 are the
+normalisation round of :mod:`aisec.unicode`, shared with the attacks and the watermark
+detector):
 
 1. invalid Unicode (lone surrogates) -> U+FFFD;
 2. deletion controls (backspace, delete) applied: each erases the character before it;
 3. bidi overrides, embeddings and isolates resolved to display order, controls removed;
 4. invisible characters removed: zero-width characters, tag characters, other format (Cf) and
-   control (Cc) characters except tab, newline and carriage return;
+   control (Cc) characters except tab, newline and carriage return, the combining grapheme
+   joiner;
 5. Unicode NFKC normalization (fullwidth and mathematical letters, ligatures);
 6. confusable folding: letters confusable with an ASCII letter or digit (Cyrillic ``а``) are
    replaced by it, from the Unicode confusables table of the maintained package
@@ -28,21 +31,29 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from aisec.attacks.text.unicode import (
+from torch import Tensor
+
+from aisec.models.text import TextClassifier
+from aisec.unicode import (
     BIDI_CONTROLS,
+    DELETION_CONTROLS,
+    MAX_ROUNDS,
     apply_deletions,
     confusable_fold_table,
+    fold_confusables,
+    is_invisible,
+    remove_invisible,
+    replace_surrogates,
     resolve_bidi,
 )
 
-__all__ = ["Finding", "Sanitizer"]
+__all__ = ["Finding", "SanitizedClassifier", "Sanitizer"]
 
-_SURROGATE = re.compile("[\ud800-\udfff]")
 _WORD = re.compile(r"https?://\S+|www\.\S+|[@#]\w+|([A-Za-z]+)")
-_MAX_ROUNDS = 4
 
 
 @dataclass(frozen=True)
@@ -101,28 +112,23 @@ class Sanitizer:
                 ) from error
             self._speller = SpellChecker(distance=1)
 
-    def _invisible(self, char: str) -> bool:
-        category = unicodedata.category(char)
-        if category == "Cf":
-            return True
-        return category == "Cc" and not (self.keep_newlines and char in "\t\n\r")
-
     def _round(self, text: str, counts: dict[str, list[str]]) -> str:
-        surrogates = _SURROGATE.findall(text)
+        surrogates = [c for c in text if "\ud800" <= c <= "\udfff"]
         if surrogates:
             counts["invalid_unicode"] += surrogates
-            text = _SURROGATE.sub("\ufffd", text)
-        if "\b" in text or "\x7f" in text:
-            counts["deletion_controls"] += [c for c in text if c in "\b\x7f"]
+            text = replace_surrogates(text)
+        deleters = [c for c in text if c in DELETION_CONTROLS]
+        if deleters:
+            counts["deletion_controls"] += deleters
             text = apply_deletions(text)
         bidi = [c for c in text if c in BIDI_CONTROLS]
         if bidi:
             counts["bidi_controls"] += bidi
             text = resolve_bidi(text)
-        hidden = [c for c in text if self._invisible(c)]
+        hidden = [c for c in text if is_invisible(c, keep_whitespace=self.keep_newlines)]
         if hidden:
             counts["invisible"] += hidden
-            text = "".join(c for c in text if not self._invisible(c))
+            text = remove_invisible(text, keep_whitespace=self.keep_newlines)
         normalized = unicodedata.normalize("NFKC", text)
         if normalized != text:
             counts["nfkc"] += [c for c in text if unicodedata.normalize("NFKC", c) != c]
@@ -132,7 +138,7 @@ class Sanitizer:
             folded = [c for c in text if c in table]
             if folded:
                 counts["confusables"] += folded
-                text = "".join(table.get(c, c) for c in text)
+                text = fold_confusables(text)
         return text
 
     def _correct(self, text: str, counts: dict[str, list[str]]) -> str:
@@ -181,7 +187,7 @@ class Sanitizer:
                 "spelling",
             )
         }
-        for _ in range(_MAX_ROUNDS):
+        for _ in range(MAX_ROUNDS):
             cleaned = self._round(text, counts)
             if self._speller is not None:
                 cleaned = self._correct(cleaned, counts)
@@ -204,3 +210,24 @@ class Sanitizer:
     def clean_batch(self, texts: list[str]) -> list[str]:
         """Cleaned texts only (convenient as a preprocessing step before a classifier)."""
         return [self.clean(t)[0] for t in texts]
+
+
+class SanitizedClassifier:
+    """A classifier that sanitizes its inputs first: the defended pipeline an attacker queries.
+
+    Attacking this object (rather than the bare model) evaluates the sanitizer *adaptively*:
+    every query of the attack goes through :meth:`Sanitizer.clean_batch`.
+
+    Args:
+        model: the victim.
+        sanitizer: the sanitizer (default :class:`Sanitizer`).
+    """
+
+    def __init__(self, model: TextClassifier, sanitizer: Sanitizer | None = None) -> None:
+        self.model = model
+        self.sanitizer = sanitizer if sanitizer is not None else Sanitizer()
+        self.class_names = model.class_names
+
+    def predict_proba(self, texts: Sequence[str], batch_size: int = 256) -> Tensor:
+        """Probabilities ``(N, K)`` of the sanitized texts."""
+        return self.model.predict_proba(self.sanitizer.clean_batch(list(texts)), batch_size)

@@ -1,17 +1,31 @@
-"""Shared pieces of the training defenses: mode switching, argument checks, the L∞ inner loop."""
+"""Shared pieces of the training defenses: mode switching, argument checks, the L∞ inner loop.
+
+The inner maximisation of adversarial training is the PGD loop of the attacks,
+:func:`aisec.attacks.evasion.projected_gradient_ascent`, without early stopping: every example
+takes every step, in the mode the objective asks for.
+"""
 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
+from functools import partial
 from typing import Literal
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from aisec.threat import ThreatModel, linf_box, parse_eps
+from aisec.attacks.evasion import (
+    BallProjector,
+    InputLoss,
+    LossContext,
+    as_input_loss,
+    projected_gradient_ascent,
+    random_start,
+)
+from aisec.threat import ThreatModel, parse_eps
 
 __all__ = [
     "AttackMode",
@@ -23,7 +37,6 @@ __all__ = [
     "cross_entropy_ascent",
     "linf_ascent",
     "module_mode",
-    "uniform_start",
 ]
 
 AttackMode = Literal["train", "eval"]
@@ -80,24 +93,27 @@ def linf_ascent(
     model: nn.Module,
     x: Tensor,
     start: Tensor,
-    objective: Callable[[Tensor], Tensor],
+    loss: InputLoss,
+    context: LossContext,
     *,
     eps: float,
     step_size: float,
     steps: int,
     bounds: tuple[float, float],
 ) -> Tensor:
-    """Signed-gradient ascent of ``objective(model(x'))`` inside the L∞ ball around ``x``.
+    """PGD's ascent of ``loss`` inside the L∞ ball around ``x``, every point for every step.
 
-    The start is projected onto the ball ∩ box, then each step is
-    ``x' ← clip(x' + step_size · sign(∇ objective))``. Gradients are taken with respect to the
-    input only (the parameters' ``.grad`` are untouched); the model runs in whatever mode it is.
+    The start is projected onto the ball ∩ box, then
+    :func:`~aisec.attacks.evasion.projected_gradient_ascent` takes ``steps`` steps
+    ``x' ← clip(x' + step_size · sign(∇ loss))``. Gradients are taken with respect to the input
+    only (the parameters' ``.grad`` are untouched); the model runs in whatever mode it is.
 
     Args:
         model: maps ``(B, C, H, W)`` to ``(B, K)`` logits.
         x: clean batch ``(B, C, H, W)`` inside ``bounds``.
         start: ``(B, C, H, W)`` first iterate (e.g. ``x`` plus uniform noise).
-        objective: ``(B, K)`` logits -> scalar to maximise (summed over the batch).
+        loss: the per-example loss to maximise.
+        context: what ``loss`` knows about the batch (labels, clean logits).
         eps: L∞ radius.
         step_size: step length.
         steps: number of steps (0 returns the projected start).
@@ -106,19 +122,16 @@ def linf_ascent(
     Returns:
         ``(B, C, H, W)`` detached points with ``‖x' − x‖∞ ≤ eps`` inside ``bounds``.
     """
-    lower, upper = linf_box(x.detach(), eps, bounds)
-    x_adv = torch.minimum(torch.maximum(start.detach(), lower), upper)
-    for _ in range(steps):
-        x_adv.requires_grad_(True)
-        (grad,) = torch.autograd.grad(objective(model(x_adv)), x_adv)
-        x_adv = torch.minimum(torch.maximum(x_adv.detach() + step_size * grad.sign(), lower), upper)
-    return x_adv.detach()
-
-
-def uniform_start(x: Tensor, eps: float, generator: torch.Generator) -> Tensor:
-    """``x + U(−eps, eps)`` drawn from ``generator`` (``(B, C, H, W)``, not yet clipped)."""
-    noise = torch.rand(x.shape, generator=generator, device=x.device, dtype=x.dtype)
-    return x + (2 * noise - 1) * eps
+    project = BallProjector(x.detach(), ThreatModel("linf", eps, bounds))
+    return projected_gradient_ascent(
+        partial(loss, model),
+        project(start.detach().clone()),
+        context,
+        project,
+        norm="linf",
+        step_size=step_size,
+        steps=steps,
+    )
 
 
 def cross_entropy_ascent(
@@ -136,15 +149,20 @@ def cross_entropy_ascent(
     """PGD on the cross-entropy from a uniform random start (PGD-AT with ``steps``, fast AT with
     one step), the model in ``attack_mode`` meanwhile.
 
+    The start and the loss are those of the :class:`~aisec.attacks.PGD` attack (its random
+    start and ``"ce"``); unlike the attack, every example takes every step.
+
     Returns:
         ``(B, C, H, W)`` detached points inside the ε-ball around ``x`` and ``bounds``.
     """
+    threat = ThreatModel("linf", eps, bounds)
     with module_mode(model, attack_mode == "train"):
         return linf_ascent(
             model,
             x,
-            uniform_start(x, eps, generator),
-            lambda logits: torch.nn.functional.cross_entropy(logits, y, reduction="sum"),
+            random_start(x.detach(), threat, generator),
+            as_input_loss("ce"),
+            LossContext(y),
             eps=eps,
             step_size=step_size,
             steps=steps,

@@ -27,8 +27,10 @@ class FastAdversarialTraining(CrossEntropyAscentLoss):
 
     Fast AT can *catastrophically overfit*: within an epoch the model becomes robust to FGSM
     but not to PGD. Watch PGD accuracy on held-out data after each epoch
-    (:func:`aisec.defenses.training.pgd_accuracy`); :func:`~aisec.defenses.training.train_variant`
-    warns when it collapses.
+    (:func:`aisec.zoo.pgd_accuracy`); :func:`~aisec.zoo.train_variant` warns when it collapses.
+
+    The step is the PGD loop of the attacks
+    (:func:`aisec.attacks.evasion.projected_gradient_ascent`), one step from PGD's random start.
 
     Args:
         eps: the L∞ radius ε (a number or a string such as ``"8/255"``).

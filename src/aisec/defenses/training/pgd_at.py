@@ -25,7 +25,9 @@ class PGDAdversarialTraining(CrossEntropyAscentLoss):
     ``k`` signed-gradient ascent steps on the cross-entropy, each projected onto the ball ∩ box —
     and the model is trained with the cross-entropy on them: the saddle-point problem
     ``min_θ E max_{‖δ‖∞≤ε} CE(f_θ(x + δ), y)``. Pass it to
-    :func:`aisec.models.train_classifier` as ``step_loss``.
+    :func:`aisec.models.train_classifier` as ``step_loss``. The inner maximisation is the
+    :class:`~aisec.attacks.PGD` attack's loop, start and loss (``"ce"``), except that every
+    example takes every step (:func:`aisec.attacks.evasion.projected_gradient_ascent`).
 
     Args:
         eps: the L∞ radius ε (a number or a string such as ``"8/255"``).

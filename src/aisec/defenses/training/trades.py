@@ -9,6 +9,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from aisec.attacks.evasion import KLToClean, LossContext
 from aisec.defenses.training._common import (
     AttackMode,
     check_eps,
@@ -28,7 +29,8 @@ class TRADES:
 
     ``x'`` maximises ``KL(f(x) ‖ f(x'))`` over the L∞ ε-ball: it starts at
     ``x + 0.001·N(0, I)`` (the KL's gradient vanishes at ``x' = x``) and takes ``steps``
-    signed-gradient steps, each projected onto the ball ∩ box, with ``f(x)`` fixed. ``f``
+    signed-gradient steps, each projected onto the ball ∩ box, with ``f(x)`` fixed (PGD on
+    :class:`~aisec.attacks.evasion.KLToClean`, every example for every step). ``f``
     denotes the softmax; the KL is averaged over the batch. ``β`` trades clean accuracy for
     robustness (the paper's CIFAR-10 value is 6).
 
@@ -72,13 +74,14 @@ class TRADES:
         assert self.step_size is not None  # resolved in __post_init__
         with module_mode(model, self.attack_mode == "train"):
             with torch.no_grad():
-                clean = F.softmax(model(x), dim=1)
+                clean_logits = model(x)
             noise = torch.randn(x.shape, generator=generator, device=x.device, dtype=x.dtype)
             return linf_ascent(
                 model,
                 x,
                 x + self.init_std * noise,
-                lambda logits: F.kl_div(F.log_softmax(logits, dim=1), clean, reduction="sum"),
+                KLToClean(),
+                LossContext(clean_logits=clean_logits),
                 eps=self.eps,
                 step_size=self.step_size,
                 steps=self.steps,

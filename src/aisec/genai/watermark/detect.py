@@ -17,7 +17,6 @@ Reference: Kirchenbauer et al., "A Watermark for Large Language Models", ICML 20
 from __future__ import annotations
 
 import math
-import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -26,6 +25,7 @@ import torch
 from torch import Tensor
 
 from aisec.genai.watermark.scheme import WatermarkScheme, as_token_ids
+from aisec.unicode import normalize
 
 __all__ = [
     "DEFAULT_MIN_TOKENS",
@@ -39,75 +39,6 @@ __all__ = [
 
 DEFAULT_MIN_TOKENS = 10
 DEFAULT_Z_THRESHOLD = 4.0
-
-# Characters that render as nothing; inserting them splits tokens without changing the look.
-_INVISIBLE = dict.fromkeys(
-    [
-        0x00AD,
-        0x034F,
-        0x061C,
-        0x180E,
-        *range(0x200B, 0x2010),
-        *range(0x202A, 0x202F),
-        *range(0x2060, 0x2065),
-        0xFEFF,
-    ],
-    None,
-)
-# Look-alike letters that NFKC leaves alone (Cyrillic, Greek) mapped to their Latin twins.
-_HOMOGLYPHS = str.maketrans(
-    {
-        "а": "a",
-        "е": "e",
-        "о": "o",
-        "р": "p",
-        "с": "c",
-        "у": "y",
-        "х": "x",
-        "і": "i",
-        "ј": "j",
-        "ѕ": "s",
-        "ԁ": "d",
-        "ɡ": "g",
-        "һ": "h",
-        "ӏ": "l",
-        "ԛ": "q",
-        "ԝ": "w",
-        "А": "A",
-        "В": "B",
-        "Е": "E",
-        "К": "K",
-        "М": "M",
-        "Н": "H",
-        "О": "O",
-        "Р": "P",
-        "С": "C",
-        "Т": "T",
-        "Х": "X",
-        "У": "Y",
-        "І": "I",
-        "Ј": "J",
-        "Ѕ": "S",
-        "α": "a",
-        "ο": "o",
-        "ν": "v",
-        "ι": "i",
-        "Α": "A",
-        "Β": "B",
-        "Ε": "E",
-        "Ζ": "Z",
-        "Η": "H",
-        "Ι": "I",
-        "Κ": "K",
-        "Μ": "M",
-        "Ν": "N",
-        "Ο": "O",
-        "Ρ": "P",
-        "Τ": "T",
-        "Υ": "Y",
-        "Χ": "X",
-    }
-)
 
 
 class NotEnoughTokensError(ValueError):
@@ -256,15 +187,17 @@ def detect(
 def normalize_text(text: str) -> str:
     """Undo Unicode tricks that split tokens without changing how text reads.
 
-    NFKC compatibility normalization (full-width letters, ligatures, ...), removal of invisible
-    characters (zero-width spaces and joiners, soft hyphen, bidi marks, BOM) and mapping of
-    Cyrillic/Greek look-alikes to Latin letters.
+    The shared normalisation of :func:`aisec.unicode.normalize`: deletion controls applied,
+    bidi overrides resolved, invisible characters removed (zero-width spaces and joiners, soft
+    hyphen, bidi marks, BOM, tags, other format and control characters), NFKC compatibility
+    normalisation (full-width letters, ligatures, ...) and confusable look-alikes (Cyrillic,
+    Greek, ...) folded to their ASCII letters, repeated until the text is stable.
+
+    Raises:
+        TypeError: ``text`` is not a string.
+        ValueError: the package ``confusable-homoglyphs`` is not installed.
     """
-    if not isinstance(text, str):
-        raise TypeError(f"text must be a str, got {type(text).__name__}")
-    text = unicodedata.normalize("NFKC", text)
-    text = text.translate(_INVISIBLE)
-    return text.translate(_HOMOGLYPHS)
+    return normalize(text)
 
 
 def detect_text(

@@ -1,12 +1,15 @@
 """Tour chapter "defenses": which vision defenses hold under an adaptive attacker.
 
-1. The defense table (:func:`~aisec.evaluate.compare_defenses`): no defense, each preprocessing
-   defense, adversarial training and adversarial training + JPEG, each with its clean accuracy,
-   the accuracy under a *non-adaptive* attack (PGD on the bare model, transferred through the
-   defense — what a naive evaluation reports) and under the *adaptive* attacks (APGD-CE, APGD-T
-   and Square through BPDA for non-differentiable steps and EOT for randomized ones).
-2. The full evaluation suite (:func:`~aisec.evaluate.evaluate_robustness`: APGD-CE, APGD-T and
-   Square at AutoAttack's budgets) on the undefended and the adversarially trained model.
+The chapter runs :func:`aisec.experiments.defenses.run` with the plan of its mode and presents
+the result:
+
+1. The defense table: no defense, each preprocessing defense, adversarial training and
+   adversarial training + JPEG, each with its clean accuracy, the accuracy under a
+   *non-adaptive* attack (PGD on the bare model, transferred through the defense — what a naive
+   evaluation reports) and under the *adaptive* attacks (APGD-CE, APGD-T and Square through BPDA
+   for non-differentiable steps and EOT for randomized ones).
+2. The full evaluation suite (APGD-CE, APGD-T and Square at AutoAttack's budgets) on the
+   undefended and the adversarially trained model.
 3. Feature squeezing (Xu et al., 2018): ROC AUC against PGD and C&W, and what is left of it
    against an attack that knows the detector.
 4. Randomized smoothing (Cohen et al., 2019): certified accuracy against L2 radius.
@@ -15,73 +18,28 @@
    conditions as the physical chapter.
 
 Quick mode runs parts 1-4 on the digits models (with a small adversarially trained digits
-variant) and leaves out part 5, which needs the signs models.
+variant, trained by the experiment) and leaves out part 5, which needs the signs models.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import replace
 from pathlib import Path
-from typing import Any
 
-from torch import nn
-
-from aisec.defenses.certify import evaluate_smoothing, plot_certified_accuracy
-from aisec.defenses.detect import FeatureSqueezing
-from aisec.defenses.preprocess import PreprocessedModel, parse_defense
-from aisec.evaluate import (
-    DefenseCase,
-    DefenseTable,
-    compare_defenses,
-    default_suite,
-    evaluate_feature_squeezing,
-    evaluate_robustness,
-    load_task,
-)
-from aisec.models import load as load_model
-from aisec.report.figures import save_figure
+from aisec.evaluate import DefenseTable
+from aisec.experiments import defenses
+from aisec.experiments.defenses import DefensesPlan, DefensesResult
+from aisec.report.figures import plot_certified_accuracy, save_figure
 from aisec.report.tour import ChapterContext, ChapterResult, Figure, Table
-from aisec.threat import ThreatModel
 
-__all__ = ["run_defenses"]
+__all__ = ["FULL", "QUICK", "plan_for", "render", "run_defenses", "run_with_plan"]
 
 KEY = "defenses"
 
-
-@dataclass(frozen=True)
-class _Plan:
-    """Sizes of one run of the chapter (full or quick)."""
-
-    model: str
-    robust_model: str | None  # a zoo entry; None: train a small variant (quick mode)
-    eps: float
-    eps_text: str
-    n: int
-    preprocessing: tuple[str, ...]
-    steps: int
-    eot_samples: int
-    square_queries: int
-    suite_n: int
-    suite_steps: int
-    suite_queries: int
-    squeezers: tuple[str, ...]
-    squeeze_n: int
-    squeeze_eps: float
-    cw_iterations: int
-    smoothing_models: tuple[str, ...]
-    sigma: float
-    smoothing_points: int
-    smoothing_n: int
-    physical: bool
-    physical_steps: int
-    physical_conditions: int
-
-
-_FULL = _Plan(
+FULL = DefensesPlan(
     model="signs-cnn",
     robust_model="signs-cnn-at",
-    eps=8 / 255,
-    eps_text="8/255",
+    eps="8/255",
     n=50,
     preprocessing=("jpeg:75", "bits:4", "median:3", "blur:3:1.0", "resize-pad:0.8"),
     steps=50,
@@ -92,7 +50,7 @@ _FULL = _Plan(
     suite_queries=5000,
     squeezers=("bits:4", "median:2"),
     squeeze_n=64,
-    squeeze_eps=8 / 255,
+    squeeze_eps="8/255",
     cw_iterations=50,
     smoothing_models=("digits-cnn-noise",),
     sigma=0.25,
@@ -102,11 +60,13 @@ _FULL = _Plan(
     physical_steps=100,
     physical_conditions=100,
 )
-_QUICK = _Plan(
+"""The full tour's plan (signs models; the seed is the tour's)."""
+
+QUICK = DefensesPlan(
     model="digits-cnn",
     robust_model=None,
+    robust_training_steps=3,
     eps=0.1,
-    eps_text="0.1",
     n=32,
     preprocessing=("jpeg:75", "bits:2", "resize-pad:0.8"),
     steps=10,
@@ -124,32 +84,118 @@ _QUICK = _Plan(
     smoothing_points=32,
     smoothing_n=200,
     physical=False,
-    physical_steps=0,
-    physical_conditions=0,
+)
+"""The quick tour's plan (digits models, a small PGD-trained variant, no physical part)."""
+
+SUSPECT_GAIN = 0.02
+"""A preprocessing defense whose adaptive accuracy exceeds the same model's without it by more
+than this is flagged: BPDA's identity gradient (or EOT's average) is an approximation, so its
+number is an upper bound, not evidence of added robustness."""
+
+CERTIFIED_RADII = (0.25, 0.5)
+"""The L2 radii at which the chapter quotes certified accuracy."""
+
+_SUMMARY = (
+    "Which vision defenses hold? Preprocessing (JPEG, bit depth, median, blur, random "
+    "resize-and-pad) looks strong against an attacker who ignores it and collapses "
+    "against an adaptive one (BPDA, EOT); adversarial training keeps part of its "
+    "accuracy under the full evaluation suite; feature squeezing detects naive attacks "
+    "but not one that knows the detector; randomized smoothing gives certificates "
+    "instead of estimates."
 )
 
 
-def _robust_model(plan: _Plan, progress: bool) -> tuple[str, nn.Module]:
-    """The adversarially trained model: the zoo's entry, or a small digits variant (quick)."""
-    if plan.robust_model is not None:
-        return plan.robust_model, load_model(plan.robust_model, progress=progress)
-    from aisec.defenses.training import train_variant
-
-    variant = train_variant(plan.model, "pgd", eps=plan.eps, steps=3, progress=progress)
-    return variant.name, variant.model.eval()
+def plan_for(context: ChapterContext) -> DefensesPlan:
+    """The plan of the context's mode, with the tour's seed."""
+    return replace(QUICK if context.quick else FULL, seed=context.seed)
 
 
-def _table_rows(table: DefenseTable) -> list[dict[str, Any]]:
-    return [
-        {
-            "defense": row.name,
-            "gradient": ("EOT" if row.randomized else ("exact" if row.differentiable else "BPDA")),
-            "clean accuracy": row.clean_accuracy,
-            "non-adaptive (transferred PGD)": row.non_adaptive_accuracy,
-            "adaptive (APGD-CE, APGD-T, Square)": row.adaptive_accuracy,
-        }
-        for row in table.rows
-    ]
+def run_defenses(context: ChapterContext) -> ChapterResult:
+    """Run the defenses chapter (see the module docstring)."""
+    return run_with_plan(plan_for(context), context)
+
+
+def run_with_plan(plan: DefensesPlan, context: ChapterContext) -> ChapterResult:
+    """Run the experiment of ``plan`` and render it (tests pass a tiny plan)."""
+    return render(defenses.run(plan, progress=context.progress), context)
+
+
+def render(result: DefensesResult, context: ChapterContext) -> ChapterResult:
+    """The chapter's summary, numbers, tables and figures from the experiment's result."""
+    plan = result.plan
+    chapter = ChapterResult(summary=_SUMMARY)
+    chapter.numbers["settings"] = {
+        "model": plan.model,
+        "adversarially_trained_model": result.robust_model,
+        "eps": plan.eps_value,
+        "n": plan.n,
+        "steps": plan.steps,
+        "eot_samples": plan.eot_samples,
+        "square_queries": plan.square_queries,
+    }
+    _render_table(result, context, chapter)
+    _render_suite(result, chapter)
+    _render_squeezing(result, chapter)
+    if result.smoothing:
+        _render_smoothing(result, context, chapter)
+    if result.physical:
+        _render_physical(result, chapter)
+    return chapter
+
+
+def _render_table(result: DefensesResult, context: ChapterContext, chapter: ChapterResult) -> None:
+    plan, table = result.plan, result.table
+    chapter.tables.append(
+        Table(
+            f"Defenses on {plan.model} ({table.n} test images), L∞ ε = {plan.eps_text}: clean "
+            "accuracy, accuracy under PGD computed on the bare model and transferred through the "
+            f"defense, and under adaptive attacks ({plan.steps} APGD steps, Square "
+            f"{plan.square_queries} queries; BPDA through non-differentiable steps, EOT over "
+            f"{plan.eot_samples} draws for randomized ones), worst case per example. Adversarial "
+            f"training: {result.robust_model}.",
+            result.rows(),
+        )
+    )
+    path, relative = context.figure_path(KEY, "defense-table.png")
+    _plot_table(table, path, plan.eps_text)
+    chapter.figures.append(
+        Figure(relative, "Each defense against a naive and an adaptive attacker.")
+    )
+    notes = _suspect_rows(result)
+    chapter.numbers["table_notes"] = notes
+    if notes:
+        chapter.summary += " Caution: " + " ".join(notes)
+    for row in table.rows:
+        chapter.numbers[f"table.{row.name}.clean_accuracy"] = row.clean_accuracy
+        chapter.numbers[f"table.{row.name}.non_adaptive_accuracy"] = row.non_adaptive_accuracy
+        chapter.numbers[f"table.{row.name}.adaptive_accuracy"] = row.adaptive_accuracy
+    chapter.numbers["table"] = table.to_dict()
+
+
+def _suspect_rows(result: DefensesResult) -> list[str]:
+    """A note for each preprocessing row whose adaptive accuracy beats the same bare model's."""
+    pairs = list(zip(result.table_models, result.table.rows, strict=True))
+    bare = {model: row for model, row in pairs if not row.defenses}
+    notes = []
+    for model, row in pairs:
+        reference = bare.get(model)
+        if (
+            row.defenses
+            and reference is not None
+            and row.adaptive_accuracy > reference.adaptive_accuracy + SUSPECT_GAIN
+        ):
+            gradient = (
+                "EOT's averaged gradient"
+                if row.randomized
+                else ("BPDA's identity gradient" if not row.differentiable else "its gradient")
+            )
+            notes.append(
+                f"{row.name}: adaptive accuracy {row.adaptive_accuracy:.1%} is above the same "
+                f"model without preprocessing ({reference.adaptive_accuracy:.1%}); attacked "
+                f"through {gradient}, this is an upper bound, not evidence that the "
+                "preprocessing adds robustness."
+            )
+    return notes
 
 
 def _plot_table(table: DefenseTable, path: Path, eps_text: str) -> None:
@@ -179,213 +225,41 @@ def _plot_table(table: DefenseTable, path: Path, eps_text: str) -> None:
     save_figure(figure, path)
 
 
-def _defense_table(
-    plan: _Plan, context: ChapterContext, result: ChapterResult, models: dict[str, nn.Module]
-) -> None:
-    task = load_task(plan.model, n=plan.n, seed=context.seed)
-    threat = ThreatModel("linf", plan.eps)
-    base, robust_name = models[plan.model], next(k for k in models if k != plan.model)
-    robust = models[robust_name]
-    cases = [DefenseCase("no defense", base)]
-    for spec in plan.preprocessing:
-        cases.append(DefenseCase(spec, base, (parse_defense(spec, seed=context.seed),)))
-    cases.append(DefenseCase("adversarial training", robust))
-    jpeg = parse_defense("jpeg:75", seed=context.seed)
-    cases.append(DefenseCase("adversarial training + jpeg:75", robust, (jpeg,)))
-    table = compare_defenses(
-        cases,
-        task.x,
-        task.y,
-        threat,
-        steps=plan.steps,
-        eot_samples=plan.eot_samples,
-        square_queries=plan.square_queries,
-        seed=context.seed,
-    )
-    result.tables.append(
-        Table(
-            f"Defenses on {plan.model} ({table.n} test images), L∞ ε = {plan.eps_text}: clean "
-            "accuracy, accuracy under PGD computed on the bare model and transferred through the "
-            f"defense, and under adaptive attacks ({plan.steps} APGD steps, Square "
-            f"{plan.square_queries} queries; BPDA through non-differentiable steps, EOT over "
-            f"{plan.eot_samples} draws for randomized ones), worst case per example. Adversarial "
-            f"training: {robust_name}.",
-            _table_rows(table),
-        )
-    )
-    path, relative = context.figure_path(KEY, "defense-table.png")
-    _plot_table(table, path, plan.eps_text)
-    result.figures.append(
-        Figure(relative, "Each defense against a naive and an adaptive attacker.")
-    )
-    # A preprocessing step that "adds" adaptive robustness to the same model is suspect: BPDA's
-    # identity gradient is an approximation, so the number is an upper bound, and we say so.
-    pairs = list(zip(cases, table.rows, strict=True))
-    bare = {id(case.model): row for case, row in pairs if not case.preprocessors}
-    notes = []
-    for case, row in pairs:
-        reference = bare.get(id(case.model))
-        if (
-            case.preprocessors
-            and reference is not None
-            and row.adaptive_accuracy > reference.adaptive_accuracy + 0.02
-        ):
-            gradient = (
-                "EOT's averaged gradient"
-                if row.randomized
-                else ("BPDA's identity gradient" if not row.differentiable else "its gradient")
-            )
-            notes.append(
-                f"{row.name}: adaptive accuracy {row.adaptive_accuracy:.1%} is above the same "
-                f"model without preprocessing ({reference.adaptive_accuracy:.1%}); attacked "
-                f"through {gradient}, this is an upper bound, not evidence that the "
-                "preprocessing adds robustness."
-            )
-    result.numbers["table_notes"] = notes
-    if notes:
-        result.summary += " Caution: " + " ".join(notes)
-    for row in table.rows:
-        result.numbers[f"table.{row.name}.clean_accuracy"] = row.clean_accuracy
-        result.numbers[f"table.{row.name}.non_adaptive_accuracy"] = row.non_adaptive_accuracy
-        result.numbers[f"table.{row.name}.adaptive_accuracy"] = row.adaptive_accuracy
-    result.numbers["table"] = table.to_dict()
-
-
-def _full_suite(
-    plan: _Plan, context: ChapterContext, result: ChapterResult, models: dict[str, nn.Module]
-) -> None:
-    task = load_task(plan.model, n=plan.suite_n, seed=context.seed + 1)
-    threat = ThreatModel("linf", plan.eps)
-    rows = []
-    for name, model in models.items():
-        suite = default_suite(
-            threat,
-            num_classes=len(task.class_names),
-            steps=plan.suite_steps,
-            n_queries=plan.suite_queries,
-            seed=context.seed,
-        )
-        report = evaluate_robustness(model, task.x, task.y, threat, suite, seed=context.seed)
-        rows.append(
-            {
-                "model": name,
-                "points": report.n,
-                "clean accuracy": report.clean_accuracy,
-                "robust accuracy (worst case)": report.robust_accuracy,
-                "time (s)": round(report.time_s, 1),
-                "sanity warnings": len(report.warnings),
-            }
-        )
+def _render_suite(result: DefensesResult, chapter: ChapterResult) -> None:
+    plan = result.plan
+    for name, report in result.suite.items():
         key = "undefended" if name == plan.model else "adversarially_trained"
-        result.numbers[f"suite.{key}.clean_accuracy"] = report.clean_accuracy
-        result.numbers[f"suite.{key}.robust_accuracy"] = report.robust_accuracy
-    undefended = result.numbers["suite.undefended.robust_accuracy"]
-    trained = result.numbers["suite.adversarially_trained.robust_accuracy"]
-    result.numbers["suite.gain_points"] = 100.0 * (trained - undefended)
-    result.tables.append(
+        chapter.numbers[f"suite.{key}.clean_accuracy"] = report.clean_accuracy
+        chapter.numbers[f"suite.{key}.robust_accuracy"] = report.robust_accuracy
+    undefended = chapter.numbers["suite.undefended.robust_accuracy"]
+    trained = chapter.numbers["suite.adversarially_trained.robust_accuracy"]
+    chapter.numbers["suite.gain_points"] = 100.0 * (trained - undefended)
+    points = next(iter(result.suite.values())).n
+    chapter.tables.append(
         Table(
             f"The evaluation suite (APGD-CE and APGD-T with {plan.suite_steps} steps, Square "
             f"with {plan.suite_queries} queries; each point robust only if every attack fails) "
-            f"at L∞ ε = {plan.eps_text} on {task.x.shape[0]} other test images.",
-            rows,
+            f"at L∞ ε = {plan.eps_text} on {points} other test images.",
+            result.suite_rows(),
         )
     )
 
 
-def _feature_squeezing(
-    plan: _Plan, context: ChapterContext, result: ChapterResult, model: nn.Module
-) -> None:
-    task = load_task(plan.model, n=2 * plan.squeeze_n, seed=context.seed + 2)
-    squeezers = [parse_defense(spec) for spec in plan.squeezers]
-    detector = FeatureSqueezing(model, squeezers)
-    x_cal, x_eval = task.x[: plan.squeeze_n], task.x[plan.squeeze_n :]
-    report = evaluate_feature_squeezing(
-        detector,
-        x_eval,
-        task.y[plan.squeeze_n :],
-        ThreatModel("linf", plan.squeeze_eps),
-        x_calibration=x_cal,
-        steps=plan.steps,
-        cw_iterations=plan.cw_iterations,
-        seed=context.seed,
-    )
-    rows = []
+def _render_squeezing(result: DefensesResult, chapter: ChapterResult) -> None:
+    plan, report = result.plan, result.squeezing
     for outcome in report.outcomes:
-        rows.append(
-            {
-                "attack": outcome.attack,
-                "knows the detector": outcome.adaptive,
-                "fooled / attacked": f"{outcome.fooled} / {outcome.attacked}",
-                "ROC AUC": outcome.auc,
-                "detection rate": outcome.detection_rate,
-                "fools the model and evades": outcome.fool_and_evade,
-            }
-        )
         key = "adaptive" if outcome.adaptive else outcome.attack.split()[0].lower()
-        result.numbers[f"squeezing.{key}.auc"] = outcome.auc
-        result.numbers[f"squeezing.{key}.detection_rate"] = outcome.detection_rate
-        result.numbers[f"squeezing.{key}.fool_and_evade"] = outcome.fool_and_evade
-    result.numbers["squeezing.clean_fpr"] = report.clean_fpr
-    result.tables.append(
+        chapter.numbers[f"squeezing.{key}.auc"] = outcome.auc
+        chapter.numbers[f"squeezing.{key}.detection_rate"] = outcome.detection_rate
+        chapter.numbers[f"squeezing.{key}.fool_and_evade"] = outcome.fool_and_evade
+    chapter.numbers["squeezing.clean_fpr"] = report.clean_fpr
+    chapter.tables.append(
         Table(
             f"Feature squeezing ({', '.join(report.squeezers)}) on {plan.model}: the threshold "
             f"flags {report.target_fpr:.0%} of clean calibration images; L∞ ε = "
-            f"{plan.squeeze_eps:.3g} for PGD and the detector-aware attack, C&W-L2 unbounded.",
-            rows,
-        )
-    )
-
-
-def _smoothing(plan: _Plan, context: ChapterContext, result: ChapterResult) -> None:
-    curves = {}
-    rows = []
-    for name in plan.smoothing_models:
-        model = load_model(name, progress=context.progress)
-        task = load_task(name, n=plan.smoothing_points, seed=context.seed + 3)
-        evaluation = evaluate_smoothing(
-            model,
-            task.x,
-            task.y,
-            sigma=plan.sigma,
-            n=plan.smoothing_n,
-            seed=context.seed,
-            name=name,
-        )
-        curve = evaluation.curve
-        curves[f"{name}, σ = {plan.sigma:g}"] = curve
-        at = {r: _certified_at(curve.radii, curve.certified_accuracy, r) for r in (0.25, 0.5)}
-        rows.append(
-            {
-                "model": name,
-                "points": curve.n_points,
-                "base clean accuracy": evaluation.base_clean_accuracy,
-                "certified at r = 0": curve.clean_accuracy,
-                "certified at r = 0.25": at[0.25],
-                "certified at r = 0.5": at[0.5],
-                "abstain rate": curve.abstain_rate,
-                "time (s)": round(evaluation.time_s, 1),
-            }
-        )
-        result.numbers[f"smoothing.{name}.certified_r0"] = curve.clean_accuracy
-        result.numbers[f"smoothing.{name}.certified_r025"] = at[0.25]
-        result.numbers[f"smoothing.{name}.certified_r05"] = at[0.5]
-        result.numbers[f"smoothing.{name}.abstain_rate"] = curve.abstain_rate
-        result.numbers[f"smoothing.{name}.curve"] = curve.to_dict()
-    path, relative = context.figure_path(KEY, "certified-accuracy.png")
-    plot_certified_accuracy(curves, path, title="Randomized smoothing: certified accuracy")
-    result.figures.append(
-        Figure(
-            relative,
-            "Certified accuracy against L2 radius: the fraction of test images whose smoothed "
-            "prediction is correct and provably constant within the radius (probability at "
-            "least 1 − α = 0.999 per point).",
-        )
-    )
-    result.tables.append(
-        Table(
-            f"Randomized smoothing (σ = {plan.sigma:g}, n0 = 100, n = {plan.smoothing_n}, "
-            "α = 0.001): certified accuracy at L2 radii.",
-            rows,
+            f"{plan.squeeze_eps_value:.3g} for PGD and the detector-aware attack, C&W-L2 "
+            "unbounded.",
+            result.squeezing_rows(),
         )
     )
 
@@ -399,80 +273,54 @@ def _certified_at(radii: tuple[float, ...], accuracy: tuple[float, ...], radius:
     return 0.0
 
 
-def _physical(
-    plan: _Plan, context: ChapterContext, result: ChapterResult, models: dict[str, nn.Module]
+def _render_smoothing(
+    result: DefensesResult, context: ChapterContext, chapter: ChapterResult
 ) -> None:
-    from aisec.attacks.physical.scenario import ScenarioConfig, run_scenario
-
-    config = ScenarioConfig(
-        steps=plan.physical_steps,
-        n_conditions=plan.physical_conditions,
-        seed=context.seed,
-        eval_seed=context.seed + 1,
-        dataset_check=False,
-        signs_patch=False,
-    )
-    base, robust_name = models[plan.model], next(k for k in models if k != plan.model)
-    jpeg = PreprocessedModel(base, parse_defense("jpeg:75")).with_bpda()
-    victims: dict[str, nn.Module] = {
-        "no defense": base,
-        "adversarial training": models[robust_name],
-        "jpeg:75": jpeg,
-    }
-    rows = []
-    for name, victim in victims.items():
-        metrics = run_scenario(victim, config).metrics()
-        rows.append(
-            {
-                "victim": name,
-                "clean sign read as stop": metrics["clean"]["source_accuracy"],
-                "RP2 targeted success": metrics["rp2"]["targeted_success"],
-                "control sticker targeted success": metrics["control"]["targeted_success"],
-                "RP2 misclassification": metrics["rp2"]["misclassification"],
-            }
+    plan = result.plan
+    curves = {}
+    for item in result.smoothing:
+        name, curve = item.evaluation.name, item.curve
+        curves[f"{name}, σ = {plan.sigma:g}"] = curve
+        chapter.numbers[f"smoothing.{name}.certified_r0"] = curve.clean_accuracy
+        for radius, suffix in ((0.25, "r025"), (0.5, "r05")):
+            chapter.numbers[f"smoothing.{name}.certified_{suffix}"] = _certified_at(
+                curve.radii, curve.certified_accuracy, radius
+            )
+        chapter.numbers[f"smoothing.{name}.abstain_rate"] = curve.abstain_rate
+        chapter.numbers[f"smoothing.{name}.curve"] = curve.to_dict()
+    path, relative = context.figure_path(KEY, "certified-accuracy.png")
+    plot_certified_accuracy(curves, path, title="Randomized smoothing: certified accuracy")
+    chapter.figures.append(
+        Figure(
+            relative,
+            "Certified accuracy against L2 radius: the fraction of test images whose smoothed "
+            "prediction is correct and provably constant within the radius (probability at "
+            f"least 1 − α = {1 - plan.smoothing_alpha:g} per point).",
         )
+    )
+    chapter.tables.append(
+        Table(
+            f"Randomized smoothing (σ = {plan.sigma:g}, n0 = {plan.smoothing_n0}, n = "
+            f"{plan.smoothing_n}, α = {plan.smoothing_alpha:g}): certified accuracy at L2 radii.",
+            result.smoothing_rows(CERTIFIED_RADII),
+        )
+    )
+
+
+def _render_physical(result: DefensesResult, chapter: ChapterResult) -> None:
+    plan = result.plan
+    for name, physical in result.physical.items():
+        metrics = physical.metrics()
         slug = name.replace(" ", "_").replace(":", "")
         for variant in ("clean", "rp2", "control"):
             for field in ("targeted_success", "source_accuracy"):
-                result.numbers[f"physical.{slug}.{variant}.{field}"] = metrics[variant][field]
-    result.tables.append(
+                chapter.numbers[f"physical.{slug}.{variant}.{field}"] = metrics[variant][field]
+    chapter.tables.append(
         Table(
             f"RP2 stickers (stop -> speed limit 30, {plan.physical_steps} steps) optimised against "
-            f"each victim ({robust_name} for adversarial training; through BPDA for jpeg:75), on "
-            f"{plan.physical_conditions} held-out physical conditions.",
-            rows,
+            f"each victim ({result.robust_model} for adversarial training; through BPDA for "
+            f"{plan.physical_defense}), on {plan.physical_conditions} held-out physical "
+            "conditions.",
+            result.physical_rows(),
         )
     )
-
-
-def run_defenses(context: ChapterContext) -> ChapterResult:
-    """Run the defenses chapter (see the module docstring)."""
-    plan = _QUICK if context.quick else _FULL
-    result = ChapterResult(
-        summary=(
-            "Which vision defenses hold? Preprocessing (JPEG, bit depth, median, blur, random "
-            "resize-and-pad) looks strong against an attacker who ignores it and collapses "
-            "against an adaptive one (BPDA, EOT); adversarial training keeps part of its "
-            "accuracy under the full evaluation suite; feature squeezing detects naive attacks "
-            "but not one that knows the detector; randomized smoothing gives certificates "
-            "instead of estimates."
-        )
-    )
-    robust_name, robust = _robust_model(plan, context.progress)
-    models = {plan.model: load_model(plan.model, progress=context.progress), robust_name: robust}
-    result.numbers["settings"] = {
-        "model": plan.model,
-        "adversarially_trained_model": robust_name,
-        "eps": plan.eps,
-        "n": plan.n,
-        "steps": plan.steps,
-        "eot_samples": plan.eot_samples,
-        "square_queries": plan.square_queries,
-    }
-    _defense_table(plan, context, result, models)
-    _full_suite(plan, context, result, models)
-    _feature_squeezing(plan, context, result, models[plan.model])
-    _smoothing(plan, context, result)
-    if plan.physical:
-        _physical(plan, context, result, models)
-    return result

@@ -1,30 +1,76 @@
-"""Tour chapter "genai": LLM watermarking and zero-shot generated-text detection on SmolLM2."""
+"""Tour chapter "genai": LLM watermarking and zero-shot generated-text detection on SmolLM2.
+
+The experiment is :func:`aisec.experiments.genai.run`: a green-list watermark on
+SmolLM2-135M-Instruct's sampling, its detection against length, false positives on human text,
+its cost in perplexity and its robustness to edits, and zero-shot detectors without a
+watermark. This chapter picks the plan and presents the result: tables from its rows and two
+figures.
+"""
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 from typing import Any
 
+from aisec.experiments import genai
+from aisec.experiments.genai import GenAIPlan, GenAIResult
 from aisec.report.figures import save_figure
 from aisec.report.tour import ChapterContext, ChapterResult, Figure, Table
 
-__all__ = ["run_genai"]
+__all__ = ["FULL", "QUICK", "plan_for", "render", "run_genai", "run_with_plan"]
 
 KEY = "genai"
 
+FULL = GenAIPlan(
+    n_prompts=6,
+    max_new_tokens=200,
+    lengths=(25, 50, 100, 200),
+    deltas=(0.0, 1.0, 2.0, 4.0),
+    ppl_tokens=64,
+    n_human=200,
+    n_passages=40,
+    robustness_tokens=200,
+    emoji_tokens=64,
+)
+"""The tour's plan."""
 
-def _plot_length(evaluation: dict[str, Any], path: Path) -> None:
+QUICK = GenAIPlan(
+    n_prompts=2,
+    max_new_tokens=40,
+    lengths=(10, 20, 40),
+    deltas=(0.0, 2.0),
+    ppl_tokens=40,
+    n_human=40,
+    n_passages=8,
+    robustness_tokens=40,
+    emoji_tokens=20,
+)
+"""The quick tour's plan (CI)."""
+
+_THRESHOLD = 4.0
+"""The z-score threshold the figures mark (the evaluation's verdict threshold)."""
+
+
+def plan_for(context: ChapterContext) -> GenAIPlan:
+    """:data:`QUICK` or :data:`FULL`, with the context's seed."""
+    return dataclasses.replace(QUICK if context.quick else FULL, seed=context.seed)
+
+
+def _plot_length(result: GenAIResult, path: Path) -> None:
+    """Detection rate and mean z against the number of generated tokens."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     figure, axes = plt.subplots(1, 2, figsize=(9, 3.4))
-    for label, curve in evaluation["detection_vs_length"].items():
-        axes[0].plot(curve["lengths"], curve["detection_rate"], marker="o", label=label)
-        axes[1].plot(curve["lengths"], curve["mean_z"], marker="o", label=label)
+    for label, curve in (("watermarked", result.watermarked), ("plain", result.plain)):
+        data = curve.to_dict()
+        axes[0].plot(data["lengths"], data["detection_rate"], marker="o", label=label)
+        axes[1].plot(data["lengths"], data["mean_z"], marker="o", label=label)
     axes[0].set(xlabel="generated tokens T", ylabel="detection rate (z >= 4)", ylim=(-0.05, 1.05))
-    axes[1].axhline(4.0, color="grey", linestyle="--", linewidth=1)
+    axes[1].axhline(_THRESHOLD, color="grey", linestyle="--", linewidth=1)
     axes[1].set(xlabel="generated tokens T", ylabel="mean z-score")
     for axis in axes:
         axis.set_xscale("log")
@@ -33,29 +79,31 @@ def _plot_length(evaluation: dict[str, Any], path: Path) -> None:
     plt.close(figure)
 
 
-def _plot_robustness(evaluation: dict[str, Any], path: Path) -> None:
+def _plot_robustness(result: GenAIResult, path: Path) -> None:
+    """Mean z after token edits (left) and after text attacks, raw and normalized (right)."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    robustness = evaluation["robustness"]
+    robustness = result.robustness
     figure, axes = plt.subplots(1, 2, figsize=(9, 3.4))
-    for name in ("substitution", "deletion"):
-        rates = [float(r) for r in robustness[name]]
-        axes[0].plot(
-            rates, [robustness[name][r]["mean_z"] for r in robustness[name]], marker="o", label=name
-        )
-    axes[0].axhline(4.0, color="grey", linestyle="--", linewidth=1)
+    for name, table in (
+        ("substitution", robustness.substitution),
+        ("deletion", robustness.deletion),
+    ):
+        rates = [float(r) for r in table]
+        axes[0].plot(rates, [d.mean_z for d in table.values()], marker="o", label=name)
+    axes[0].axhline(_THRESHOLD, color="grey", linestyle="--", linewidth=1)
     axes[0].set(xlabel="fraction of tokens edited", ylabel="mean z-score")
     axes[0].legend(fontsize=8)
-    names = list(robustness["text"])
-    raw = [robustness["text"][n]["raw"]["mean_z"] or 0.0 for n in names]
-    normalized = [robustness["text"][n]["normalized"]["mean_z"] or 0.0 for n in names]
+    names = list(robustness.text)
+    raw = [robustness.text[n]["raw"].mean_z or 0.0 for n in names]
+    normalized = [robustness.text[n]["normalized"].mean_z or 0.0 for n in names]
     positions = range(len(names))
     axes[1].bar([p - 0.2 for p in positions], raw, width=0.4, label="raw")
     axes[1].bar([p + 0.2 for p in positions], normalized, width=0.4, label="normalized")
-    axes[1].axhline(4.0, color="grey", linestyle="--", linewidth=1)
+    axes[1].axhline(_THRESHOLD, color="grey", linestyle="--", linewidth=1)
     axes[1].set_xticks(list(positions), names, rotation=20, fontsize=7)
     axes[1].set(ylabel="mean z-score")
     axes[1].legend(fontsize=8)
@@ -63,102 +111,88 @@ def _plot_robustness(evaluation: dict[str, Any], path: Path) -> None:
     plt.close(figure)
 
 
-def run_genai(context: ChapterContext) -> ChapterResult:
-    """Watermark SmolLM2's generations, measure detection, false positives, cost, robustness."""
-    from aisec.genai.evaluate import evaluate_all
-    from aisec.models.language import load_language_model
-
-    lm = load_language_model()
-    if context.quick:
-        sizes: dict[str, Any] = {
-            "n_prompts": 2,
-            "max_new_tokens": 40,
-            "lengths": (10, 20, 40),
-            "deltas": (0.0, 2.0),
-            "ppl_tokens": 40,
-            "n_human": 40,
-        }
-    else:
-        sizes = {
-            "n_prompts": 6,
-            "max_new_tokens": 200,
-            "ppl_tokens": 64,
-            "emoji_tokens": 64,
-            "n_human": 200,
-        }
-    log = print if context.progress else None
-    evaluation = evaluate_all(lm, seed=context.seed, log=log, **sizes)
-
-    result = ChapterResult(
-        summary=(
-            "A green-list watermark (Kirchenbauer et al. 2023; simple_1 seeding, gamma 0.25, "
-            "delta 2) added to SmolLM2-135M-Instruct's sampling through a logits processor, "
-            "detected by a z-test; its false positives on human text, its cost in perplexity "
-            "and its robustness to edits; and zero-shot detection without a watermark "
-            "(Fast-DetectGPT, log-likelihood, log-rank)."
-        )
-    )
-    result.numbers["config"] = evaluation["config"]
+def _numbers(result: GenAIResult) -> dict[str, Any]:
+    """The chapter's numbers (the docs' markers read these keys)."""
+    evaluation = result.to_dict()
+    numbers: dict[str, Any] = {"config": evaluation["config"]}
     curve = evaluation["detection_vs_length"]["watermarked"]
     for length, rate, z in zip(
         curve["lengths"], curve["detection_rate"], curve["mean_z"], strict=True
     ):
-        result.numbers[f"watermark.detection_rate@{length}"] = rate
-        result.numbers[f"watermark.mean_z@{length}"] = z
-    plain = evaluation["detection_vs_length"]["plain"]
-    result.numbers["plain.detection_rate@max"] = plain["detection_rate"][-1]
+        numbers[f"watermark.detection_rate@{length}"] = rate
+        numbers[f"watermark.mean_z@{length}"] = z
+    numbers["plain.detection_rate@max"] = evaluation["detection_vs_length"]["plain"][
+        "detection_rate"
+    ][-1]
+    for source, values in evaluation["false_positives"].items():
+        numbers[f"fpr.{source}"] = values["fpr"]
+    for name, values in evaluation["zero_shot"]["auc"].items():
+        for detector, auc in values.items():
+            numbers[f"auc.{detector}.{name}"] = auc
+    numbers["evaluation"] = evaluation
+    return numbers
 
+
+def render(result: GenAIResult, context: ChapterContext) -> ChapterResult:
+    """Summary, numbers, tables and figures of a genai result."""
+    plan = result.plan
+    chapter = ChapterResult(
+        summary=(
+            f"A green-list watermark (Kirchenbauer et al. 2023; simple_1 seeding, gamma "
+            f"{plan.gamma:g}, delta {plan.delta:g}) added to SmolLM2-135M-Instruct's sampling "
+            "through a logits processor, detected by a z-test; its false positives on human "
+            "text, its cost in perplexity and its robustness to edits; and zero-shot detection "
+            "without a watermark (Fast-DetectGPT, log-likelihood, log-rank)."
+        ),
+        numbers=_numbers(result),
+    )
     path, relative = context.figure_path(KEY, "detection-vs-length.png")
-    _plot_length(evaluation, path)
-    result.figures.append(
+    _plot_length(result, path)
+    chapter.figures.append(
         Figure(relative, "Detection rate at z >= 4 and mean z against generated length.")
     )
     path, relative = context.figure_path(KEY, "robustness.png")
-    _plot_robustness(evaluation, path)
-    result.figures.append(
+    _plot_robustness(result, path)
+    chapter.figures.append(
         Figure(
             relative,
             "Mean z after token edits (left) and after text attacks with and without the "
             "Unicode normalizer (right); dashed: the z = 4 threshold.",
         )
     )
-
-    fp_rows = [
-        {"source": source} | values for source, values in evaluation["false_positives"].items()
-    ]
-    for row in fp_rows:
-        result.numbers[f"fpr.{row['source']}"] = row["fpr"]
-    result.tables.append(Table("False positives (z >= 4) on human-written text.", fp_rows))
-    result.tables.append(
+    chapter.tables.append(
+        Table(
+            f"Watermark detection (z >= 4) against generated length, "
+            f"{result.config['prompts']} prompts.",
+            result.rows(),
+        )
+    )
+    chapter.tables.append(
+        Table("False positives (z >= 4) on human-written text.", result.false_positive_rows())
+    )
+    chapter.tables.append(
         Table(
             "Perplexity of the generated text under the unbiased model, per delta.",
-            evaluation["perplexity"]["rows"],
+            result.perplexity_rows(),
         )
     )
-    robustness = evaluation["robustness"]
-    attack_rows: list[dict[str, Any]] = [{"attack": "none"} | robustness["clean"]]
-    for name in ("substitution", "deletion"):
-        for rate, values in robustness[name].items():
-            attack_rows.append({"attack": f"{name} {float(rate):.0%}"} | values)
-    for name, values in robustness["text"].items():
-        attack_rows.append({"attack": f"{name} (raw)"} | values["raw"])
-        attack_rows.append({"attack": f"{name} (normalized)"} | values["normalized"])
-    if "emoji attack (generation)" in robustness:
-        attack_rows.append(
-            {"attack": "emoji attack (generation)"} | robustness["emoji attack (generation)"]
-        )
-    result.tables.append(Table("Watermark detection after attacks.", attack_rows))
-    zero_shot = evaluation["zero_shot"]
-    auc_rows = [{"text": name} | values for name, values in zero_shot["auc"].items()]
-    result.tables.append(
+    chapter.tables.append(Table("Watermark detection after attacks.", result.robustness.rows()))
+    zero_shot = result.zero_shot
+    chapter.tables.append(
         Table(
-            f"ROC AUC of zero-shot detectors, {zero_shot['human_texts']} human vs "
-            f"{zero_shot['machine_texts']} SmolLM2 texts ({zero_shot['max_tokens']} tokens).",
-            auc_rows,
+            f"ROC AUC of zero-shot detectors, {zero_shot.human_texts} human vs "
+            f"{zero_shot.machine_texts} SmolLM2 texts ({zero_shot.max_tokens} tokens).",
+            zero_shot.rows(),
         )
     )
-    for name, values in zero_shot["auc"].items():
-        for detector, auc in values.items():
-            result.numbers[f"auc.{detector}.{name}"] = auc
-    result.numbers["evaluation"] = evaluation
-    return result
+    return chapter
+
+
+def run_with_plan(plan: GenAIPlan, context: ChapterContext) -> ChapterResult:
+    """Run the evaluation with ``plan`` and render it (tests pass a tiny plan)."""
+    return render(genai.run(plan, progress=context.progress), context)
+
+
+def run_genai(context: ChapterContext) -> ChapterResult:
+    """Watermark SmolLM2's generations, measure detection, false positives, cost, robustness."""
+    return run_with_plan(plan_for(context), context)

@@ -18,8 +18,9 @@ from __future__ import annotations
 from typing import Any
 
 from aisec.attacks.text import build_recipe
-from aisec.models.text import MiniLMEncoder, TextClassifier, TokenClassifier, load_text_model
-from aisec.models.text_training import train_tweets_model
+from aisec.models.text import MiniLMEncoder, TextClassifier, TokenClassifier
+from aisec.zoo import load_text_model
+from aisec.zoo.text_training import train_tweets_model
 
 __all__ = ["adversarially_trained_model", "noise_trained_model"]
 

@@ -1,7 +1,7 @@
 """The model zoo: names that load a ready model, training it on first use.
 
-``aisec.models.load("signs-cnn")`` trains the signs classifier the first time (about a minute
-on two cores), stores it in the cache (``$AISEC_CACHE/models``) and loads it from there after.
+``aisec.zoo.load("signs-cnn")`` trains the signs classifier the first time, stores it in the
+cache (``$AISEC_CACHE/models``) and loads it from there after.
 A cached checkpoint is verified before use; a corrupted one is reported and retrained, never
 loaded silently. So is a zoo entry's checkpoint trained with another recipe than the entry's
 current one (training settings, set size or method, as recorded in its metadata), e.g. after
@@ -9,16 +9,13 @@ an upgrade changed the recipe.
 
 Robustly trained entries (``signs-cnn-at``, ``signs-cnn-noise``, ``digits-cnn-noise``) are
 *variants* of a base entry: the same architecture and data, trained with a different step loss
-(:class:`~aisec.models.training.StepLoss`). **Layering**: the step losses live in the higher
-:mod:`aisec.defenses.training` layer, so a :class:`ModelSpec` holds a zero-argument
-``objective`` *factory*; the zoo's factories import :mod:`aisec.defenses.training` inside their
-bodies, only when such an entry is trained. Importing :mod:`aisec.models` therefore never
-imports :mod:`aisec.defenses`, and this layer depends only on the ``StepLoss`` protocol it
-defines. Variants trained on demand with other settings (``aisec train signs-cnn --adv pgd
---eps 4/255``, :func:`aisec.defenses.training.train_variant`) are cached under a derived name
-``BASE+SUFFIX`` (e.g. ``signs-cnn+pgd-eps0p01569-steps3``); :func:`load` and
-:func:`model_spec` accept such a name once it is cached, reading its base from the
-checkpoint's metadata.
+(:class:`~aisec.models.training.StepLoss`) from :mod:`aisec.defenses.training`. A
+:class:`ModelSpec` holds a zero-argument ``objective`` factory, so a spec is cheap to build and
+the objective is made only when the entry is trained. Variants trained on demand with other
+settings (``aisec train signs-cnn --adv pgd --eps 4/255``, :func:`aisec.zoo.train_variant`) are
+cached under a derived name ``BASE+SUFFIX`` (e.g. ``signs-cnn+pgd-eps0p01569-steps3``);
+:func:`load` and :func:`model_spec` accept such a name once it is cached, reading its base from
+the checkpoint's metadata.
 """
 
 from __future__ import annotations

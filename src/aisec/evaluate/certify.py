@@ -1,32 +1,31 @@
-"""Certify a test set with randomized smoothing and write ``metrics.json`` and the curve PNG.
+"""Certify labelled test points with randomized smoothing and measure certified accuracy.
 
-:func:`evaluate_smoothing` runs CERTIFY (and PREDICT) on labelled test points and returns a
-:class:`SmoothingEvaluation`; :func:`write_smoothing_outputs` writes it as ``metrics.json`` and
-``certified_accuracy.png``. The ``aisec certify`` command is a thin wrapper around both.
+:func:`evaluate_smoothing` runs CERTIFY (and PREDICT) of Cohen, Rosenfeld & Kolter (ICML 2019)
+on a base model and labelled points, and returns a :class:`SmoothingEvaluation`: the
+certificates, the certified accuracy against L2 radius and the base model's accuracy with and
+without the noise. It works on objects only; :mod:`aisec.experiments.certify` loads a zoo model
+and its test data by name, and :mod:`aisec.report.certify` writes the result to files.
 """
 
 from __future__ import annotations
 
-import json
 import time
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import torch
 from torch import Tensor
 
-from aisec.attacks.base import Model, eval_mode
 from aisec.defenses.certify.curve import (
     CertifiedAccuracyCurve,
     certified_accuracy_curve,
     max_certifiable_radius,
-    plot_certified_accuracy,
     radius_grid,
 )
 from aisec.defenses.certify.smoothing import Certificate, RandomizedSmoothing, SmoothedPrediction
+from aisec.models.plumbing import Model, eval_mode
 
-__all__ = ["SmoothingEvaluation", "evaluate_smoothing", "write_smoothing_outputs"]
+__all__ = ["SmoothingEvaluation", "evaluate_smoothing"]
 
 
 @dataclass(frozen=True)
@@ -42,7 +41,8 @@ class SmoothingEvaluation:
         base_clean_accuracy: the base model's accuracy on the clean points.
         base_noisy_accuracy: the fraction of the ``n`` noisy copies the base model classifies
             correctly (averaged over points).
-        settings: the run's settings (sigma, n0, n, alpha, points, batch_size, seed).
+        settings: the run's settings (sigma, n0, n, alpha, points, batch_size, seed,
+            max_certifiable_radius).
         time_s: wall time of the whole evaluation.
     """
 
@@ -57,7 +57,23 @@ class SmoothingEvaluation:
     time_s: float
 
     def to_dict(self) -> dict[str, Any]:
-        """The ``metrics.json`` record (keys documented in :func:`write_smoothing_outputs`)."""
+        """The JSON record (``metrics.json`` of ``aisec certify``).
+
+        Keys:
+
+        * ``model``; ``settings``: ``sigma``, ``n0``, ``n``, ``alpha``, ``points``,
+          ``batch_size``, ``seed``, ``max_certifiable_radius`` (``σ·Φ⁻¹(α^(1/n))``, the largest
+          possible radius);
+        * ``certified_accuracy``: a list of ``{radius, certified_accuracy}`` (fraction of points
+          certified correct with radius ``>= radius``; abstentions count as wrong);
+        * ``clean_accuracy``: the smoothed classifier's accuracy (CERTIFY's class at radius 0);
+          ``abstain_rate``: the fraction CERTIFY abstained on;
+        * ``smoothed``: those two again plus PREDICT's accuracy and abstain rate (``null`` if
+          not run); ``base_model``: the base model's clean accuracy and its accuracy under the
+          noise;
+        * ``time_s``: ``total``, ``certify``, ``predict`` seconds; ``certify_samples_per_s``;
+        * ``per_point``: ``label``, ``prediction`` (-1: abstain), ``radius``, ``p_a_lower``.
+        """
         cert = self.certificate
         samples = self.settings["points"] * (cert.n0 + cert.n)
         smoothed: dict[str, Any] = {
@@ -116,7 +132,8 @@ def evaluate_smoothing(
     """Certify ``x`` with the smoothed ``model`` and measure certified accuracy against radius.
 
     Args:
-        model: the base classifier.
+        model: the base classifier (trained with the same Gaussian noise, e.g. a zoo
+            ``*-noise`` model).
         x: ``(N, C, H, W)`` test images in [0, 1].
         y: ``(N,)`` their labels.
         sigma: the smoothing noise level.
@@ -132,6 +149,10 @@ def evaluate_smoothing(
 
     Returns:
         A :class:`SmoothingEvaluation`.
+
+    Reference:
+        Cohen, Rosenfeld & Kolter, "Certified Adversarial Robustness via Randomized
+        Smoothing", ICML 2019.
     """
     began = time.perf_counter()
     if not isinstance(y, Tensor) or not isinstance(x, Tensor) or y.shape != x.shape[:1]:
@@ -172,38 +193,3 @@ def evaluate_smoothing(
         settings=settings,
         time_s=time.perf_counter() - began,
     )
-
-
-def write_smoothing_outputs(evaluation: SmoothingEvaluation, out: str | Path) -> dict[str, Path]:
-    """Write ``out/metrics.json`` and ``out/certified_accuracy.png``.
-
-    ``metrics.json`` keys:
-
-    * ``model``; ``settings``: ``sigma``, ``n0``, ``n``, ``alpha``, ``points``, ``batch_size``,
-      ``seed``, ``max_certifiable_radius`` (``σ·Φ⁻¹(α^(1/n))``, the largest possible radius);
-    * ``certified_accuracy``: a list of ``{radius, certified_accuracy}`` (fraction of points
-      certified correct with radius ``>= radius``; abstentions count as wrong);
-    * ``clean_accuracy``: the smoothed classifier's accuracy (CERTIFY's class at radius 0);
-      ``abstain_rate``: the fraction CERTIFY abstained on;
-    * ``smoothed``: those two again plus PREDICT's accuracy and abstain rate (``null`` if not
-      run); ``base_model``: the base model's clean accuracy and its accuracy under the noise;
-    * ``time_s``: ``total``, ``certify``, ``predict`` seconds; ``certify_samples_per_s``;
-    * ``per_point``: ``label``, ``prediction`` (-1: abstain), ``radius``, ``p_a_lower``.
-
-    Returns:
-        ``{"metrics": path, "figure": path}``.
-    """
-    directory = Path(out)
-    directory.mkdir(parents=True, exist_ok=True)
-    metrics = directory / "metrics.json"
-    metrics.write_text(json.dumps(evaluation.to_dict(), indent=2) + "\n")
-    label = f"{evaluation.name}, σ={evaluation.curve.sigma:g}"
-    figure = plot_certified_accuracy(
-        {label: evaluation.curve},
-        directory / "certified_accuracy.png",
-        title=(
-            f"randomized smoothing: n={evaluation.curve.n}, α={evaluation.curve.alpha:g}, "
-            f"{evaluation.curve.n_points} points"
-        ),
-    )
-    return {"metrics": metrics, "figure": figure}

@@ -1,6 +1,8 @@
-"""Write an attack run to a folder: ``metrics.json`` and lists of examples (Markdown and HTML).
+"""Text attacks for people: changed words highlighted, and an attack run written to a folder.
 
-``metrics.json`` keys:
+:func:`write_attack_report` writes ``metrics.json`` and lists of examples (Markdown and HTML);
+:func:`write_text_attack` does so for an :class:`~aisec.experiments.text.TextAttackOutcome`
+(what ``aisec text-attack --out DIR`` writes). ``metrics.json`` keys:
 
 - ``recipe``: the recipe's name; ``model``: the victim's name; ``n``: examples attacked;
   ``seed``: the data seed;
@@ -11,11 +13,13 @@
 - ``config``: the attack's four parts (goal, transformation, constraints, search);
 - ``sanitized_accuracy``: victim accuracy on the adversarial texts after
   :class:`~aisec.defenses.text.Sanitizer` (when computed), and ``sanitizer_flagged``: the
-  fraction of successful adversarial texts the sanitizer reported findings for.
+  fraction of successful adversarial texts the sanitizer reported findings for;
+- ``search``: the search used (``"default"``: the recipe's own), from
+  :func:`write_text_attack`.
 
 ``examples.md`` and ``examples.html`` list every example with the changed words highlighted;
 invisible and non-ASCII characters are shown as ``\\uXXXX`` escapes so that the change is
-visible.
+visible. ``results.json`` holds every example's result.
 """
 
 from __future__ import annotations
@@ -24,12 +28,15 @@ import html
 import json
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aisec.attacks.text.attack import AttackRun, TextAttackResult
 from aisec.attacks.text.core import AttackText
 
-__all__ = ["escape_invisible", "highlight", "write_attack_report"]
+if TYPE_CHECKING:
+    from aisec.experiments.text import TextAttackOutcome
+
+__all__ = ["escape_invisible", "highlight", "write_attack_report", "write_text_attack"]
 
 
 def escape_invisible(text: str) -> str:
@@ -119,3 +126,24 @@ def write_attack_report(
     paths[2].write_text("\n".join(rows) + "\n")
     paths[3].write_text(json.dumps(run.to_dict(), indent=2, default=str))
     return paths
+
+
+def write_text_attack(outcome: TextAttackOutcome, out_dir: str | Path) -> list[Path]:
+    """Write an ``aisec text-attack`` outcome into ``out_dir`` (see :func:`write_attack_report`).
+
+    Args:
+        outcome: the outcome of :func:`aisec.experiments.text.run`.
+        out_dir: the folder (created).
+
+    Returns:
+        The written paths: ``metrics.json`` (:meth:`TextAttackOutcome.to_dict`),
+        ``examples.md``, ``examples.html`` and ``results.json``.
+    """
+    return write_attack_report(
+        outcome.run,
+        out_dir,
+        model=outcome.model,
+        seed=outcome.seed,
+        class_names=outcome.class_names,
+        extra={"search": outcome.search} | outcome.sanitizer.to_dict(),
+    )

@@ -16,7 +16,11 @@ Two renderers can draw the held-out conditions:
 
 The metrics per variant: *targeted success* (the fraction of conditions read as the target),
 *source accuracy* (the fraction still read as the source class) and *misclassification*
-(``1 − source accuracy``, untargeted success).
+(``1 − source accuracy``, untargeted success), each also as a :class:`~aisec.stats.Rate`
+(count of the ``n`` conditions).
+
+These are pure measurements on objects (a model, the signs or patches, held-out conditions);
+the stop-sign experiment that composes them is :mod:`aisec.experiments.physical`.
 """
 
 from __future__ import annotations
@@ -29,11 +33,12 @@ from typing import Any, Literal
 import torch
 from torch import Tensor
 
-from aisec.attacks.base import Model, eval_mode
 from aisec.attacks.physical._common import check_int, check_num_classes, class_name
 from aisec.attacks.physical.palette import PRINTER_PALETTE, Palette
 from aisec.attacks.physical.patch import resolve_target, select_backgrounds
 from aisec.attacks.physical.transforms import EOT, PhysicalConditions, make_generator
+from aisec.models.plumbing import Model, eval_mode
+from aisec.stats import Rate
 
 __all__ = [
     "ConditionSetMetrics",
@@ -58,6 +63,9 @@ class ConditionSetMetrics:
         misclassification: ``1 − source_accuracy`` (untargeted success).
         mean_target_probability: the softmax probability of the target, averaged.
         predictions: ``(n,)`` predicted classes, in the order of the conditions.
+        targeted_count: how many conditions were predicted as the target (``None`` without a
+            target).
+        source_count: how many were predicted as the true class (``None`` if unknown).
     """
 
     n: int
@@ -66,6 +74,25 @@ class ConditionSetMetrics:
     misclassification: float | None
     mean_target_probability: float | None
     predictions: tuple[int, ...] = field(repr=False)
+    targeted_count: int | None = None
+    source_count: int | None = None
+
+    @property
+    def targeted_rate(self) -> Rate | None:
+        """Targeted success as a :class:`~aisec.stats.Rate` of the ``n`` conditions."""
+        return None if self.targeted_count is None else Rate(self.targeted_count, self.n)
+
+    @property
+    def source_rate(self) -> Rate | None:
+        """Source accuracy as a :class:`~aisec.stats.Rate` of the ``n`` conditions."""
+        return None if self.source_count is None else Rate(self.source_count, self.n)
+
+    @property
+    def misclassification_rate(self) -> Rate | None:
+        """Misclassification (untargeted success) as a :class:`~aisec.stats.Rate`."""
+        if self.source_count is None:
+            return None
+        return Rate(self.n - self.source_count, self.n)
 
     def to_dict(self, *, per_condition: bool = False) -> dict[str, Any]:
         """The rates as a JSON-friendly dict (with the predictions if ``per_condition``)."""
@@ -109,6 +136,7 @@ class PhysicalEvaluation:
     views: dict[str, Tensor] = field(default_factory=dict, repr=False)
 
     def __getitem__(self, name: str) -> ConditionSetMetrics:
+        """The metrics of the variant ``name``."""
         return self.sets[name]
 
     def to_dict(self, *, per_condition: bool = False) -> dict[str, Any]:
@@ -180,7 +208,7 @@ def evaluate_signs(
         source: the sign's true class.
         target: the attack's target class, or ``None``.
         conditions: EOT ranges (``renderer="eot"``); default :class:`PhysicalConditions`.
-        n_conditions: held-out conditions, at least 1 (the issue's floor for claims is 200).
+        n_conditions: held-out conditions, at least 1 (200 or more for numbers worth quoting).
         seed: seed of the held-out conditions; use a different one than the attack's.
         image_size: side of the camera images.
         renderer: ``"eot"`` or ``"dataset"`` (see the module docstring).
@@ -268,12 +296,17 @@ def _metrics(
     predictions = probabilities.argmax(dim=1)
     n = int(predictions.shape[0])
     targeted = mean_target = None
+    targeted_count = source_count = None
     if target is not None:
-        targeted = float((predictions == target).double().mean())
+        hits = predictions == target
+        targeted = float(hits.double().mean())
+        targeted_count = int(hits.sum())
         mean_target = float(probabilities[:, target].double().mean())
     accuracy = misclassified = None
     if source is not None:
-        accuracy = float((predictions == source).double().mean())
+        correct = predictions == source
+        accuracy = float(correct.double().mean())
+        source_count = int(correct.sum())
         misclassified = 1.0 - accuracy
     return ConditionSetMetrics(
         n=n,
@@ -282,6 +315,8 @@ def _metrics(
         misclassification=misclassified,
         mean_target_probability=mean_target,
         predictions=tuple(int(p) for p in predictions),
+        targeted_count=targeted_count,
+        source_count=source_count,
     )
 
 
@@ -373,7 +408,8 @@ def _metrics_labelled(
     metrics = _metrics(probabilities, None, target)
     if truth is None:
         return metrics
-    accuracy = float((probabilities.argmax(dim=1) == truth).double().mean())
+    correct = probabilities.argmax(dim=1) == truth
+    accuracy = float(correct.double().mean())
     return ConditionSetMetrics(
         n=metrics.n,
         targeted_success=metrics.targeted_success,
@@ -381,4 +417,6 @@ def _metrics_labelled(
         misclassification=1.0 - accuracy,
         mean_target_probability=metrics.mean_target_probability,
         predictions=metrics.predictions,
+        targeted_count=metrics.targeted_count,
+        source_count=int(correct.sum()),
     )

@@ -4,7 +4,7 @@
 adversarial training. When the settings match a zoo entry — a ``variant_of`` the base with the
 same method, the same eps or sigma, and any other given setting equal — the entry itself is
 trained and cached (here ``signs-cnn-at``). Otherwise the result is cached under a derived name
-``BASE+METHOD-PARAMS`` that :func:`aisec.models.load` accepts, e.g.
+``BASE+METHOD-PARAMS`` that :func:`aisec.zoo.load` accepts, e.g.
 ``signs-cnn+pgd-eps0p01569-steps7`` or ``digits-cnn+noise-sigma0p5-epochs5``.
 """
 
@@ -25,6 +25,7 @@ from aisec.defenses.training.pgd_at import PGDAdversarialTraining
 from aisec.defenses.training.trades import TRADES
 from aisec.models.training import StepLoss
 from aisec.threat import ThreatModel, parse_eps
+from aisec.zoo import catalog as zoo
 
 __all__ = [
     "METHODS",
@@ -161,7 +162,7 @@ class OverfittingMonitor:
         self.history: list[float] = []
 
     def __call__(self, model: nn.Module, epoch: int, metrics: dict[str, float]) -> None:
-        """Measure after ``epoch`` (a :func:`aisec.models.zoo.train_variant` hook)."""
+        """Measure after ``epoch`` (a :func:`aisec.zoo.catalog.train_variant` hook)."""
         value = pgd_accuracy(model, self.x, self.y, self.eps)
         best = max(self.history, default=0.0)
         self.history.append(value)
@@ -216,13 +217,12 @@ def train_variant(
         progress: show a progress bar.
 
     Returns:
-        The :class:`VariantResult`; ``name`` is what :func:`aisec.models.load` accepts.
+        The :class:`VariantResult`; ``name`` is what :func:`aisec.zoo.load` accepts.
 
     Raises:
         ValueError: for an unknown base or method, or bad settings.
     """
     from aisec.data import load as load_data
-    from aisec.models import zoo
 
     objective = make_objective(method, eps=eps, sigma=sigma, steps=steps, beta=beta)
     if isinstance(epochs, bool) or not (epochs is None or isinstance(epochs, int)):

@@ -1,0 +1,5 @@
+"""``python -m aisec.cli``."""
+
+from aisec.cli import main
+
+main()

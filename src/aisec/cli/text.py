@@ -1,0 +1,76 @@
+"""Text attacks and sanitization: ``aisec text-attack`` and ``aisec sanitize``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from aisec.cli._common import app, console, fail
+
+
+@app.command("text-attack")
+def text_attack(
+    model: Annotated[str, typer.Option(help="tweets-bow, tweets-minilm or a HF model name")] = (
+        "tweets-minilm"
+    ),
+    recipe: Annotated[
+        str, typer.Option(help="textfooler, pwws, deepwordbug or bad_characters")
+    ] = "textfooler",
+    n: Annotated[int, typer.Option(help="test tweets to attack")] = 200,
+    seed: Annotated[int, typer.Option(help="seed of the tweet sample")] = 0,
+    out: Annotated[Path | None, typer.Option(help="write metrics.json and examples here")] = None,
+    search: Annotated[
+        str,
+        typer.Option(
+            help="default (the recipe's), greedy, pwws, beam, or gradient (white-box: "
+            "tweets-bow, tweets-minilm)"
+        ),
+    ] = "default",
+) -> None:
+    """Attack a text classifier on test tweets and print the summary."""
+    from aisec.experiments import text as experiment
+    from aisec.report.console import print_rows
+    from aisec.report.text import write_text_attack
+
+    if n < 1:
+        raise fail(ValueError(f"--n must be >= 1, got {n}"))
+    try:
+        plan = experiment.TextAttackPlan(model=model, recipe=recipe, n=n, seed=seed, search=search)
+        # the plan checks the recipe, search and model name before the encoder and model load
+        outcome = experiment.run(plan, progress=True)
+    except (ValueError, TypeError) as error:
+        raise fail(error) from error
+    (row,) = outcome.rows()  # one row: shown as one line per column on a narrow terminal
+    print_rows(
+        console,
+        [{"metric": key, "value": value} for key, value in row.items()],
+        title=f"{recipe} against {model}"
+        + ("" if plan.search == "default" else f" ({plan.search} search)"),
+    )
+    if out is not None:
+        write_text_attack(outcome, out)
+        console.print(f"wrote {out / 'metrics.json'} and {out / 'examples.html'}")
+
+
+@app.command("sanitize")
+def sanitize(
+    text: Annotated[str, typer.Argument(help="the text to clean")],
+    spelling: Annotated[bool, typer.Option(help="also correct misspelled words")] = False,
+) -> None:
+    """Clean a text of Unicode tricks (and optionally misspellings) and report what was found."""
+    from aisec.defenses.text import Sanitizer
+    from aisec.report.text import escape_invisible
+
+    try:
+        cleaned, findings = Sanitizer(spelling=spelling).clean(text)
+    except (ValueError, TypeError) as error:
+        raise fail(error) from error
+    console.print(cleaned, markup=False, highlight=False)
+    for finding in findings:
+        console.print(f"[yellow]{finding.kind}[/] ({finding.count}): {finding.detail}")
+    if findings:
+        console.print(f"input as received: {escape_invisible(text)}", markup=False)
+    else:
+        console.print("[green]no findings[/]")

@@ -1,0 +1,40 @@
+"""The tutorial tour with its chapters: what ``aisec tour`` and ``make tour`` run."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from aisec.report.chapters import CHAPTERS
+from aisec.report.tour import TourResult, run_tour
+
+__all__ = ["chapter_keys", "run_tutorial"]
+
+
+def chapter_keys() -> tuple[str, ...]:
+    """The tour's chapter keys, in reading order."""
+    return tuple(chapter.key for chapter in CHAPTERS)
+
+
+def run_tutorial(
+    out_dir: str | Path,
+    *,
+    only: Sequence[str] | None = None,
+    quick: bool = False,
+    seed: int = 0,
+    progress: bool = True,
+    on_chapter: Callable[[str, dict[str, Any]], None] | None = None,
+    reuse: bool = False,
+) -> TourResult:
+    """Run the tour's chapters (see :func:`aisec.report.tour.run_tour` for the arguments)."""
+    return run_tour(
+        CHAPTERS,
+        out_dir,
+        only=only,
+        quick=quick,
+        seed=seed,
+        progress=progress,
+        on_chapter=on_chapter,
+        reuse=reuse,
+    )

@@ -1,0 +1,302 @@
+"""What aisec knows about Unicode tricks: invisible characters, confusables and normalisation.
+
+Text that *reads* the same can be made of different code points. The Bad Characters attacks
+(:mod:`aisec.attacks.text`) use four families of such changes, and the defenses that undo them
+(the :class:`~aisec.defenses.text.Sanitizer`, the watermark detector's
+:func:`~aisec.genai.watermark.normalize_text`) use the same tables, so that whatever one side
+inserts the other side knows:
+
+- **invisible characters**: format (``Cf``) characters such as zero-width spaces and joiners,
+  the word joiner, the soft hyphen, the byte-order mark and the tag characters; control
+  (``Cc``) characters other than tab, newline and carriage return; and the combining grapheme
+  joiner ``U+034F``, which has no glyph either;
+- **homoglyphs (confusables)**: a letter replaced by a look-alike from another script
+  (Cyrillic ``а`` for Latin ``a``), from the Unicode confusables table shipped by the maintained
+  package ``confusable-homoglyphs``;
+- **reorderings**: a word written backwards inside a right-to-left override (``U+202E`` ...
+  ``U+202C``), which a bidi-aware renderer displays in the original order;
+- **deletions**: a character followed by a backspace (``U+0008``) or delete (``U+007F``)
+  control, which terminals and some renderers erase.
+
+One round of normalisation (:func:`visible_text`, what a reader sees) applies, in order:
+
+1. lone surrogates (invalid Unicode) -> ``U+FFFD``;
+2. deletion controls: each erases the character before it;
+3. bidi overrides, embeddings and isolates resolved to display order, controls and directional
+   marks removed;
+4. invisible characters removed;
+5. NFKC compatibility normalisation (fullwidth and mathematical letters, ligatures);
+6. confusable folding: characters confusable with an ASCII letter or digit are replaced by it.
+
+:func:`normalize` repeats the round until the text no longer changes, so that it is idempotent.
+
+References:
+    N. Boucher, I. Shumailov, R. Anderson, N. Papernot, "Bad Characters: Imperceptible NLP
+    Attacks", IEEE S&P 2022 (arXiv:2106.09898). Unicode Technical Standard #39, "Unicode
+    Security Mechanisms" (confusables). Unicode Standard Annex #9, "Unicode Bidirectional
+    Algorithm" (explicit overrides, embeddings and isolates).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import re
+import unicodedata
+from functools import cache, lru_cache
+from pathlib import Path
+
+__all__ = [
+    "BACKSPACE",
+    "BIDI_CONTROLS",
+    "DELETION_CONTROLS",
+    "INVISIBLE_CHARACTERS",
+    "KEPT_CONTROLS",
+    "LRO",
+    "MAX_ROUNDS",
+    "PDF",
+    "RLO",
+    "apply_deletions",
+    "confusable_fold_table",
+    "fold_confusables",
+    "homoglyphs_of",
+    "is_invisible",
+    "normalize",
+    "normalize_round",
+    "remove_invisible",
+    "replace_surrogates",
+    "resolve_bidi",
+    "visible_text",
+]
+
+INVISIBLE_CHARACTERS: tuple[str, ...] = ("\u200b", "\u200c", "\u200d", "\u2060")
+"""The zero-width space, non-joiner, joiner and the word joiner: what attacks insert."""
+
+RLO, LRO, PDF = "\u202e", "\u202d", "\u202c"
+"""Right-to-left override, left-to-right override and pop directional formatting."""
+
+BIDI_CONTROLS = frozenset(
+    "\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069\u200e\u200f\u061c"
+)
+"""Embeddings, overrides, isolates, their terminators and the directional marks."""
+
+BACKSPACE = "\b"
+DELETION_CONTROLS = frozenset("\b\x7f")
+"""Controls that erase the character before them when rendered by a terminal."""
+
+KEPT_CONTROLS = frozenset("\t\n\r")
+"""Control characters that are layout, not tricks (kept unless asked otherwise)."""
+
+MAX_ROUNDS = 4
+"""Most rounds :func:`normalize` runs before it returns (the text is stable long before)."""
+
+_INVISIBLE_NON_FORMAT = frozenset("\u034f")  # combining grapheme joiner: category Mn, no glyph
+_OPENERS = {
+    "\u202e": "rtl",
+    "\u202b": "rtl",
+    "\u2067": "rtl",
+    "\u202d": "ltr",
+    "\u202a": "ltr",
+    "\u2066": "ltr",
+    "\u2068": "ltr",
+}
+_CLOSERS = frozenset("\u202c\u2069")
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+@lru_cache(maxsize=1)
+def _confusables() -> dict[str, list[str]]:
+    """The confusables table of ``confusable-homoglyphs``: character -> its homoglyphs."""
+    spec = importlib.util.find_spec("confusable_homoglyphs")
+    if spec is None or not spec.submodule_search_locations:
+        raise ValueError(
+            "Unicode homoglyph tables come from the PyPI package confusable-homoglyphs; "
+            "install it with `pip install confusable-homoglyphs` (or `pip install aisec[nlp]`)"
+        )
+    path = Path(next(iter(spec.submodule_search_locations))) / "confusables.json"
+    data = json.loads(path.read_text(encoding="utf-8"))
+    return {k: [h["c"] for h in v] for k, v in data.items() if len(k) == 1}
+
+
+@lru_cache(maxsize=1)
+def confusable_fold_table() -> dict[str, str]:
+    """Non-ASCII character -> the ASCII letter or digit it is confusable with.
+
+    Returns:
+        The table (about 1,300 characters): for each character, the first single ASCII letter
+        or digit among its homoglyphs in the Unicode confusables table.
+
+    Raises:
+        ValueError: the package ``confusable-homoglyphs`` is not installed.
+    """
+    table: dict[str, str] = {}
+    for char, glyphs in _confusables().items():
+        if char.isascii():
+            continue
+        for glyph in glyphs:
+            if len(glyph) == 1 and glyph.isascii() and glyph.isalnum():
+                table[char] = glyph
+                break
+    return table
+
+
+@cache
+def homoglyphs_of(char: str) -> tuple[str, ...]:
+    """Single-code-point homoglyphs of ASCII ``char`` that NFKC leaves unchanged (BMP only).
+
+    Only letters are returned whose fold (:func:`confusable_fold_table`) is ``char``, so that
+    :func:`visible_text` maps each of them back to ``char``.
+
+    Args:
+        char: one ASCII character.
+
+    Returns:
+        The homoglyphs, Cyrillic and Greek letters first; empty if there are none.
+    """
+    table = confusable_fold_table()
+    found = [
+        c
+        for c, ascii_char in table.items()
+        if ascii_char == char
+        and ord(c) < 0x10000
+        and unicodedata.normalize("NFKC", c) == c
+        and unicodedata.category(c).startswith("L")
+    ]
+    return tuple(
+        sorted(
+            found, key=lambda c: (not unicodedata.name(c, "").startswith(("CYRILLIC", "GREEK")), c)
+        )
+    )
+
+
+def is_invisible(char: str, *, keep_whitespace: bool = True) -> bool:
+    """Whether ``char`` renders as nothing (see the module docstring).
+
+    Args:
+        char: one character.
+        keep_whitespace: treat tab, newline and carriage return as visible.
+    """
+    category = unicodedata.category(char)
+    if category == "Cf" or char in _INVISIBLE_NON_FORMAT:
+        return True
+    return category == "Cc" and not (keep_whitespace and char in KEPT_CONTROLS)
+
+
+def replace_surrogates(text: str) -> str:
+    """Replace lone surrogates (which no encoder accepts) by ``U+FFFD``."""
+    return _SURROGATE.sub("\ufffd", text)
+
+
+def apply_deletions(text: str) -> str:
+    """Apply backspace/delete controls: each erases the character before it."""
+    if not any(c in DELETION_CONTROLS for c in text):
+        return text
+    out: list[str] = []
+    for char in text:
+        if char in DELETION_CONTROLS:
+            if out:
+                out.pop()
+        else:
+            out.append(char)
+    return "".join(out)
+
+
+def resolve_bidi(text: str) -> str:
+    """Put text inside right-to-left overrides/embeddings/isolates in display order.
+
+    Simplified bidi model: the content of each right-to-left override, embedding or isolate is
+    reversed (nested ones resolved first); the controls themselves are dropped, as are unpaired
+    ones and directional marks. An unterminated override runs to the end of the text.
+    """
+    if not any(c in BIDI_CONTROLS for c in text):
+        return text
+    stack: list[tuple[str, list[str]]] = [("ltr", [])]
+    for char in text:
+        if char in _OPENERS:
+            stack.append((_OPENERS[char], []))
+        elif char in _CLOSERS:
+            if len(stack) > 1:
+                direction, chars = stack.pop()
+                stack[-1][1].extend(reversed(chars) if direction == "rtl" else chars)
+        elif char not in BIDI_CONTROLS:
+            stack[-1][1].append(char)
+    while len(stack) > 1:
+        direction, chars = stack.pop()
+        stack[-1][1].extend(reversed(chars) if direction == "rtl" else chars)
+    return "".join(stack[0][1])
+
+
+def remove_invisible(text: str, *, keep_whitespace: bool = True) -> str:
+    """``text`` without its invisible characters (:func:`is_invisible`)."""
+    return "".join(c for c in text if not is_invisible(c, keep_whitespace=keep_whitespace))
+
+
+def fold_confusables(text: str) -> str:
+    """Replace every character confusable with an ASCII letter or digit by that character.
+
+    Raises:
+        ValueError: the package ``confusable-homoglyphs`` is not installed.
+    """
+    table = confusable_fold_table()
+    return "".join(table.get(c, c) for c in text)
+
+
+def normalize_round(text: str, *, fold: bool = True, keep_whitespace: bool = True) -> str:
+    """One round of the six normalisation steps of the module docstring.
+
+    Args:
+        text: any string.
+        fold: fold confusables to ASCII (step 6); off for multilingual text, where whole
+            words of Cyrillic or Greek would be partly rewritten in Latin letters.
+        keep_whitespace: keep tab, newline and carriage return (step 4).
+
+    Returns:
+        The normalised text.
+    """
+    text = resolve_bidi(apply_deletions(replace_surrogates(text)))
+    text = unicodedata.normalize("NFKC", remove_invisible(text, keep_whitespace=keep_whitespace))
+    return fold_confusables(text) if fold else text
+
+
+def normalize(text: str, *, fold: bool = True, keep_whitespace: bool = True) -> str:
+    """Undo Unicode tricks: :func:`normalize_round` until the text no longer changes.
+
+    The result is idempotent (``normalize(normalize(t)) == normalize(t)``) and equals the text
+    of :meth:`Sanitizer.clean <aisec.defenses.text.Sanitizer.clean>` without spelling
+    correction.
+
+    Args:
+        text: any string.
+        fold: fold confusables to ASCII.
+        keep_whitespace: keep tab, newline and carriage return.
+
+    Returns:
+        The normalised text.
+
+    Raises:
+        TypeError: ``text`` is not a string.
+    """
+    if not isinstance(text, str):
+        raise TypeError(f"text must be a str, got {type(text).__name__}")
+    for _ in range(MAX_ROUNDS):
+        cleaned = normalize_round(text, fold=fold, keep_whitespace=keep_whitespace)
+        if cleaned == text:
+            break
+        text = cleaned
+    return text
+
+
+def visible_text(text: str) -> str:
+    """What a reader sees: one round of normalisation (:func:`normalize_round`).
+
+    Deletions applied, bidi resolved, invisible characters dropped, NFKC, confusables folded:
+    two texts with the same visible text render alike, which is what an imperceptible attack
+    must preserve.
+
+    Args:
+        text: any string (lone surrogates are shown as U+FFFD).
+
+    Returns:
+        The ASCII skeleton of the rendered text (characters without an ASCII confusable kept).
+    """
+    return normalize_round(text)

@@ -1,0 +1,161 @@
+"""The genai chapter end to end on a tiny random language model: shapes and guarantees."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any
+
+import pytest
+import torch
+
+import aisec.experiments.names
+from aisec.experiments.genai import GenAIPlan
+from aisec.report.chapters import genai as chapter
+from aisec.report.tour import ChapterContext
+from aisec.stats import Rate
+
+VOCAB = 384
+
+TINY = GenAIPlan(
+    model="tiny-char-llama",
+    n_prompts=2,
+    max_new_tokens=16,
+    lengths=(12, 16),
+    deltas=(0.0, 4.0),  # both reuse the generations: no extra sampling
+    ppl_tokens=16,
+    n_human=4,
+    n_passages=2,
+    robustness_tokens=16,
+    emoji_tokens=4,
+    auc_tokens=16,
+    delta=4.0,
+)
+
+
+class CharTokenizer:
+    """One token per character (code points below ``VOCAB``; others map to the last id)."""
+
+    eos_token_id = None
+    pad_token_id = 0
+    chat_template = None
+
+    def __len__(self) -> int:
+        return VOCAB
+
+    def __call__(self, text: str, add_special_tokens: bool = False) -> dict[str, list[int]]:
+        return {"input_ids": [min(ord(c), VOCAB - 1) for c in text]}
+
+    def decode(self, ids: list[int], skip_special_tokens: bool = True) -> str:
+        return "".join(chr(i) for i in ids)
+
+
+def _tiny_lm() -> Any:
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    from aisec.models.language import LanguageModel
+
+    config = LlamaConfig(
+        vocab_size=VOCAB,
+        hidden_size=16,
+        intermediate_size=32,
+        num_hidden_layers=1,
+        num_attention_heads=2,
+        num_key_value_heads=2,
+        max_position_embeddings=1024,
+        bos_token_id=None,
+        eos_token_id=None,
+        pad_token_id=0,
+    )
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(0)
+        model: Any = LlamaForCausalLM(config)
+    return LanguageModel(name="tiny-char-llama", model=model.eval(), tokenizer=CharTokenizer())
+
+
+@pytest.fixture
+def loads(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Replace the language-model seam by the tiny model; record the names loaded."""
+    loaded: list[str] = []
+    lm = _tiny_lm()
+
+    def fake(name: str) -> Any:
+        loaded.append(name)
+        return lm
+
+    monkeypatch.setattr(aisec.experiments.names, "language_model", fake)
+    return loaded
+
+
+def _rates(rows: list[dict[str, Any]]) -> list[Rate]:
+    return [value for row in rows for value in row.values() if isinstance(value, Rate)]
+
+
+def test_chapter_runs_with_a_tiny_plan(tmp_path: Path, loads: list[str]) -> None:
+    context = ChapterContext(out_dir=tmp_path, quick=True, progress=False)
+    result = chapter.run_with_plan(TINY, context)
+    assert loads == ["tiny-char-llama"]
+    numbers = result.numbers
+    evaluation = numbers["evaluation"]
+    assert set(evaluation) == {
+        "config",
+        "detection_vs_length",
+        "false_positives",
+        "perplexity",
+        "robustness",
+        "zero_shot",
+    }
+    assert numbers["config"]["delta"] == 4.0 and numbers["config"]["prompts"] == 2
+    for length in TINY.lengths:
+        assert math.isfinite(numbers[f"watermark.mean_z@{length}"])
+        marked = numbers[f"watermark.detection_rate@{length}"]
+        plain = evaluation["detection_vs_length"]["plain"]["detection_rate"][
+            TINY.lengths.index(length)
+        ]
+        assert 0.0 <= plain <= marked <= 1.0
+    assert numbers["watermark.mean_z@16"] > max(
+        evaluation["detection_vs_length"]["plain"]["mean_z"]
+    )
+    assert set(evaluation["false_positives"]) == {"tweets", "tweet passages", "python docs"}
+    for source in evaluation["false_positives"]:
+        fpr = numbers[f"fpr.{source}"]
+        assert fpr is None or 0.0 <= fpr <= 1.0
+    for key, value in numbers.items():
+        if key.startswith("auc."):
+            assert 0.0 <= value <= 1.0, key
+    # Tables carry rates with their sample sizes; the figures exist.
+    rates = [rate for table in result.tables for rate in _rates(table.rows)]
+    assert rates and all(0 <= rate.count <= rate.total and rate.total > 0 for rate in rates)
+    detection = result.tables[0].rows
+    assert [row["tokens"] for row in detection] == [12, 16, 12, 16]
+    assert all(row["detection rate"].total == 2 for row in detection)
+    for figure in result.figures:
+        assert (tmp_path / figure.path).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"n_prompts": 0}, "n_prompts must be"),
+        ({"lengths": (12, 32)}, "lengths must be <= max_new_tokens"),
+        ({"gamma": 1.0}, "gamma must be in"),
+        ({"delta": 0.0}, "delta must be"),
+        ({"emoji_tokens": 32}, "emoji_tokens must be <="),
+        ({"auc_tokens": 8}, "auc_tokens must be >= 16"),
+        ({"model": ""}, "model must be"),
+    ],
+)
+def test_bad_plan_fails_before_loading(
+    change: dict[str, Any], message: str, loads: list[str]
+) -> None:
+    import dataclasses
+
+    with pytest.raises(ValueError, match=message):
+        dataclasses.replace(TINY, **change)
+    assert loads == []
+
+
+def test_quick_and_full_plans_are_valid() -> None:
+    context = ChapterContext(out_dir=Path("unused"), quick=True, seed=3)
+    assert chapter.plan_for(context) == GenAIPlan(**{**vars(chapter.QUICK), "seed": 3})
+    assert chapter.FULL.max_new_tokens == 200 and chapter.QUICK.max_new_tokens == 40

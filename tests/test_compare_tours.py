@@ -42,3 +42,9 @@ def test_a_changed_missing_or_new_number_is_reported(tmp_path: Path) -> None:
     assert any(line.startswith("evasion/new[0]") for line in lines)
     assert tool.compare(before, after, rtol=1e-3)[0].startswith("evasion/gone")
     assert tool.compare(_results({"x": 1}), _results({"x": True})) != []
+
+
+def test_a_chapter_missing_after_is_a_difference() -> None:
+    before = _results({"n": 64})
+    after: dict[str, object] = {"provenance": {}, "chapters": {}}
+    assert _tool().compare(before, after) == ["evasion: chapter missing after"]

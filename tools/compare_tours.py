@@ -52,6 +52,7 @@ def compare(before: Mapping[str, Any], after: Mapping[str, Any], *, rtol: float 
     chapters_a, chapters_b = before["chapters"], after["chapters"]
     for key in chapters_a:
         if key not in chapters_b:
+            differences.append(f"{key}: chapter missing after")
             continue
         a, b = chapters_a[key], chapters_b[key]
         if a.get("status") != b.get("status"):
@@ -78,6 +79,9 @@ def main(argv: list[str] | None = None) -> int:
     before = json.loads(args.before.read_text())
     after = json.loads(args.after.read_text())
     common = [k for k in before["chapters"] if k in after["chapters"]]
+    for key in after["chapters"]:
+        if key not in before["chapters"]:
+            print(f"{key}: new chapter after (not compared)")
     differences = compare(before, after, rtol=args.rtol)
     for line in differences:
         print(line)

@@ -55,6 +55,12 @@ class Rate:
         values = [bool(v) for v in (mask.tolist() if hasattr(mask, "tolist") else mask)]
         return cls(sum(values), len(values))
 
+    @classmethod
+    def from_fraction(cls, fraction: float, total: int) -> Rate:
+        """The rate ``fraction`` of ``total`` points, for a fraction computed as ``count / total``
+        (rounding recovers the count exactly); ``Rate(0, 0)`` for an empty sample."""
+        return cls(round(fraction * total), total) if total else cls(0, 0)
+
     @property
     def value(self) -> float:
         """``count / total`` (``nan`` for an empty sample)."""

@@ -495,8 +495,8 @@ def test_pgd_takes_a_loss_function_or_an_input_loss(loss: object, digits: Digits
     by_name = PGD(threat, steps=6, loss="ce")(model, x, y)
     custom = PGD(threat, steps=6, loss=loss)(model, x, y)  # type: ignore[arg-type]
     assert torch.equal(by_name.x_adv, custom.x_adv)
-    assert PGD(threat, steps=6, loss="dlr").loss == "dlr"
-    assert dlr(model(x), y, None).shape == (32,)
+    by_dlr_name = PGD(threat, steps=6, loss="dlr")(model, x, y)
+    assert torch.equal(by_dlr_name.x_adv, PGD(threat, steps=6, loss=dlr)(model, x, y).x_adv)
 
 
 class _CountingLoss(InputLoss):

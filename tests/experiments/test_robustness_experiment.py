@@ -15,13 +15,8 @@ from torch import Tensor, nn
 
 import aisec.experiments.names
 from aisec.data import load as load_data
-from aisec.experiments.robustness import (
-    AttackPlan,
-    RobustnessPlan,
-    SuitePlan,
-    run_attack_plan,
-    run_suite,
-)
+from aisec.experiments.evasion import AttackPlan, SuitePlan, run_attack_plan, run_suite
+from aisec.experiments.robustness import RobustnessPlan
 from aisec.stats import Rate
 
 

@@ -82,5 +82,11 @@ def test_sanitizer_takes_its_unicode_knowledge_from_the_shared_module() -> None:
 
     tree = ast.parse(Path(module.__file__).read_text(encoding="utf-8"))
     imported = {node.module for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)}
+    imported |= {
+        alias.name
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Import)
+        for alias in node.names
+    }
     assert "aisec.unicode" in imported
     assert not any(name and name.startswith("aisec.attacks") for name in imported)

@@ -53,7 +53,7 @@ def defend(
     attacked, broken, robust_accuracy, time_s), "naive_gradient_warnings", "warnings", "time_s".
     """
     from aisec.evaluate import DefenseReport
-    from aisec.experiments.defenses import DefendPlan, run_defend
+    from aisec.experiments.defend import DefendPlan, run_defend
     from aisec.report.console import print_rows
 
     def announce(report: DefenseReport) -> None:

@@ -63,7 +63,7 @@ def attack(
     """Attack a zoo model on test images and print accuracy, norms, time and model calls."""
     import json
 
-    from aisec.experiments.robustness import AttackPlan, run_attack_plan
+    from aisec.experiments.evasion import AttackPlan, run_attack_plan
     from aisec.report.console import print_rows
     from aisec.report.grid import save_attack_grid
     from aisec.threat import parse_eps
@@ -124,7 +124,7 @@ def evaluate(
     import json
 
     from aisec.evaluate import AttackStage
-    from aisec.experiments.robustness import SuitePlan, run_suite
+    from aisec.experiments.evasion import SuitePlan, run_suite
     from aisec.report.console import print_rows
     from aisec.report.format import format_value
     from aisec.report.grid import save_attack_grid

@@ -3,14 +3,11 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import Annotated
 
 import typer
 
 from aisec.cli._common import app, console, fail
-
-if TYPE_CHECKING:
-    pass
 
 
 @app.command("poison")

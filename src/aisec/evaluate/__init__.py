@@ -1,8 +1,9 @@
 """Pure measurements on objects: worst-case robustness, defenses, detection, sanity checks.
 
 Each function takes a model, data and attacks (objects, never names) and returns a typed report.
-The topic modules :mod:`.physical`, :mod:`.certify`, :mod:`.poisoning`, :mod:`.text` and
-:mod:`.genai` hold the measurements of the other experiments.
+The topic modules :mod:`.physical`, :mod:`.certify`, :mod:`.poisoning`, :mod:`.text`,
+:mod:`.genai` (watermarks) and :mod:`.generated_text` (zero-shot detectors) hold the
+measurements of the other experiments.
 """
 
 from __future__ import annotations

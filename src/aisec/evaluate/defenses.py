@@ -166,12 +166,12 @@ class DefenseReport:
     @property
     def clean_rate(self) -> Rate:
         """:attr:`clean_accuracy` as correctly classified points of :attr:`n`."""
-        return _rate(self.clean_accuracy, self.n)
+        return Rate.from_fraction(self.clean_accuracy, self.n)
 
     @property
     def non_adaptive_rate(self) -> Rate:
         """:attr:`non_adaptive_accuracy` as points of :attr:`n`."""
-        return _rate(self.non_adaptive_accuracy, self.n)
+        return Rate.from_fraction(self.non_adaptive_accuracy, self.n)
 
     @property
     def adaptive_rate(self) -> Rate:
@@ -268,12 +268,6 @@ class DefenseTable:
         """One :meth:`DefenseReport.row` per report, in order (rates as
         :class:`~aisec.stats.Rate`); named so because :attr:`rows` holds the reports."""
         return [report.row() for report in self.rows]
-
-
-def _rate(accuracy: float, n: int) -> Rate:
-    """An accuracy of ``n`` points as a :class:`Rate`; the accuracies of this module are
-    ``count / n`` in float64, so rounding recovers the count exactly."""
-    return Rate(round(accuracy * n), n) if n else Rate(0, 0)
 
 
 def _check_int(name: str, value: object, minimum: int) -> int:

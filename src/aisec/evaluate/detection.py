@@ -40,6 +40,7 @@ from aisec.attacks.evasion import (
     LossContext,
     projected_gradient_ascent,
 )
+from aisec.attacks.evasion.losses import targeted_margin
 from aisec.defenses.detect.squeezing import FeatureSqueezing, roc_auc
 from aisec.defenses.preprocess.base import check_images
 from aisec.evaluate.robustness import run_attack
@@ -127,14 +128,6 @@ class SqueezingReport:
         }
 
 
-def _margin(logits: Tensor, y: Tensor) -> Tensor:
-    """``max_{j≠y} z_j − z_y`` per row: positive when misclassified."""
-    true = logits.gather(1, y[:, None]).squeeze(1)
-    other = logits.clone()
-    other.scatter_(1, y[:, None], -math.inf)
-    return other.amax(dim=1) - true
-
-
 class DetectorAwareLoss(InputLoss):
     """The loss of an attack on a model guarded by feature squeezing.
 
@@ -179,7 +172,7 @@ class DetectorAwareLoss(InputLoss):
         x_adv = check_images(x_adv)
         views = [model(x_adv), *(model(squeeze(x_adv)) for squeeze in self.detector.squeezers)]
         score = self.detector.score_from_logits(views)
-        margins = torch.stack([_margin(v, y).clamp(max=self.kappa) for v in views])
+        margins = torch.stack([targeted_margin(v, y).clamp(max=self.kappa) for v in views])
         return margins.sum(dim=0) - self.lam * score, views[0], score
 
     def __call__(self, model: Model, x_adv: Tensor, context: LossContext) -> tuple[Tensor, Tensor]:

@@ -9,14 +9,13 @@
 - :func:`watermark_robustness`: detection after token substitution and deletion, synonym swaps,
   homoglyphs and zero-width characters (with and without the normalizer), emoji insertion and
   the generation-time emoji attack.
-- :func:`detector_auc`: ROC AUC of Fast-DetectGPT, log-likelihood and log-rank on human vs model
-  text, clean and after the same edits.
+
+The zero-shot detectors (no watermark) are measured by :mod:`aisec.evaluate.generated_text`.
 
 Every function takes a :class:`~aisec.models.language.LanguageModel` and texts or token ids (no
 names, no files) and returns a typed result whose ``to_dict()`` is JSON-ready.
 
-References: Kirchenbauer et al., "A Watermark for Large Language Models", ICML 2023; Bao et al.,
-"Fast-DetectGPT", ICLR 2024.
+Reference: Kirchenbauer et al., "A Watermark for Large Language Models", ICML 2023.
 """
 
 from __future__ import annotations
@@ -31,7 +30,6 @@ import torch
 from torch import Tensor
 
 from aisec.genai import attacks
-from aisec.genai.detect import DETECTORS, roc_auc, score_ids
 from aisec.genai.watermark.detect import NotEnoughTokensError, detect, detect_text
 from aisec.genai.watermark.processor import WatermarkLogitsProcessor
 from aisec.genai.watermark.scheme import WatermarkScheme
@@ -41,14 +39,12 @@ from aisec.stats import Rate
 __all__ = [
     "Z_THRESHOLD",
     "Detection",
-    "DetectorAUC",
     "FalsePositives",
     "LengthCurve",
     "PerplexityCost",
     "PerplexityRow",
     "WatermarkRobustness",
     "detection_vs_length",
-    "detector_auc",
     "emoji_attack_samples",
     "false_positive_rate",
     "generate_watermarked",
@@ -274,37 +270,6 @@ class WatermarkRobustness:
         ]
 
 
-@dataclass(frozen=True)
-class DetectorAUC:
-    """ROC AUC of the zero-shot detectors, human vs model text, clean and attacked.
-
-    Attributes:
-        human_texts: human texts scored.
-        machine_texts: model texts scored (pieces of the generations).
-        max_tokens: the longest scored piece.
-        auc: per variant of the model text (``"clean"``, ``"substitution 20%"``, ...), per
-            detector, the ROC AUC (1: every model text scores above every human text).
-    """
-
-    human_texts: int
-    machine_texts: int
-    max_tokens: int
-    auc: Mapping[str, Mapping[str, float]]
-
-    def to_dict(self) -> dict[str, Any]:
-        """``{"human_texts", "machine_texts", "max_tokens", "auc": {variant: {detector: auc}}}``."""
-        return {
-            "human_texts": self.human_texts,
-            "machine_texts": self.machine_texts,
-            "max_tokens": self.max_tokens,
-            "auc": {name: dict(values) for name, values in self.auc.items()},
-        }
-
-    def rows(self) -> list[dict[str, Any]]:
-        """One row per variant of the model text: ``{"text", <detector>: auc, ...}``."""
-        return [{"text": name} | dict(values) for name, values in self.auc.items()]
-
-
 def generate_watermarked(
     lm: LanguageModel,
     scheme: WatermarkScheme | None,
@@ -408,14 +373,15 @@ def false_positive_rate(
                 zs.append(detect_text(scheme, text, tokenizer)[0].z_score)
             except NotEnoughTokensError:
                 continue
+        verdicts = Detection.of(zs)
         out.append(
             FalsePositives(
                 source=source,
                 texts=len(items),
-                decided=len(zs),
-                false_positives=int(sum(z >= Z_THRESHOLD for z in zs)),
+                decided=verdicts.decided,
+                false_positives=verdicts.detected,
                 max_z=max(zs) if zs else None,
-                mean_z=float(np.mean(zs)) if zs else None,
+                mean_z=verdicts.mean_z,
             )
         )
     return tuple(out)
@@ -474,26 +440,17 @@ def perplexity_cost(
         ppl = [
             _perplexity(lm, lm.chat_prompt(p), ids) for p, ids in zip(prompts, samples, strict=True)
         ]
-        zs = [detect(scheme, ids).z_score for ids in samples]
+        verdicts = Detection.of([detect(scheme, ids).z_score for ids in samples])
         rows.append(
             PerplexityRow(
                 delta=float(delta),
                 perplexity=float(np.mean(ppl)),
-                mean_z=float(np.mean(zs)),
-                detected=int(sum(z >= Z_THRESHOLD for z in zs)),
-                texts=len(zs),
+                mean_z=float(verdicts.mean_z or 0.0),
+                detected=verdicts.detected,
+                texts=verdicts.decided,
             )
         )
     return PerplexityCost(gamma=gamma, max_new_tokens=max_new_tokens, rows=tuple(rows))
-
-
-def _text_attacks(seed: int) -> dict[str, Callable[[str], str]]:
-    return {
-        "synonym swaps": lambda t: attacks.swap_synonyms(t, 1.0, seed=seed),
-        "homoglyphs 50%": lambda t: attacks.insert_homoglyphs(t, 0.5, seed=seed),
-        "zero-width 50%": lambda t: attacks.insert_zero_width(t, 0.5, seed=seed),
-        "emoji insertion 50%": lambda t: attacks.insert_emojis(t, 0.5, seed=seed),
-    }
 
 
 def watermark_robustness(
@@ -546,7 +503,7 @@ def watermark_robustness(
     }
     texts = [lm.decode(s) for s in samples]
     text_results: dict[str, dict[str, Detection]] = {}
-    for name, attack in _text_attacks(seed).items():
+    for name, attack in attacks.text_edits(seed).items():
         attacked = [attack(t) for t in texts]
         row = {}
         for normalize in (False, True):
@@ -608,57 +565,3 @@ def emoji_attack_samples(
         top_k=top_k,
     )
     return [attacks.strip_token(ids, separator) for ids in raw]
-
-
-def detector_auc(
-    lm: LanguageModel,
-    human: Sequence[str],
-    machine_ids: Sequence[Tensor],
-    *,
-    max_tokens: int = 64,
-    seed: int = 0,
-) -> DetectorAUC:
-    """ROC AUC of each zero-shot detector, human text vs (plain) model text, clean and attacked.
-
-    Human texts are cut to ``max_tokens`` tokens and model generations into consecutive pieces
-    of ``max_tokens`` tokens; pieces shorter than 16 tokens are left out.
-
-    Args:
-        lm: the scoring model (the one that generated ``machine_ids``).
-        human: human-written texts.
-        machine_ids: ``(L_i,)`` ids of the model's plain (unwatermarked) generations.
-        max_tokens: the longest scored piece.
-        seed: seed of the attacks.
-
-    Returns:
-        A :class:`DetectorAUC`.
-    """
-    pad = int(lm.tokenizer.pad_token_id or 0)
-    human_ids = [ids[:max_tokens] for ids in (lm.encode(t) for t in human) if len(ids) >= 16]
-    # Long generations are cut into consecutive max_tokens pieces: more texts per generation.
-    machine = [
-        ids[start : start + max_tokens]
-        for ids in machine_ids
-        for start in range(0, len(ids), max_tokens)
-        if len(ids[start : start + max_tokens]) >= 16
-    ]
-    if not human_ids or not machine:
-        raise ValueError("detector_auc needs at least one human and one model text of 16+ tokens")
-    human_scores = score_ids(lm.model, human_ids, pad_id=pad)
-    variants: dict[str, list[Tensor]] = {"clean": machine}
-    variants["substitution 20%"] = [
-        attacks.substitute_tokens(s, 0.2, lm.vocab_size, seed=seed + i)
-        for i, s in enumerate(machine)
-    ]
-    variants["deletion 20%"] = [
-        attacks.delete_tokens(s, 0.2, seed=seed + i) for i, s in enumerate(machine)
-    ]
-    for name, attack in _text_attacks(seed).items():
-        variants[name] = [lm.encode(attack(lm.decode(s)))[:max_tokens] for s in machine]
-    table: dict[str, dict[str, float]] = {}
-    for name, seqs in variants.items():
-        scores = score_ids(lm.model, [s for s in seqs if len(s) >= 5], pad_id=pad)
-        table[name] = {d: roc_auc(human_scores.get(d), scores.get(d)) for d in DETECTORS}
-    return DetectorAUC(
-        human_texts=len(human_ids), machine_texts=len(machine), max_tokens=max_tokens, auc=table
-    )

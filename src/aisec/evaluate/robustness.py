@@ -208,7 +208,7 @@ class RobustnessReport:
                     "attacked": stage.attacked,
                     "broken": stage.broken,
                     "accuracy after": Rate(remaining, self.n),
-                    "time (s)": stage.time_s,
+                    "time (s)": round(stage.time_s, 3),
                     "forwards": stage.forwards,
                     "backwards": stage.backwards,
                 }

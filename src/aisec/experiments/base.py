@@ -12,6 +12,7 @@ __all__ = [
     "check_budget",
     "check_budgets",
     "check_int",
+    "check_names",
     "set_field",
 ]
 
@@ -59,6 +60,13 @@ def check_budgets(name: str, values: object) -> tuple[float, ...]:
     if isinstance(values, (str, bytes)) or not isinstance(values, Sequence):
         raise TypeError(f"{name} must be a sequence of budgets, got {values!r}")
     return tuple(check_budget(name, value) for value in values)
+
+
+def check_names(name: str, values: object) -> tuple[str, ...]:
+    """``values`` if it is a tuple of strings; ``TypeError`` otherwise."""
+    if not isinstance(values, tuple) or not all(isinstance(v, str) for v in values):
+        raise TypeError(f"{name} must be a tuple of strings, got {values!r}")
+    return values
 
 
 def set_field(plan: object, name: str, value: object) -> None:

@@ -26,6 +26,7 @@ from aisec.defenses.certify.curve import CertifiedAccuracyCurve
 from aisec.evaluate.certify import SmoothingEvaluation, evaluate_smoothing
 from aisec.experiments import names
 from aisec.experiments.base import check_int
+from aisec.zoo import model_spec
 
 __all__ = ["CertifyPlan", "CertifyResult", "run"]
 
@@ -68,6 +69,7 @@ class CertifyPlan:
     def __post_init__(self) -> None:
         if not isinstance(self.model, str) or not self.model:
             raise ValueError(f"model must be a zoo model name, got {self.model!r}")
+        model_spec(self.model)  # ValueError for an unknown model, before anything loads
         if isinstance(self.sigma, bool) or not isinstance(self.sigma, (int, float)):
             raise TypeError(f"sigma must be a float, got {type(self.sigma).__name__}")
         if not (math.isfinite(self.sigma) and self.sigma > 0):
@@ -94,12 +96,15 @@ class CertifyResult:
     Attributes:
         plan: the plan that was run.
         evaluation: CERTIFY and PREDICT results, the base model's accuracies and times.
-        curve: certified accuracy against L2 radius (``evaluation.curve``).
     """
 
     plan: CertifyPlan
     evaluation: SmoothingEvaluation
-    curve: CertifiedAccuracyCurve
+
+    @property
+    def curve(self) -> CertifiedAccuracyCurve:
+        """Certified accuracy against L2 radius."""
+        return self.evaluation.curve
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON record: :meth:`SmoothingEvaluation.to_dict` (``metrics.json``)."""
@@ -128,7 +133,7 @@ class CertifyResult:
         ]
 
 
-def run(plan: CertifyPlan, *, progress: bool = False) -> CertifyResult:
+def run(plan: CertifyPlan) -> CertifyResult:
     """Certify ``plan.n_points`` test points of ``plan.model`` with randomized smoothing.
 
     The model and its test points come from :func:`aisec.experiments.names.load_task` (so a
@@ -137,12 +142,10 @@ def run(plan: CertifyPlan, *, progress: bool = False) -> CertifyResult:
 
     Args:
         plan: the settings.
-        progress: unused (CERTIFY shows no progress bar); accepted like every experiment's.
 
     Returns:
         The :class:`CertifyResult`.
     """
-    del progress
     if not isinstance(plan, CertifyPlan):
         raise TypeError(f"plan must be a CertifyPlan, got {type(plan).__name__}")
     task = names.load_task(plan.model, n=plan.n_points, seed=plan.data_seed)
@@ -160,4 +163,4 @@ def run(plan: CertifyPlan, *, progress: bool = False) -> CertifyResult:
         radius_steps=plan.radius_steps,
         name=plan.model,
     )
-    return CertifyResult(plan=plan, evaluation=evaluation, curve=evaluation.curve)
+    return CertifyResult(plan=plan, evaluation=evaluation)

@@ -1,8 +1,6 @@
 """Vision defenses under an adaptive attacker: which defenses hold, measured honestly.
 
-Two experiments share this module:
-
-- :func:`run` (:class:`DefensesPlan`): the tour's defenses study.
+:func:`run` (:class:`DefensesPlan`) is the tour's defenses study:
 
   1. The defense table (:func:`~aisec.evaluate.compare_defenses`): no defense, each
      preprocessing defense, adversarial training and adversarial training + a preprocessing
@@ -23,8 +21,9 @@ Two experiments share this module:
   Without a zoo entry for the adversarially trained model (``robust_model=None``) a small
   PGD-trained variant of ``model`` is trained (and cached) with
   :func:`aisec.zoo.train_variant`.
-- :func:`run_defend` (:class:`DefendPlan`): preprocessing defenses in front of one zoo model
-  (``aisec defend``).
+
+Preprocessing defenses in front of one zoo model (``aisec defend``) are
+:mod:`aisec.experiments.defend`.
 
 Every plan is checked when it is built (``ValueError``/``TypeError``), before any model or data
 loads. The results keep the evaluation objects for the report's figures, give their table rows
@@ -38,7 +37,7 @@ Reference:
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -47,7 +46,6 @@ from torch import nn
 from aisec.defenses.detect import FeatureSqueezing
 from aisec.evaluate import (
     DefenseCase,
-    DefenseReport,
     DefenseTable,
     RobustnessReport,
     SqueezingReport,
@@ -58,18 +56,15 @@ from aisec.evaluate import (
 )
 from aisec.experiments import certify, names
 from aisec.experiments import physical as physical_experiment
-from aisec.experiments.base import check_budget, check_int
+from aisec.experiments.base import check_budget, check_int, check_names
 from aisec.stats import Rate
 from aisec.threat import ThreatModel, parse_eps
 from aisec.zoo import model_spec, train_variant
 
 __all__ = [
-    "DefendPlan",
-    "DefendResult",
     "DefensesPlan",
     "DefensesResult",
     "run",
-    "run_defend",
 ]
 
 NO_DEFENSE = "no defense"
@@ -82,28 +77,8 @@ ADVERSARIAL_TRAINING = "adversarial training"
 # --- plan checks --------------------------------------------------------------------------
 
 
-def _check_names(name: str, values: object) -> tuple[str, ...]:
-    if not isinstance(values, tuple) or not all(isinstance(v, str) for v in values):
-        raise TypeError(f"{name} must be a tuple of strings, got {values!r}")
-    return values
-
-
-def _check_defense(spec: object, seed: int) -> str:
-    """A preprocessing spec, possibly stacked with ``+`` (``"jpeg:75+bits:4"``)."""
-    if not isinstance(spec, str):
-        raise TypeError(f"a defense must be a spec string such as 'jpeg:75', got {spec!r}")
-    for part in spec.split("+"):
-        names.preprocessing_defense(part, seed=seed)
-    return spec
-
-
 def _budget_text(value: float | str) -> str:
     return value.strip() if isinstance(value, str) else f"{value:g}"
-
-
-def _rate(fraction: float, total: int) -> Rate:
-    """A fraction ``count / total`` (computed in float64) as a :class:`Rate` of ``total``."""
-    return Rate(round(fraction * total), total) if total else Rate(0, 0)
 
 
 # --- the defenses study -------------------------------------------------------------------
@@ -210,15 +185,14 @@ class DefensesPlan:
         for name in ("squeeze_n", "cw_iterations"):
             check_int(name, getattr(self, name), 1)
         check_int("square_queries", self.square_queries, 0)
-        for spec in _check_names("preprocessing", self.preprocessing):
-            _check_defense(spec, self.seed)
-        _check_defense(self.robust_preprocessing, self.seed)
-        if not _check_names("squeezers", self.squeezers):
+        for spec in check_names("preprocessing", self.preprocessing):
+            names.preprocessing_stack(spec, seed=self.seed)
+        names.preprocessing_stack(self.robust_preprocessing, seed=self.seed)
+        if not check_names("squeezers", self.squeezers):
             raise ValueError("squeezers must name at least one squeezer, e.g. ('bits:4',)")
         for spec in self.squeezers:
             names.preprocessing_defense(spec)
-        for name in _check_names("smoothing_models", self.smoothing_models):
-            model_spec(name)
+        check_names("smoothing_models", self.smoothing_models)
         self.certify_plans()  # checks the models, sigma, sizes and alpha
         if not isinstance(self.physical, bool):
             raise TypeError(f"physical must be a bool, got {self.physical!r}")
@@ -344,8 +318,12 @@ class DefensesResult:
                     "knows the detector": outcome.adaptive,
                     "fooled the model": Rate(outcome.fooled, outcome.attacked),
                     "ROC AUC": outcome.auc,
-                    "detection rate": None if detected is None else _rate(detected, outcome.fooled),
-                    "fools the model and evades": _rate(outcome.fool_and_evade, outcome.attacked),
+                    "detection rate": None
+                    if detected is None
+                    else Rate.from_fraction(detected, outcome.fooled),
+                    "fools the model and evades": Rate.from_fraction(
+                        outcome.fool_and_evade, outcome.attacked
+                    ),
                 }
             )
         return rows
@@ -360,12 +338,14 @@ class DefensesResult:
             row: dict[str, Any] = {
                 "model": evaluation.name,
                 "points": curve.n_points,
-                "base clean accuracy": _rate(evaluation.base_clean_accuracy, curve.n_points),
-                "certified at r = 0": _rate(curve.clean_accuracy, curve.n_points),
+                "base clean accuracy": Rate.from_fraction(
+                    evaluation.base_clean_accuracy, curve.n_points
+                ),
+                "certified at r = 0": Rate.from_fraction(curve.clean_accuracy, curve.n_points),
             }
             for radius in radii:
                 row[f"certified at r = {radius:g}"] = curve.certified_accuracy_at(radius)
-            row["abstain rate"] = _rate(curve.abstain_rate, curve.n_points)
+            row["abstain rate"] = Rate.from_fraction(curve.abstain_rate, curve.n_points)
             row["time (s)"] = round(evaluation.time_s, 1)
             rows.append(row)
         return rows
@@ -427,29 +407,23 @@ def _defense_table(
     plan: DefensesPlan, models: dict[str, nn.Module], robust_name: str
 ) -> tuple[DefenseTable, tuple[str, ...]]:
     """Part 1: every defense against a non-adaptive and an adaptive attacker."""
-    task = names.load_task(plan.model, n=plan.n, seed=plan.seed)
+    x, y, _ = names.task_data(plan.model, n=plan.n, seed=plan.seed)
     base, robust = models[plan.model], models[robust_name]
     cases = [DefenseCase(NO_DEFENSE, base)]
     owners = [plan.model]
     for spec in plan.preprocessing:
-        preprocessors = tuple(
-            names.preprocessing_defense(part, seed=plan.seed) for part in spec.split("+")
-        )
-        cases.append(DefenseCase(spec, base, preprocessors))
+        cases.append(DefenseCase(spec, base, names.preprocessing_stack(spec, seed=plan.seed)))
         owners.append(plan.model)
     cases.append(DefenseCase(ADVERSARIAL_TRAINING, robust))
-    extra = tuple(
-        names.preprocessing_defense(part, seed=plan.seed)
-        for part in plan.robust_preprocessing.split("+")
-    )
+    extra = names.preprocessing_stack(plan.robust_preprocessing, seed=plan.seed)
     cases.append(
         DefenseCase(f"{ADVERSARIAL_TRAINING} + {plan.robust_preprocessing}", robust, extra)
     )
     owners += [robust_name, robust_name]
     table = compare_defenses(
         cases,
-        task.x,
-        task.y,
+        x,
+        y,
         ThreatModel("linf", plan.eps_value),
         steps=plan.steps,
         eot_samples=plan.eot_samples,
@@ -461,30 +435,30 @@ def _defense_table(
 
 def _suite(plan: DefensesPlan, models: dict[str, nn.Module]) -> dict[str, RobustnessReport]:
     """Part 2: the full evaluation suite on the undefended and the adversarially trained model."""
-    task = names.load_task(plan.model, n=plan.suite_n, seed=plan.seed + 1)
+    x, y, class_names = names.task_data(plan.model, n=plan.suite_n, seed=plan.seed + 1)
     threat = ThreatModel("linf", plan.eps_value)
     reports = {}
     for name, model in models.items():
         suite = default_suite(
             threat,
-            num_classes=len(task.class_names),
+            num_classes=len(class_names),
             steps=plan.suite_steps,
             n_queries=plan.suite_queries,
             seed=plan.seed,
         )
-        reports[name] = evaluate_robustness(model, task.x, task.y, threat, suite, seed=plan.seed)
+        reports[name] = evaluate_robustness(model, x, y, threat, suite, seed=plan.seed)
     return reports
 
 
 def _squeezing(plan: DefensesPlan, model: nn.Module) -> SqueezingReport:
     """Part 3: feature squeezing against naive attacks and one that knows the detector."""
-    task = names.load_task(plan.model, n=2 * plan.squeeze_n, seed=plan.seed + 2)
+    x, y, _ = names.task_data(plan.model, n=2 * plan.squeeze_n, seed=plan.seed + 2)
     detector = FeatureSqueezing(model, [names.preprocessing_defense(s) for s in plan.squeezers])
-    x_cal, x_eval = task.x[: plan.squeeze_n], task.x[plan.squeeze_n :]
+    x_cal, x_eval = x[: plan.squeeze_n], x[plan.squeeze_n :]
     return evaluate_feature_squeezing(
         detector,
         x_eval,
-        task.y[plan.squeeze_n :],
+        y[plan.squeeze_n :],
         ThreatModel("linf", plan.squeeze_eps_value),
         x_calibration=x_cal,
         steps=plan.steps,
@@ -537,120 +511,3 @@ def run(plan: DefensesPlan, *, progress: bool = False) -> DefensesResult:
         physical=physical,
         time_s=time.perf_counter() - began,
     )
-
-
-# --- aisec defend -------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class DefendPlan:
-    """Preprocessing defenses in front of one zoo model (``aisec defend``).
-
-    Attributes:
-        model: the zoo model.
-        defenses: one table row per spec, e.g. ``"jpeg:75"``; ``+`` stacks defenses
-            (``"jpeg:75+bits:4"``). The bare model is always the first row.
-        norm: ``"linf"`` or ``"l2"``.
-        eps: the budget (a number or a string like ``"8/255"``).
-        n: test points (seed ``seed``).
-        steps: PGD (transfer) and APGD (adaptive) steps.
-        eot_samples: random draws averaged per forward pass (EOT) for randomized defenses.
-        square_queries: Square's query budget (0 leaves Square out).
-        batch_size: examples per attack call.
-        seed: the seed of the data sample, the defenses and the attacks.
-
-    Raises:
-        ValueError, TypeError: for an unknown model or defense, or bad sizes, when the plan is
-            made.
-    """
-
-    model: str = "signs-cnn"
-    defenses: tuple[str, ...] = ("jpeg:75", "blur:3:1.0", "median:3", "bits:4", "resize-pad:0.8")
-    norm: str = "linf"
-    eps: float | str = "8/255"
-    n: int = 200
-    steps: int = 100
-    eot_samples: int = 8
-    square_queries: int = 1000
-    batch_size: int = 256
-    seed: int = 0
-
-    def __post_init__(self) -> None:
-        self.threat()
-        for name in ("n", "steps", "eot_samples", "batch_size"):
-            check_int(name, getattr(self, name), 1)
-        check_int("square_queries", self.square_queries, 0)
-        check_int("seed", self.seed, 0)
-        for spec in _check_names("defenses", self.defenses):
-            _check_defense(spec, self.seed)
-        if not isinstance(self.model, str):
-            raise TypeError(f"model must be a zoo model name, got {self.model!r}")
-        model_spec(self.model)
-
-    def threat(self) -> ThreatModel:
-        """The threat model of the plan's ``norm`` and ``eps``."""
-        if isinstance(self.eps, bool) or not isinstance(self.eps, (int, float, str)):
-            raise TypeError(f"eps must be a number or a string like '8/255', got {self.eps!r}")
-        return ThreatModel(self.norm, self.eps)  # type: ignore[arg-type]
-
-
-@dataclass(frozen=True)
-class DefendResult:
-    """What :func:`run_defend` measured.
-
-    Attributes:
-        plan: the settings.
-        table: one :class:`~aisec.evaluate.DefenseReport` per row, the bare model first.
-    """
-
-    plan: DefendPlan
-    table: DefenseTable
-
-    def rows(self) -> list[dict[str, Any]]:
-        """Per defense: the gradient the adaptive attacks used and the clean, non-adaptive and
-        adaptive accuracy as :class:`~aisec.stats.Rate` values."""
-        return self.table.table_rows()
-
-    def to_dict(self) -> dict[str, Any]:
-        """``{"model", "threat", "n", "settings", "rows"}``: the model's name and
-        :meth:`DefenseTable.to_dict <aisec.evaluate.DefenseTable.to_dict>` (``metrics.json``)."""
-        return {"model": self.plan.model, **self.table.to_dict()}
-
-
-def run_defend(
-    plan: DefendPlan, *, on_row: Callable[[DefenseReport], None] | None = None
-) -> DefendResult:
-    """Evaluate each of the plan's defenses in front of its model: clean, non-adaptive, adaptive.
-
-    Args:
-        plan: the settings (checked when the plan was built).
-        on_row: called with each finished row (progress).
-
-    Returns:
-        A :class:`DefendResult`.
-    """
-    if not isinstance(plan, DefendPlan):
-        raise TypeError(f"plan must be a DefendPlan, got {type(plan).__name__}")
-    stacks = [
-        tuple(names.preprocessing_defense(part, seed=plan.seed) for part in spec.split("+"))
-        for spec in plan.defenses
-    ]
-    task = names.load_task(plan.model, n=plan.n, seed=plan.seed)
-    cases = [DefenseCase(NO_DEFENSE, task.model)]
-    cases += [
-        DefenseCase(spec, task.model, stack)
-        for spec, stack in zip(plan.defenses, stacks, strict=True)
-    ]
-    table = compare_defenses(
-        cases,
-        task.x,
-        task.y,
-        plan.threat(),
-        steps=plan.steps,
-        eot_samples=plan.eot_samples,
-        square_queries=plan.square_queries,
-        batch_size=plan.batch_size,
-        seed=plan.seed,
-        on_row=on_row,
-    )
-    return DefendResult(plan=plan, table=table)

@@ -17,8 +17,9 @@ from aisec.data import load as load_data
 from aisec.data.imagenet_samples import IMAGENET_PHOTOS
 from aisec.data.signs import SIGN_CLASSES, canonical_sign
 from aisec.experiments import names
+from aisec.models import accuracy
 from aisec.stats import Rate
-from aisec.zoo import list_models, model_spec
+from aisec.zoo import model_spec
 
 __all__ = ["FoundationPlan", "FoundationResult", "ModelAccuracy", "PhotoPrediction", "run"]
 
@@ -132,15 +133,6 @@ class FoundationResult:
         }
 
 
-def _accuracy(model: torch.nn.Module, images: Tensor, labels: Tensor) -> Rate:
-    with torch.no_grad():
-        correct = sum(
-            int((model(images[i : i + 512]).argmax(1) == labels[i : i + 512]).sum())
-            for i in range(0, len(labels), 512)
-        )
-    return Rate(correct, len(labels))
-
-
 def run(plan: FoundationPlan) -> FoundationResult:
     """Render the signs, measure the models, classify the photos (see the module docstring)."""
     templates = torch.stack(
@@ -148,14 +140,12 @@ def run(plan: FoundationPlan) -> FoundationResult:
     )
     preview = load_data("signs", "test", n=plan.preview_n, seed=plan.seed)
     shown = preview.subset(48, seed=plan.seed)
-    datasets = {status.name: status.dataset for status in list_models()}
     accuracies = []
     for name in plan.models:
-        model = names.zoo_model(name)
-        test = load_data(datasets[name], "test", seed=0)
-        accuracies.append(
-            ModelAccuracy(name, datasets[name], _accuracy(model, test.images, test.labels))
-        )
+        dataset = model_spec(name).dataset
+        test = load_data(dataset, "test", seed=0)
+        measured = accuracy(names.zoo_model(name), test.images, test.labels)
+        accuracies.append(ModelAccuracy(name, dataset, Rate.from_fraction(measured, len(test))))
     photos = load_data("imagenet_samples", "test")
     net = names.zoo_model("efficientnet-lite0")
     with torch.no_grad():

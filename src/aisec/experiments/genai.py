@@ -28,19 +28,18 @@ from typing import Any
 
 from aisec.evaluate.genai import (
     Detection,
-    DetectorAUC,
     FalsePositives,
     LengthCurve,
     PerplexityCost,
     WatermarkRobustness,
     detection_vs_length,
-    detector_auc,
     emoji_attack_samples,
     false_positive_rate,
     generate_watermarked,
     perplexity_cost,
     watermark_robustness,
 )
+from aisec.evaluate.generated_text import DetectorAUC, detector_auc
 from aisec.experiments import names
 from aisec.experiments.base import check_int
 from aisec.genai.watermark import WatermarkScheme

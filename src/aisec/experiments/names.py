@@ -43,8 +43,10 @@ __all__ = [
     "load_task",
     "poisoning_attack",
     "preprocessing_defense",
+    "preprocessing_stack",
     "quick_signs_model",
     "resolve_class",
+    "task_data",
     "text_model",
     "watermark_scheme",
     "zoo_model",
@@ -129,6 +131,15 @@ def evasion_attack(
 def preprocessing_defense(spec: str, *, seed: int = 0, bpda: bool = False) -> Preprocessor:
     """A preprocessing defense from a spec such as ``"jpeg:75"`` (see :data:`DEFENSE_USAGE`)."""
     return parse_defense(spec, seed=seed, bpda=bpda)
+
+
+def preprocessing_stack(
+    spec: str, *, seed: int = 0, bpda: bool = False
+) -> tuple[Preprocessor, ...]:
+    """Preprocessing defenses stacked with ``+`` (``"jpeg:75+bits:4"``), applied in order."""
+    if not isinstance(spec, str):
+        raise TypeError(f"a defense must be a spec string such as 'jpeg:75', got {spec!r}")
+    return tuple(parse_defense(part, seed=seed, bpda=bpda) for part in spec.split("+"))
 
 
 def resolve_class(value: str | int, class_names: Sequence[str]) -> int:
@@ -260,12 +271,15 @@ class Task:
     class_names: tuple[str, ...]
 
 
-def load_task(model: str, *, n: int, seed: int = 0) -> Task:
-    """Load a zoo model and ``n`` test examples of its dataset (fewer if the set is smaller).
+def task_data(model: str, *, n: int, seed: int = 0) -> tuple[Tensor, Tensor, tuple[str, ...]]:
+    """``n`` test examples of a zoo model's dataset (fewer if the set is smaller), unloaded model.
 
     ``signs-cnn`` (and its variants) get ``n`` procedural test signs, ``digits-cnn`` a
     class-balanced subset of the digits test split, ``efficientnet-lite0`` the bundled ImageNet
     photos.
+
+    Returns:
+        ``(x, y, class_names)``: ``(n, C, H, W)`` images in ``[0, 1]``, ``(n,)`` labels.
 
     Raises:
         ValueError: for an unknown model or ``n < 1`` (checked before anything loads).
@@ -281,7 +295,17 @@ def load_task(model: str, *, n: int, seed: int = 0) -> Task:
     else:
         data = load_data(spec.dataset, "test")
         data = data.subset(min(n, len(data)), seed=seed)
-    return Task(model, zoo_model(model), data.images, data.labels, data.class_names)
+    return data.images, data.labels, tuple(data.class_names)
+
+
+def load_task(model: str, *, n: int, seed: int = 0) -> Task:
+    """Load a zoo model and ``n`` test examples of its dataset (see :func:`task_data`).
+
+    Raises:
+        ValueError: for an unknown model or ``n < 1`` (checked before anything loads).
+    """
+    x, y, class_names = task_data(model, n=n, seed=seed)
+    return Task(model, zoo_model(model), x, y, class_names)
 
 
 def text_model(

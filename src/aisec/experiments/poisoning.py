@@ -414,9 +414,11 @@ def model_rows(report: PoisoningReport) -> list[dict[str, Any]]:
     return [
         {
             "model trained on": name,
-            "clean accuracy": _rate(metrics["clean_accuracy"], report.test_examples),
-            "attack success": _rate(metrics["attack_success"], report.triggered_examples),
-            "accuracy without trigger": _rate(
+            "clean accuracy": Rate.from_fraction(metrics["clean_accuracy"], report.test_examples),
+            "attack success": Rate.from_fraction(
+                metrics["attack_success"], report.triggered_examples
+            ),
+            "accuracy without trigger": Rate.from_fraction(
                 metrics["untriggered_accuracy"], report.triggered_examples
             ),
         }
@@ -453,13 +455,13 @@ def sweep_rows(reports: Sequence[PoisoningReport]) -> list[dict[str, Any]]:
         row: dict[str, Any] = {
             "poison rate": report.poison_rate,
             "poisoned": report.poisoned_examples,
-            "clean accuracy (clean model)": _rate(
+            "clean accuracy (clean model)": Rate.from_fraction(
                 report.clean_model["clean_accuracy"], report.test_examples
             ),
-            "clean accuracy (poisoned)": _rate(
+            "clean accuracy (poisoned)": Rate.from_fraction(
                 report.poisoned_model["clean_accuracy"], report.test_examples
             ),
-            "attack success": _rate(
+            "attack success": Rate.from_fraction(
                 report.poisoned_model["attack_success"], report.triggered_examples
             ),
         }
@@ -524,8 +526,3 @@ def _class_names(dataset: str) -> tuple[str, ...]:
 
         return tuple(SIGN_CLASSES)
     return tuple(str(digit) for digit in range(10))
-
-
-def _rate(value: float, total: int) -> Rate:
-    """The rate ``value`` of ``total`` examples as a count (values are exact fractions)."""
-    return Rate(round(value * total), total)

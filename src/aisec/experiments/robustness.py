@@ -1,15 +1,11 @@
 """Digital evasion: attack a zoo model over a sweep of budgets, and evaluate its worst case.
 
-Three experiments share this module:
-
-- :func:`run` (:class:`RobustnessPlan`): the tour's evasion study. FGSM, PGD, APGD-CE and the
-  black-box Square attack under L∞, PGD, APGD-CE and Carlini–Wagner under L2, each over a few
-  budgets; the :func:`~aisec.evaluate.evaluate_robustness` default suite (APGD-CE, APGD-T,
-  Square) with its sanity checks at one budget; and a few PGD steps on EfficientNet-Lite0 and
-  the bundled ImageNet photos.
-- :func:`run_attack_plan` (:class:`AttackPlan`): one attack by name (``aisec attack``).
-- :func:`run_suite` (:class:`SuitePlan`): the worst case per example under a suite
-  (``aisec evaluate``).
+:func:`run` (:class:`RobustnessPlan`) is the tour's evasion study. FGSM, PGD, APGD-CE and the
+black-box Square attack under L∞, PGD, APGD-CE and Carlini–Wagner under L2, each over a few
+budgets; the :func:`~aisec.evaluate.evaluate_robustness` default suite (APGD-CE, APGD-T,
+Square) with its sanity checks at one budget; and a few PGD steps on EfficientNet-Lite0 and
+the bundled ImageNet photos. The single attack and the suite of the command line are in
+:mod:`aisec.experiments.evasion`; the table rows they share are here.
 
 Every plan is checked when it is built (``ValueError``/``TypeError``), before any model or data
 loads. Results keep the attack outcomes (adversarial images included) for the figures, give
@@ -23,7 +19,7 @@ Reference:
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -40,9 +36,7 @@ from aisec.attacks import (
     SquareAttack,
 )
 from aisec.evaluate import (
-    AttackStage,
     RobustnessReport,
-    default_suite,
     evaluate_robustness,
     run_attack,
 )
@@ -53,21 +47,14 @@ from aisec.threat import ThreatModel
 from aisec.zoo import model_spec
 
 __all__ = [
-    "AttackPlan",
-    "AttackRunResult",
     "ImagenetDemo",
     "RobustnessPlan",
     "RobustnessResult",
-    "SuitePlan",
-    "SuiteResult",
     "SweepRun",
     "attack_rates",
     "attack_row",
     "eps_text",
     "run",
-    "run_attack_plan",
-    "run_suite",
-    "suite_rows",
 ]
 
 IMAGENET_MODEL = "efficientnet-lite0"
@@ -142,42 +129,6 @@ def attack_row(result: AttackResult, config: str | None = None) -> dict[str, Any
         }
     )
     return row
-
-
-def suite_rows(report: RobustnessReport) -> list[dict[str, Any]]:
-    """The stages of a suite as table rows: the clean accuracy, then one row per attack.
-
-    ``accuracy after`` is the worst case per example over the attack and every earlier one, with
-    its count of the ``report.n`` points.
-    """
-    still = int((report.clean_pred == report.y).sum())
-    rows: list[dict[str, Any]] = [
-        {
-            "attack": "clean",
-            "black box": None,
-            "attacked": report.n,
-            "broken": None,
-            "accuracy after": Rate(still, report.n),
-            "time (s)": None,
-            "forwards": None,
-            "backwards": None,
-        }
-    ]
-    for stage in report.stages:
-        still -= stage.broken
-        rows.append(
-            {
-                "attack": stage.attack,
-                "black box": stage.black_box,
-                "attacked": stage.attacked,
-                "broken": stage.broken,
-                "accuracy after": Rate(still, report.n),
-                "time (s)": round(stage.time_s, 3),
-                "forwards": stage.forwards,
-                "backwards": stage.backwards,
-            }
-        )
-    return rows
 
 
 # --- the evasion study --------------------------------------------------------------------
@@ -412,8 +363,8 @@ class RobustnessResult:
         return rows
 
     def suite_rows(self) -> list[dict[str, Any]]:
-        """The suite's stages (see :func:`suite_rows`)."""
-        return suite_rows(self.suite)
+        """The suite's stages (see :meth:`~aisec.evaluate.RobustnessReport.rows`)."""
+        return self.suite.rows()
 
     def warning_rows(self) -> list[dict[str, Any]]:
         """The suite's sanity warnings, one row each (``"(none)"`` when there is none)."""
@@ -514,231 +465,3 @@ def run(plan: RobustnessPlan) -> RobustnessResult:
         suite=suite,
         imagenet=imagenet,
     )
-
-
-# --- one attack (aisec attack) ------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class AttackPlan:
-    """One attack by name on a zoo model's test data.
-
-    Attributes:
-        model: the zoo model.
-        attack: an attack name (see :data:`aisec.experiments.names.ATTACK_NAMES`), or
-            ``art:CLASS`` / ``foolbox:CLASS``.
-        norm: ``"linf"`` or ``"l2"`` (or ``"l1"`` where the attack supports it).
-        eps: the budget (a number, or a string such as ``"8/255"``).
-        n: test examples (fewer if the test split is smaller).
-        steps: the attack's iterations (Square: queries; C&W: iterations per search step);
-            ``None``: the paper's.
-        batch_size: examples per attack call.
-        seed: seed of the data sample and of the attack.
-    """
-
-    model: str = "signs-cnn"
-    attack: str = "pgd"
-    norm: str = "linf"
-    eps: float = 8 / 255
-    n: int = 1000
-    steps: int | None = None
-    batch_size: int = 256
-    seed: int = 0
-
-    def __post_init__(self) -> None:
-        set_field(self, "eps", self.threat.eps)  # the norm and eps, with ThreatModel's messages
-        model_spec(self.model)  # ValueError for an unknown model, before anything loads
-        check_int("n", self.n, 1)
-        if self.steps is not None:
-            check_int("steps", self.steps, 1)
-        check_int("batch_size", self.batch_size, 1)
-        check_int("seed", self.seed, 0)
-        self.build_attack()  # an unknown name, an unsupported norm or a missing extra
-
-    @property
-    def threat(self) -> ThreatModel:
-        """The threat model ``(norm, eps)`` on inputs in ``[0, 1]``."""
-        return ThreatModel(self.norm, self.eps)  # type: ignore[arg-type]
-
-    def build_attack(self) -> EvasionAttack:
-        """The configured attack (resolved by :func:`aisec.experiments.names.evasion_attack`)."""
-        return names.evasion_attack(self.attack, self.threat, steps=self.steps, seed=self.seed)
-
-
-@dataclass(frozen=True)
-class AttackRunResult:
-    """What :func:`run_attack_plan` measured.
-
-    Attributes:
-        plan: the plan that ran.
-        attack_config: the attack's ``repr`` (its name and every setting).
-        result: the outcome on every example (adversarial images included).
-        x: ``(n, C, H, W)`` the clean images.
-        class_names: the model's classes.
-    """
-
-    plan: AttackPlan
-    attack_config: str
-    result: AttackResult
-    x: Tensor
-    class_names: tuple[str, ...]
-
-    def rows(self) -> list[dict[str, Any]]:
-        """One row (see :func:`attack_row`)."""
-        return [attack_row(self.result)]
-
-    def to_dict(self) -> dict[str, Any]:
-        """The JSON of ``aisec attack --out``: the outcome with per-example lists.
-
-        Keys: ``model``, those of :meth:`~aisec.attacks.AttackResult.to_dict` with
-        ``per_example=True`` (``attack`` is the attack's name), and ``attack_config`` (its repr).
-        """
-        return {
-            "model": self.plan.model,
-            **self.result.to_dict(per_example=True),
-            "attack_config": self.attack_config,
-        }
-
-
-def run_attack_plan(plan: AttackPlan) -> AttackRunResult:
-    """Load the model and its test data, and run the plan's attack over them in batches.
-
-    Args:
-        plan: the attack and its data (checked when the plan was built).
-
-    Returns:
-        An :class:`AttackRunResult`.
-    """
-    attack = plan.build_attack()
-    task = names.load_task(plan.model, n=plan.n, seed=plan.seed)
-    result = run_attack(task.model, task.x, task.y, attack, batch_size=plan.batch_size)
-    return AttackRunResult(plan, repr(attack), result, task.x, tuple(task.class_names))
-
-
-# --- the worst case under a suite (aisec evaluate) ----------------------------------------
-
-
-@dataclass(frozen=True)
-class SuitePlan:
-    """The worst-case robust accuracy of a zoo model under a suite of attacks.
-
-    Attributes:
-        model: the zoo model.
-        norm: ``"linf"`` or ``"l2"``.
-        eps: the budget (a number, or a string such as ``"8/255"``).
-        n: test examples (fewer if the test split is smaller).
-        attacks: attack names to run in order, each with its published defaults; empty: the
-            default suite (:func:`~aisec.evaluate.default_suite`: APGD-CE, APGD-T and, for L∞,
-            Square) with the budgets below.
-        apgd_steps: the default suite's APGD iterations (100).
-        n_target_classes: the default suite's APGD-T target classes (9).
-        square_queries: the default suite's Square query budget (5,000, as AutoAttack).
-        batch_size: examples per attack call.
-        seed: seed of the data sample and of every attack.
-    """
-
-    model: str = "signs-cnn"
-    norm: str = "linf"
-    eps: float = 8 / 255
-    n: int = 500
-    attacks: tuple[str, ...] = ()
-    apgd_steps: int = 100
-    n_target_classes: int = 9
-    square_queries: int = 5000
-    batch_size: int = 256
-    seed: int = 0
-
-    def __post_init__(self) -> None:
-        set_field(self, "eps", self.threat.eps)  # the norm and eps, with ThreatModel's messages
-        model_spec(self.model)  # ValueError for an unknown model, before anything loads
-        check_int("n", self.n, 1)
-        if isinstance(self.attacks, str) or not isinstance(self.attacks, Sequence):
-            raise TypeError(f"attacks must be a sequence of attack names, got {self.attacks!r}")
-        set_field(self, "attacks", tuple(names.check_evasion_attack(a) for a in self.attacks))
-        for name in ("apgd_steps", "n_target_classes", "square_queries", "batch_size"):
-            check_int(name, getattr(self, name), 1)
-        check_int("seed", self.seed, 0)
-        self.build_attacks(num_classes=10)  # unsupported norms and missing extras, up front
-
-    @property
-    def threat(self) -> ThreatModel:
-        """The threat model ``(norm, eps)`` on inputs in ``[0, 1]``."""
-        return ThreatModel(self.norm, self.eps)  # type: ignore[arg-type]
-
-    def build_attacks(self, *, num_classes: int) -> list[EvasionAttack]:
-        """The suite, in order, for a model with ``num_classes`` classes."""
-        threat = self.threat
-        if self.attacks:
-            return [names.evasion_attack(a, threat, seed=self.seed) for a in self.attacks]
-        return default_suite(
-            threat,
-            num_classes=num_classes,
-            steps=self.apgd_steps,
-            n_target_classes=self.n_target_classes,
-            n_queries=self.square_queries,
-            seed=self.seed,
-        )
-
-
-@dataclass(frozen=True)
-class SuiteResult:
-    """What :func:`run_suite` measured.
-
-    Attributes:
-        plan: the plan that ran.
-        report: the suite's report (stages, worst case per example, sanity warnings, the
-            adversarial example that broke each point).
-        x: ``(n, C, H, W)`` the clean images.
-        class_names: the model's classes.
-    """
-
-    plan: SuitePlan
-    report: RobustnessReport
-    x: Tensor
-    class_names: tuple[str, ...]
-
-    @property
-    def clean(self) -> Rate:
-        """Clean accuracy with its count."""
-        return Rate(int((self.report.clean_pred == self.report.y).sum()), self.report.n)
-
-    @property
-    def robust(self) -> Rate:
-        """Worst-case robust accuracy with its count."""
-        return Rate(int(self.report.robust.sum()), self.report.n)
-
-    def rows(self) -> list[dict[str, Any]]:
-        """The suite's stages (see :func:`suite_rows`)."""
-        return suite_rows(self.report)
-
-    def to_dict(self) -> dict[str, Any]:
-        """``model`` and the report with per-example robustness and predictions."""
-        return {"model": self.plan.model, **self.report.to_dict(per_example=True)}
-
-
-def run_suite(
-    plan: SuitePlan, *, on_stage: Callable[[AttackStage], None] | None = None
-) -> SuiteResult:
-    """Load the model and its test data and evaluate the worst case under the plan's suite.
-
-    Args:
-        plan: the suite and its data (checked when the plan was built).
-        on_stage: called with each :class:`~aisec.evaluate.AttackStage` as it finishes.
-
-    Returns:
-        A :class:`SuiteResult`.
-    """
-    task = names.load_task(plan.model, n=plan.n, seed=plan.seed)
-    attacks = plan.build_attacks(num_classes=len(task.class_names))
-    report = evaluate_robustness(
-        task.model,
-        task.x,
-        task.y,
-        plan.threat,
-        attacks,
-        batch_size=plan.batch_size,
-        seed=plan.seed,
-        warn=False,
-        on_stage=on_stage,
-    )
-    return SuiteResult(plan, report, task.x, tuple(task.class_names))

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import random
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import torch
 from torch import Tensor
@@ -35,6 +35,7 @@ __all__ = [
     "strip_token",
     "substitute_tokens",
     "swap_synonyms",
+    "text_edits",
 ]
 
 _HOMOGLYPHS = {"a": "а", "e": "е", "o": "о", "p": "р", "c": "с", "y": "у", "x": "х", "i": "і"}
@@ -216,3 +217,13 @@ def strip_token(ids: Tensor, token_ids: int | Sequence[int]) -> Tensor:
     """Remove every occurrence of ``token_ids`` from ``(L,)`` ids."""
     values = [token_ids] if isinstance(token_ids, int) else list(token_ids)
     return ids[~torch.isin(ids, torch.tensor(values, dtype=ids.dtype))]
+
+
+def text_edits(seed: int) -> dict[str, Callable[[str], str]]:
+    """The text-level edits the evaluations apply, by name, each seeded with ``seed``."""
+    return {
+        "synonym swaps": lambda t: swap_synonyms(t, 1.0, seed=seed),
+        "homoglyphs 50%": lambda t: insert_homoglyphs(t, 0.5, seed=seed),
+        "zero-width 50%": lambda t: insert_zero_width(t, 0.5, seed=seed),
+        "emoji insertion 50%": lambda t: insert_emojis(t, 0.5, seed=seed),
+    }

@@ -9,12 +9,7 @@ from typing import Any
 from aisec.report.chapters import CHAPTERS
 from aisec.report.tour import TourResult, run_tour
 
-__all__ = ["chapter_keys", "run_tutorial"]
-
-
-def chapter_keys() -> tuple[str, ...]:
-    """The tour's chapter keys, in reading order."""
-    return tuple(chapter.key for chapter in CHAPTERS)
+__all__ = ["run_tutorial"]
 
 
 def run_tutorial(

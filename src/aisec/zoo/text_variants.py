@@ -19,7 +19,7 @@ from typing import Any
 
 from aisec.attacks.text import build_recipe
 from aisec.models.text import MiniLMEncoder, TextClassifier, TokenClassifier
-from aisec.zoo import load_text_model
+from aisec.zoo.text import load_text_model
 from aisec.zoo.text_training import train_tweets_model
 
 __all__ = ["adversarially_trained_model", "noise_trained_model"]

@@ -141,6 +141,11 @@ def test_a_bad_plan_fails_before_anything_loads(monkeypatch: pytest.MonkeyPatch)
 
     monkeypatch.setattr(aisec.experiments.names, "zoo_model", refuse)
     monkeypatch.setattr(aisec.experiments.names, "load_task", refuse)
-    for change in ({"n": 0}, {"model": "resnet-9000"}, {"l2_eps": (-0.5,)}, {"pgd_steps": 0}):
-        with pytest.raises(ValueError):
+    for change, message in (
+        ({"n": 0}, "n must be"),
+        ({"model": "resnet-9000"}, "unknown model"),
+        ({"l2_eps": (-0.5,)}, "eps must be"),
+        ({"pgd_steps": 0}, "pgd_steps"),
+    ):
+        with pytest.raises(ValueError, match=message):
             dataclasses.replace(TINY, **change)

@@ -25,7 +25,7 @@ from functools import partial
 from typing import ClassVar
 
 import torch
-from torch import Tensor, nn
+from torch import Tensor
 
 from aisec.attacks.evasion import (
     BallProjector,
@@ -35,6 +35,7 @@ from aisec.attacks.evasion import (
 )
 from aisec.attacks.poisoning.badnets import Trigger
 from aisec.attacks.poisoning.base import PoisoningAttack, check_class
+from aisec.models.plumbing import eval_mode
 from aisec.threat import ThreatModel
 
 __all__ = ["CleanLabel", "max_loss_perturbation"]
@@ -81,11 +82,8 @@ def max_loss_perturbation(
     if x.numel() and (x.min() < lo or x.max() > hi):
         raise ValueError(f"x must lie inside the bounds {threat.bounds} to be projected around")
     objective = partial(as_input_loss("ce"), model)
-    modes = [(m, m.training) for m in model.modules()] if isinstance(model, nn.Module) else []
-    if isinstance(model, nn.Module):
-        model.eval()
-    try:
-        out = []
+    out = []
+    with eval_mode(model):
         for start in range(0, x.shape[0], batch_size):
             xb = x[start : start + batch_size].detach()
             yb = y[start : start + batch_size]
@@ -101,10 +99,7 @@ def max_loss_perturbation(
                 steps=steps,
             )
             out.append(x_adv)
-        return torch.cat(out)
-    finally:
-        for module, training in modes:
-            module.training = training
+    return torch.cat(out)
 
 
 class CleanLabel(PoisoningAttack):

@@ -70,7 +70,7 @@ class CertifiedAccuracyCurve:
             raise ValueError(f"radius must be >= 0, got {radius}")
         for r, accuracy in zip(self.radii, self.certified_accuracy, strict=True):
             if r >= radius:
-                return Rate(round(accuracy * self.n_points), self.n_points)
+                return Rate.from_fraction(accuracy, self.n_points)
         return Rate(0, self.n_points)
 
     def to_dict(self) -> dict[str, Any]:

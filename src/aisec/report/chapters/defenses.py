@@ -264,15 +264,6 @@ def _render_squeezing(result: DefensesResult, chapter: ChapterResult) -> None:
     )
 
 
-def _certified_at(radii: tuple[float, ...], accuracy: tuple[float, ...], radius: float) -> float:
-    """Certified accuracy at ``radius``: the value at the first grid radius ``>= radius``
-    (certified accuracy only falls with the radius, so this never over-states it)."""
-    for r, a in zip(radii, accuracy, strict=True):
-        if r >= radius:
-            return a
-    return 0.0
-
-
 def _render_smoothing(
     result: DefensesResult, context: ChapterContext, chapter: ChapterResult
 ) -> None:
@@ -282,10 +273,11 @@ def _render_smoothing(
         name, curve = item.evaluation.name, item.curve
         curves[f"{name}, σ = {plan.sigma:g}"] = curve
         chapter.numbers[f"smoothing.{name}.certified_r0"] = curve.clean_accuracy
-        for radius, suffix in ((0.25, "r025"), (0.5, "r05")):
-            chapter.numbers[f"smoothing.{name}.certified_{suffix}"] = _certified_at(
-                curve.radii, curve.certified_accuracy, radius
-            )
+        for radius in CERTIFIED_RADII:
+            suffix = f"r{radius:g}".replace(".", "")  # 0.25 -> r025
+            chapter.numbers[f"smoothing.{name}.certified_{suffix}"] = curve.certified_accuracy_at(
+                radius
+            ).value
         chapter.numbers[f"smoothing.{name}.abstain_rate"] = curve.abstain_rate
         chapter.numbers[f"smoothing.{name}.curve"] = curve.to_dict()
     path, relative = context.figure_path(KEY, "certified-accuracy.png")

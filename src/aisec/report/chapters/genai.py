@@ -13,6 +13,7 @@ import dataclasses
 from pathlib import Path
 from typing import Any
 
+from aisec.evaluate.genai import Z_THRESHOLD
 from aisec.experiments import genai
 from aisec.experiments.genai import GenAIPlan, GenAIResult
 from aisec.report.figures import save_figure
@@ -48,8 +49,8 @@ QUICK = GenAIPlan(
 )
 """The quick tour's plan (CI)."""
 
-_THRESHOLD = 4.0
-"""The z-score threshold the figures mark (the evaluation's verdict threshold)."""
+_VERDICT = f"z >= {Z_THRESHOLD:g}"
+"""The evaluation's verdict, for captions and axes."""
 
 
 def plan_for(context: ChapterContext) -> GenAIPlan:
@@ -69,8 +70,10 @@ def _plot_length(result: GenAIResult, path: Path) -> None:
         data = curve.to_dict()
         axes[0].plot(data["lengths"], data["detection_rate"], marker="o", label=label)
         axes[1].plot(data["lengths"], data["mean_z"], marker="o", label=label)
-    axes[0].set(xlabel="generated tokens T", ylabel="detection rate (z >= 4)", ylim=(-0.05, 1.05))
-    axes[1].axhline(_THRESHOLD, color="grey", linestyle="--", linewidth=1)
+    axes[0].set(
+        xlabel="generated tokens T", ylabel=f"detection rate ({_VERDICT})", ylim=(-0.05, 1.05)
+    )
+    axes[1].axhline(Z_THRESHOLD, color="grey", linestyle="--", linewidth=1)
     axes[1].set(xlabel="generated tokens T", ylabel="mean z-score")
     for axis in axes:
         axis.set_xscale("log")
@@ -94,7 +97,7 @@ def _plot_robustness(result: GenAIResult, path: Path) -> None:
     ):
         rates = [float(r) for r in table]
         axes[0].plot(rates, [d.mean_z for d in table.values()], marker="o", label=name)
-    axes[0].axhline(_THRESHOLD, color="grey", linestyle="--", linewidth=1)
+    axes[0].axhline(Z_THRESHOLD, color="grey", linestyle="--", linewidth=1)
     axes[0].set(xlabel="fraction of tokens edited", ylabel="mean z-score")
     axes[0].legend(fontsize=8)
     names = list(robustness.text)
@@ -103,7 +106,7 @@ def _plot_robustness(result: GenAIResult, path: Path) -> None:
     positions = range(len(names))
     axes[1].bar([p - 0.2 for p in positions], raw, width=0.4, label="raw")
     axes[1].bar([p + 0.2 for p in positions], normalized, width=0.4, label="normalized")
-    axes[1].axhline(_THRESHOLD, color="grey", linestyle="--", linewidth=1)
+    axes[1].axhline(Z_THRESHOLD, color="grey", linestyle="--", linewidth=1)
     axes[1].set_xticks(list(positions), names, rotation=20, fontsize=7)
     axes[1].set(ylabel="mean z-score")
     axes[1].legend(fontsize=8)
@@ -139,7 +142,7 @@ def render(result: GenAIResult, context: ChapterContext) -> ChapterResult:
     chapter = ChapterResult(
         summary=(
             f"A green-list watermark (Kirchenbauer et al. 2023; simple_1 seeding, gamma "
-            f"{plan.gamma:g}, delta {plan.delta:g}) added to SmolLM2-135M-Instruct's sampling "
+            f"{plan.gamma:g}, delta {plan.delta:g}) added to {plan.model}'s sampling "
             "through a logits processor, detected by a z-test; its false positives on human "
             "text, its cost in perplexity and its robustness to edits; and zero-shot detection "
             "without a watermark (Fast-DetectGPT, log-likelihood, log-rank)."
@@ -149,7 +152,7 @@ def render(result: GenAIResult, context: ChapterContext) -> ChapterResult:
     path, relative = context.figure_path(KEY, "detection-vs-length.png")
     _plot_length(result, path)
     chapter.figures.append(
-        Figure(relative, "Detection rate at z >= 4 and mean z against generated length.")
+        Figure(relative, f"Detection rate at {_VERDICT} and mean z against generated length.")
     )
     path, relative = context.figure_path(KEY, "robustness.png")
     _plot_robustness(result, path)
@@ -162,13 +165,13 @@ def render(result: GenAIResult, context: ChapterContext) -> ChapterResult:
     )
     chapter.tables.append(
         Table(
-            f"Watermark detection (z >= 4) against generated length, "
+            f"Watermark detection ({_VERDICT}) against generated length, "
             f"{result.config['prompts']} prompts.",
             result.rows(),
         )
     )
     chapter.tables.append(
-        Table("False positives (z >= 4) on human-written text.", result.false_positive_rows())
+        Table(f"False positives ({_VERDICT}) on human-written text.", result.false_positive_rows())
     )
     chapter.tables.append(
         Table(

@@ -203,4 +203,8 @@ def _summary(result: PhysicalResult, metrics: dict[str, Any]) -> str:
     unmet = unmet_targets(metrics, TARGETS)
     if unmet:
         return summary + " Targets NOT reached: " + "; ".join(unmet) + "."
-    return summary + " All targets (RP2 >= 80%, control <= 5%, clean >= 95%) were reached."
+    stated = ", ".join(
+        f"{variant} {metric} {comparison} {bound:.0%}"
+        for variant, metric, comparison, bound in TARGETS.values()
+    )
+    return summary + f" All targets ({stated}) were reached."

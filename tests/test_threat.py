@@ -9,7 +9,7 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from aisec.threat import ThreatModel, lp_norms, parse_eps
+from aisec.threat import ThreatModel, largest_eps, lp_norms, parse_eps
 
 NORMS = ("linf", "l2", "l1")
 
@@ -38,12 +38,20 @@ problems = st.builds(
 )
 
 
+def _budget(norm: str, fraction: float, x: torch.Tensor, width: float) -> float:
+    """``fraction`` of the largest meaningful budget (the box's diameter) for inputs like ``x``."""
+    return fraction * largest_eps(norm, (0.0, width), int(x[0].numel()))
+
+
 @settings(max_examples=60, deadline=None)
-@given(problem=problems, norm=st.sampled_from(NORMS), eps=st.floats(0.0, 4.0))
+@given(problem=problems, norm=st.sampled_from(NORMS), fraction=st.floats(0.0, 1.0))
 def test_projection_is_contained_and_idempotent(
-    problem: tuple[tuple[torch.Tensor, torch.Tensor], tuple[float, float]], norm: str, eps: float
+    problem: tuple[tuple[torch.Tensor, torch.Tensor], tuple[float, float]],
+    norm: str,
+    fraction: float,
 ) -> None:
     (x, z), (lo, width) = problem
+    eps = _budget(norm, fraction, x, width)
     threat = ThreatModel(norm, eps, (lo, lo + width))  # type: ignore[arg-type]
     p = threat.project(z, x)
     assert p.shape == z.shape and p.dtype == z.dtype
@@ -54,13 +62,16 @@ def test_projection_is_contained_and_idempotent(
 
 
 @settings(max_examples=60, deadline=None)
-@given(problem=problems, norm=st.sampled_from(NORMS), eps=st.floats(0.01, 4.0))
+@given(problem=problems, norm=st.sampled_from(NORMS), fraction=st.floats(0.01, 1.0))
 def test_projection_is_the_closest_point(
-    problem: tuple[tuple[torch.Tensor, torch.Tensor], tuple[float, float]], norm: str, eps: float
+    problem: tuple[tuple[torch.Tensor, torch.Tensor], tuple[float, float]],
+    norm: str,
+    fraction: float,
 ) -> None:
     """The variational inequality of a Euclidean projection onto a convex set C:
     ``<z − p, q − p> <= 0`` for every ``q`` in C (it fails for any other point ``p``)."""
     (x, z), (lo, width) = problem
+    eps = _budget(norm, fraction, x, width)
     threat = ThreatModel(norm, eps, (lo, lo + width))  # type: ignore[arg-type]
     p = threat.project(z, x).double()
     g = torch.Generator().manual_seed(1)
@@ -142,6 +153,9 @@ def test_threat_model_accepts_eps_strings_and_normalises_bounds() -> None:
         ({"norm": "linf", "eps": float("inf")}, ValueError),
         ({"norm": "linf", "eps": None}, TypeError),
         ({"norm": "linf", "eps": True}, TypeError),
+        ({"norm": "linf", "eps": "300/255"}, ValueError),
+        ({"norm": "linf", "eps": 1.5}, ValueError),
+        ({"norm": "linf", "eps": 0.6, "bounds": (0.0, 0.5)}, ValueError),
         ({"norm": "linf", "eps": 0.1, "bounds": (1.0, 0.0)}, ValueError),
         ({"norm": "linf", "eps": 0.1, "bounds": (0.0, float("inf"))}, ValueError),
         ({"norm": "linf", "eps": 0.1, "bounds": (0.0,)}, TypeError),
@@ -159,3 +173,34 @@ def test_project_checks_its_inputs() -> None:
         threat.project(torch.zeros(2, 3), torch.zeros(2, 4))
     with pytest.raises(ValueError, match="inside the bounds"):
         threat.project(torch.zeros(2, 3), torch.full((2, 3), 2.0))
+
+
+def test_linf_eps_up_to_the_width_of_the_bounds_is_accepted() -> None:
+    assert ThreatModel("linf", 1.0).eps == 1.0
+    assert ThreatModel("linf", "255/255").eps == 1.0
+    assert ThreatModel("linf", 2.0, (-1.0, 1.0)).eps == 2.0
+    with pytest.raises(ValueError, match=r"larger than the width 1 .* use an eps in \[0, 1\]"):
+        ThreatModel("linf", "300/255")
+
+
+@pytest.mark.parametrize(("norm", "limit"), [("linf", 1.0), ("l2", 4.0), ("l1", 16.0)])
+def test_l2_and_l1_budgets_are_checked_against_the_input_size(norm: str, limit: float) -> None:
+    x = torch.full((2, 1, 4, 4), 0.5)  # 16 coordinates: L2 diameter 4, L1 diameter 16
+    assert largest_eps(norm, (0.0, 1.0), 16) == limit
+    fits = ThreatModel(norm, limit)  # type: ignore[arg-type]
+    fits.check_input(x)
+    assert torch.equal(fits.project(x, x), x)
+    if norm == "linf":
+        return
+    too_big = ThreatModel(norm, limit * 1.01)  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match=f"larger than the {norm} diameter"):
+        too_big.check_input(x)
+    with pytest.raises(ValueError, match="diameter"):
+        too_big.project(x, x)
+
+
+def test_parse_eps_with_a_maximum() -> None:
+    assert parse_eps("8/255", maximum=1.0) == 8 / 255
+    assert parse_eps(1.0, maximum=1.0) == 1.0
+    with pytest.raises(ValueError, match=r"eps '300/255' \(1.17647\) is larger than"):
+        parse_eps("300/255", maximum=1.0)

@@ -59,6 +59,11 @@ def test_homoglyphs_fold_back_and_survive_nfkc() -> None:
 def test_invisible_characters() -> None:
     for char in (*U.INVISIBLE_CHARACTERS, "\u00ad", "\ufeff", "\U000e0041", "\u034f", "\x00"):
         assert U.is_invisible(char), hex(ord(char))
+    for char in (*U.HANGUL_FILLERS, "\ufe0f", "\U000e0100", "\u180b", "\u2800", "\U0001d159"):
+        assert U.is_invisible(char), hex(ord(char))
+    assert U.find_invisible("a\u3164b\u2800\tc") == ["\u3164", "\u2800"]
+    with pytest.raises(ValueError, match="expected one character"):
+        U.is_invisible("ab")
     for char in "\t\n\r":
         assert not U.is_invisible(char)
         assert U.is_invisible(char, keep_whitespace=False)
@@ -115,3 +120,27 @@ def test_bad_input_and_a_missing_package(monkeypatch: pytest.MonkeyPatch) -> Non
         U._confusables.cache_clear()
         U.confusable_fold_table.cache_clear()
     assert U.confusable_fold_table()["\u0430"] == "a"
+
+
+def test_what_attacks_insert_is_what_the_defenses_remove() -> None:
+    from aisec.attacks.text.core import AttackText
+    from aisec.attacks.text.transformations import BadCharacters
+
+    insertable = U.insertable_invisible_characters()
+    assert set(U.INVISIBLE_CHARACTERS) <= set(insertable)
+    assert {"\u034f", "\u3164", "\ufe0f", "\U000e0100", "\u2800"} <= set(insertable)
+    for char in insertable:
+        assert U.is_invisible(char), hex(ord(char))
+        assert U.is_default_ignorable(char) or char in U.BLANK_CHARACTERS
+        assert char not in U.BIDI_CONTROLS
+    transformation = BadCharacters(("invisible",), invisible=insertable, max_candidates=50)
+    text = AttackText.from_text("wonderful")
+    candidates = transformation(text, 0)
+    assert len(candidates) > 1
+    for candidate in candidates:
+        assert U.visible_text(candidate) == "wonderful"
+        assert Sanitizer().clean(candidate)[0] == "wonderful"
+    assert transformation.describe()["invisible"][0] == "U+00AD"
+    for bad in ("a", "\u202e", "\b", "", "ab"):
+        with pytest.raises(ValueError, match="invisible must hold"):
+            BadCharacters(invisible=[bad] if len(bad) != 0 else [])

@@ -27,52 +27,90 @@ from typing import Literal, get_args
 import torch
 from torch import Tensor
 
-__all__ = ["NORMS", "Norm", "ThreatModel", "linf_box", "lp_norms", "parse_eps"]
+__all__ = ["NORMS", "Norm", "ThreatModel", "largest_eps", "linf_box", "lp_norms", "parse_eps"]
 
 Norm = Literal["linf", "l2", "l1"]
 NORMS: tuple[str, ...] = get_args(Norm)
 
+_EPS_RTOL = 1e-9
+"""Relative slack on the largest budget, so that ``eps`` computed as ``width·√d`` passes."""
 
-def parse_eps(value: str | float | int) -> float:
+
+def parse_eps(
+    value: str | float | int, *, maximum: float | None = None, name: str = "eps"
+) -> float:
     """Parse a perturbation budget given as a number or a fraction string such as ``"8/255"``.
 
     Args:
         value: a number, or a string ``"a"`` or ``"a/b"`` with ``a`` and ``b`` decimal numbers.
+        maximum: the largest meaningful budget (e.g. ``hi − lo`` for L∞, see
+            :func:`largest_eps`), or ``None`` for no upper limit.
+        name: what the value is called in the messages (e.g. ``"--sigma"``).
 
     Returns:
-        The budget as a finite, non-negative float.
+        The budget as a finite, non-negative float (at most ``maximum``).
 
     Raises:
         ValueError: if the string is not a number or fraction, divides by zero, or the value is
-            negative or not finite.
+            negative, not finite or above ``maximum``.
         TypeError: if ``value`` is neither a string nor a real number.
     """
     if isinstance(value, bool) or not isinstance(value, (str, float, int)):
         raise TypeError(
-            f"eps must be a number or a string like '8/255', got {type(value).__name__}"
+            f"{name} must be a number or a string like '8/255', got {type(value).__name__}"
         )
     if isinstance(value, str):
         text = value.strip()
         parts = text.split("/")
         if len(parts) > 2 or not all(p.strip() for p in parts):
-            raise ValueError(f"eps must be a number or a fraction like '8/255', got {value!r}")
+            raise ValueError(f"{name} must be a number or a fraction like '8/255', got {value!r}")
         try:
             numbers = [float(p) for p in parts]
         except ValueError:
             raise ValueError(
-                f"eps must be a number or a fraction like '8/255', got {value!r}"
+                f"{name} must be a number or a fraction like '8/255', got {value!r}"
             ) from None
         if len(numbers) == 2:
             if numbers[1] == 0:
-                raise ValueError(f"eps {value!r} divides by zero")
+                raise ValueError(f"{name} {value!r} divides by zero")
             result = numbers[0] / numbers[1]
         else:
             result = numbers[0]
     else:
         result = float(value)
     if not math.isfinite(result) or result < 0:
-        raise ValueError(f"eps must be finite and >= 0, got {value!r}")
+        raise ValueError(f"{name} must be finite and >= 0, got {value!r}")
+    if maximum is not None and result > maximum * (1.0 + _EPS_RTOL):
+        shown = f"{value!r} ({result:.6g})" if isinstance(value, str) else f"{result:.6g}"
+        raise ValueError(
+            f"{name} {shown} is larger than the largest meaningful budget {maximum:.6g}; use a "
+            f"value in [0, {maximum:.6g}]"
+        )
     return result
+
+
+def largest_eps(norm: str, bounds: tuple[float, float], dim: int = 1) -> float:
+    """The largest meaningful budget: the diameter of the box ``[lo, hi]^dim`` in ``norm``.
+
+    A ball of that radius around any point of the box contains the whole box, so a larger
+    ``eps`` changes nothing and is almost certainly a mistake (``300/255`` for ``3/255``).
+
+    Args:
+        norm: ``"linf"``, ``"l2"`` or ``"l1"``.
+        bounds: ``(lo, hi)``.
+        dim: coordinates per input (``C·H·W`` for images); only L2 and L1 depend on it.
+
+    Returns:
+        ``hi − lo`` (L∞), ``(hi − lo)·√dim`` (L2) or ``(hi − lo)·dim`` (L1).
+    """
+    width = float(bounds[1]) - float(bounds[0])
+    if norm == "linf":
+        return width
+    if norm == "l2":
+        return width * math.sqrt(dim)
+    if norm == "l1":
+        return width * dim
+    raise ValueError(f"norm must be one of {NORMS}, got {norm!r}")
 
 
 def lp_norms(delta: Tensor, norm: str) -> Tensor:
@@ -105,10 +143,14 @@ class ThreatModel:
         norm: ``"linf"``, ``"l2"`` or ``"l1"``.
         eps: the radius of the ball, finite and ``>= 0`` (e.g. ``8/255`` for L∞ on CIFAR-like
             images). A string such as ``"8/255"`` is accepted and parsed with :func:`parse_eps`.
+            For L∞ it is at most ``hi − lo``; for L2 and L1 the largest meaningful radius
+            depends on the input's size, so :meth:`check_input` (called by :meth:`project` and
+            by every attack) refuses an ``eps`` above ``(hi − lo)·√d`` or ``(hi − lo)·d``.
         bounds: ``(lo, hi)`` with ``lo < hi``, the valid range of every input coordinate.
 
     Raises:
-        ValueError: for an unknown norm, a negative or non-finite eps, or invalid bounds.
+        ValueError: for an unknown norm, a negative, non-finite or (L∞) larger-than-the-box eps,
+            or invalid bounds.
         TypeError: for arguments of the wrong type.
     """
 
@@ -129,6 +171,41 @@ class ThreatModel:
         if not (math.isfinite(lo) and math.isfinite(hi)) or not lo < hi:
             raise ValueError(f"bounds must be finite with lo < hi, got {bounds!r}")
         object.__setattr__(self, "bounds", (lo, hi))
+        if self.norm == "linf" and self.eps > (hi - lo) * (1.0 + _EPS_RTOL):
+            raise ValueError(
+                f"eps={self.eps:.6g} is larger than the width {hi - lo:.6g} of the bounds "
+                f"{(lo, hi)}: an L∞ ball that wide contains every input, so the budget is a "
+                f"mistake; use an eps in [0, {hi - lo:.6g}] (e.g. 8/255 for images in [0, 1])"
+            )
+
+    def largest_eps(self, dim: int = 1) -> float:
+        """The largest meaningful ``eps`` for inputs of ``dim`` coordinates (see
+        :func:`largest_eps`)."""
+        return largest_eps(self.norm, self.bounds, dim)
+
+    def check_input(self, x: Tensor) -> None:
+        """Refuse an ``eps`` larger than the diameter of the box for inputs shaped like ``x``.
+
+        Args:
+            x: ``(N, ...)`` inputs; each example has ``d = x[0].numel()`` coordinates.
+
+        Raises:
+            ValueError: if ``eps > (hi − lo)·√d`` (L2) or ``eps > (hi − lo)·d`` (L1): such a
+                ball contains the whole box, so the budget is a mistake.
+        """
+        self.check_dimension(int(x[0].numel()) if x.ndim >= 1 and x.shape[0] else 1)
+
+    def check_dimension(self, dim: int) -> None:
+        """:meth:`check_input` for inputs of ``dim`` coordinates (e.g. ``C·H·W``), known before
+        any input exists (a zoo model's image size)."""
+        dim = max(int(dim), 1)
+        limit = self.largest_eps(dim)
+        if self.eps > limit * (1.0 + _EPS_RTOL):
+            raise ValueError(
+                f"eps={self.eps:.6g} is larger than the {self.norm} diameter {limit:.6g} of the "
+                f"box {self.bounds} for inputs of {dim} coordinates; use an eps in "
+                f"[0, {limit:.6g}]"
+            )
 
     def __str__(self) -> str:
         return f"{self.norm} eps={self.eps:.6g} bounds={self.bounds}"
@@ -178,9 +255,11 @@ class ThreatModel:
             ``(N, ...)`` the closest points (in L2 distance) satisfying the threat model.
 
         Raises:
-            ValueError: if the shapes differ or ``x`` is outside the bounds.
+            ValueError: if the shapes differ, ``x`` is outside the bounds, or ``eps`` is larger
+                than the box's diameter (see :meth:`check_input`).
         """
         _check_pair(x_adv, x)
+        self.check_input(x)
         lo, hi = self.bounds
         if x.numel() and (x.min() < lo or x.max() > hi):
             raise ValueError(f"x must lie inside the bounds {self.bounds} to be projected around")

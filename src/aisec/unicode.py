@@ -6,10 +6,20 @@ Text that *reads* the same can be made of different code points. The Bad Charact
 :func:`~aisec.genai.watermark.normalize_text`) use the same tables, so that whatever one side
 inserts the other side knows:
 
-- **invisible characters**: format (``Cf``) characters such as zero-width spaces and joiners,
-  the word joiner, the soft hyphen, the byte-order mark and the tag characters; control
-  (``Cc``) characters other than tab, newline and carriage return; and the combining grapheme
-  joiner ``U+034F``, which has no glyph either;
+- **invisible characters** (:func:`is_invisible`): every code point with Unicode's
+  ``Default_Ignorable_Code_Point`` property (zero-width spaces and joiners, the word joiner, the
+  soft hyphen, the byte-order mark, bidi marks, the combining grapheme joiner ``U+034F``, the
+  Hangul fillers ``U+115F``, ``U+1160``, ``U+3164`` and ``U+FFA0``, the variation selectors
+  ``U+FE00``-``U+FE0F`` and ``U+E0100``-``U+E01EF``, the Mongolian free variation selectors,
+  the tag characters and the reserved ignorable ranges), read from the Unicode Character
+  Database compiled into the maintained PyPI package ``regex`` (Python's own
+  :mod:`unicodedata` does not expose the property); every other format (``Cf``)
+  character; control (``Cc``) characters other than tab, newline and carriage return; and the
+  code points that are not ignorable but render blank (:data:`BLANK_CHARACTERS`: the braille
+  blank ``U+2800`` and the musical null notehead ``U+1D159``). Removing them also removes the
+  variation selector of an emoji (``U+FE0F``) and the joiners of emoji sequences: the glyphs
+  stay, their presentation may change. Old Hangul written with conjoining jamo loses its
+  fillers; modern Hangul (precomposed syllables) is unaffected;
 - **homoglyphs (confusables)**: a letter replaced by a look-alike from another script
   (Cyrillic ``а`` for Latin ``a``), from the Unicode confusables table shipped by the maintained
   package ``confusable-homoglyphs``;
@@ -46,10 +56,14 @@ import unicodedata
 from functools import cache, lru_cache
 from pathlib import Path
 
+import regex
+
 __all__ = [
     "BACKSPACE",
     "BIDI_CONTROLS",
+    "BLANK_CHARACTERS",
     "DELETION_CONTROLS",
+    "HANGUL_FILLERS",
     "INVISIBLE_CHARACTERS",
     "KEPT_CONTROLS",
     "LRO",
@@ -58,8 +72,12 @@ __all__ = [
     "RLO",
     "apply_deletions",
     "confusable_fold_table",
+    "default_ignorable_characters",
+    "find_invisible",
     "fold_confusables",
     "homoglyphs_of",
+    "insertable_invisible_characters",
+    "is_default_ignorable",
     "is_invisible",
     "normalize",
     "normalize_round",
@@ -70,7 +88,19 @@ __all__ = [
 ]
 
 INVISIBLE_CHARACTERS: tuple[str, ...] = ("\u200b", "\u200c", "\u200d", "\u2060")
-"""The zero-width space, non-joiner, joiner and the word joiner: what attacks insert."""
+"""The zero-width space, non-joiner, joiner and the word joiner: what attacks insert by default.
+
+Every one of them is :func:`is_invisible`; attacks may draw from a larger set, such as
+:func:`insertable_invisible_characters`.
+"""
+
+HANGUL_FILLERS: tuple[str, ...] = ("\u115f", "\u1160", "\u3164", "\uffa0")
+"""The Hangul choseong and jungseong fillers, the Hangul filler and its halfwidth form: letters
+(``Lo``) that render as blank space; default-ignorable, listed for reference."""
+
+BLANK_CHARACTERS: frozenset[str] = frozenset("\u2800\U0001d159")
+"""Code points that render blank but are *not* default-ignorable (no Unicode property lists
+them): the braille pattern blank ``U+2800`` and the musical symbol null notehead ``U+1D159``."""
 
 RLO, LRO, PDF = "\u202e", "\u202d", "\u202c"
 """Right-to-left override, left-to-right override and pop directional formatting."""
@@ -90,7 +120,15 @@ KEPT_CONTROLS = frozenset("\t\n\r")
 MAX_ROUNDS = 4
 """Most rounds :func:`normalize` runs before it returns (the text is stable long before)."""
 
-_INVISIBLE_NON_FORMAT = frozenset("\u034f")  # combining grapheme joiner: category Mn, no glyph
+_DEFAULT_IGNORABLE = regex.compile(r"\p{Default_Ignorable_Code_Point}")
+_INVISIBLE_SET = r"\p{Default_Ignorable_Code_Point}\p{Variation_Selector}\p{Cf}\p{Cc}" + "".join(
+    sorted(BLANK_CHARACTERS)
+)
+# With keep_whitespace, the kept controls are taken out of the set (set difference, V1 syntax).
+_INVISIBLE = {
+    True: regex.compile(f"[[{_INVISIBLE_SET}]--[{''.join(sorted(KEPT_CONTROLS))}]]", regex.V1),
+    False: regex.compile(f"[{_INVISIBLE_SET}]", regex.V1),
+}
 _OPENERS = {
     "\u202e": "rtl",
     "\u202b": "rtl",
@@ -169,17 +207,61 @@ def homoglyphs_of(char: str) -> tuple[str, ...]:
     )
 
 
+def _check_char(char: str) -> None:
+    if not isinstance(char, str) or len(char) != 1:
+        raise ValueError(f"expected one character, got {char!r}")
+
+
+def is_default_ignorable(char: str) -> bool:
+    """Whether ``char`` has Unicode's ``Default_Ignorable_Code_Point`` property.
+
+    Raises:
+        ValueError: ``char`` is not a single character.
+    """
+    _check_char(char)
+    return _DEFAULT_IGNORABLE.fullmatch(char) is not None
+
+
+@lru_cache(maxsize=1)
+def default_ignorable_characters() -> tuple[str, ...]:
+    """Every default-ignorable code point (about 4,170, most of them reserved), in order."""
+    everything = "".join(chr(c) for c in range(0x110000) if not 0xD800 <= c <= 0xDFFF)
+    return tuple(_DEFAULT_IGNORABLE.findall(everything))
+
+
+@lru_cache(maxsize=1)
+def insertable_invisible_characters() -> tuple[str, ...]:
+    """Invisible characters an attack can insert into a word without a visible change.
+
+    The assigned default-ignorable code points other than the bidi controls (which reorder
+    text), plus :data:`BLANK_CHARACTERS`; every one is :func:`is_invisible`, so the sanitizer
+    removes it.
+    """
+    chosen = [
+        c
+        for c in default_ignorable_characters()
+        if c not in BIDI_CONTROLS and unicodedata.category(c) != "Cn"
+    ]
+    return tuple(sorted({*chosen, *BLANK_CHARACTERS}))
+
+
 def is_invisible(char: str, *, keep_whitespace: bool = True) -> bool:
     """Whether ``char`` renders as nothing (see the module docstring).
 
     Args:
         char: one character.
         keep_whitespace: treat tab, newline and carriage return as visible.
+
+    Raises:
+        ValueError: ``char`` is not a single character.
     """
-    category = unicodedata.category(char)
-    if category == "Cf" or char in _INVISIBLE_NON_FORMAT:
-        return True
-    return category == "Cc" and not (keep_whitespace and char in KEPT_CONTROLS)
+    _check_char(char)
+    return _INVISIBLE[keep_whitespace].fullmatch(char) is not None
+
+
+def find_invisible(text: str, *, keep_whitespace: bool = True) -> list[str]:
+    """The invisible characters of ``text`` (:func:`is_invisible`), in order, repeats kept."""
+    return list(_INVISIBLE[keep_whitespace].findall(text))
 
 
 def replace_surrogates(text: str) -> str:
@@ -228,7 +310,7 @@ def resolve_bidi(text: str) -> str:
 
 def remove_invisible(text: str, *, keep_whitespace: bool = True) -> str:
     """``text`` without its invisible characters (:func:`is_invisible`)."""
-    return "".join(c for c in text if not is_invisible(c, keep_whitespace=keep_whitespace))
+    return str(_INVISIBLE[keep_whitespace].sub("", text))
 
 
 def fold_confusables(text: str) -> str:

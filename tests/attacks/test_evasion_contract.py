@@ -280,7 +280,8 @@ def test_model_mode_and_backward_calls(case: Case, norm: str, digits: Digits) ->
 
 def test_carlini_wagner_reduces_the_norm_of_its_first_solution(digits: Digits) -> None:
     x, y = digits.x[:32], digits.y[:32]
-    threat = ThreatModel("l2", 100.0)  # effectively unbounded: C&W is a minimum-norm attack
+    # The L2 diameter of [0, 1]^64: unbounded, as C&W (a minimum-norm attack) is meant to run.
+    threat = ThreatModel("l2", 8.0)
     attack = CarliniWagnerL2(threat, max_iterations=100, binary_search_steps=5)
     result = attack(digits.model, x, y)
     initial = result.extras["initial_norms"]
@@ -369,3 +370,54 @@ def test_apgd_runs_target_classes_side_by_side_on_few_points(digits: Digits) -> 
         with torch.no_grad():
             pred = digits.model(result.x_adv).argmax(dim=1)
         assert torch.equal(result.success, pred != y)
+
+
+class _NonFiniteOffData(nn.Module):
+    """The digits model, but NaN (or inf) logits on every input that is not one of ``clean``'s
+    rows: a model that breaks a step away from its data."""
+
+    def __init__(self, model: nn.Module, clean: Tensor, value: float = float("nan")) -> None:
+        super().__init__()
+        self.model = model
+        self.clean = clean.flatten(1)
+        self.value = value
+
+    def forward(self, x: Tensor) -> Tensor:
+        logits: Tensor = self.model(x)
+        on_data = (x.flatten(1)[:, None] == self.clean[None]).all(dim=2).any(dim=1)
+        return torch.where(on_data[:, None], logits, torch.full_like(logits, self.value))
+
+
+@pytest.mark.parametrize(("case", "norm"), PARAMS)
+@pytest.mark.parametrize("value", [float("nan"), float("inf")])
+def test_non_finite_logits_on_perturbed_inputs_raise(
+    case: Case, norm: str, value: float, digits: Digits
+) -> None:
+    """argmax of NaN is class 0: an attack must not turn such outputs into a robustness number."""
+    x, y = digits.x[:16], digits.y[:16]
+    model = _NonFiniteOffData(digits.model, x, value)
+    attack = case.build(ThreatModel(norm, MODERATE[norm]))  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match=r"NaN or infinite logits on .* inputs the attack queried"):
+        attack(model, x, y)
+
+
+@pytest.mark.parametrize(("case", "norm"), PARAMS[:3])
+def test_non_finite_logits_on_clean_inputs_raise(case: Case, norm: str, digits: Digits) -> None:
+    x, y = digits.x[:8], digits.y[:8]
+    model = _NonFiniteOffData(digits.model, x[:0])  # NaN everywhere
+    attack = case.build(ThreatModel(norm, MODERATE[norm]))  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="NaN or infinite logits on 8 of 8 clean inputs"):
+        attack(model, x, y)
+
+
+def test_float_labels_are_refused_not_truncated(digits: Digits) -> None:
+    x, y = digits.x[:4], digits.y[:4]
+    with pytest.raises(TypeError, match="not rounded or truncated"):
+        PGD(ThreatModel("linf", 0.1), steps=2)(digits.model, x, y.float() + 0.7)
+
+
+def test_l2_budget_beyond_the_box_is_refused(digits: Digits) -> None:
+    x, y = digits.x[:4], digits.y[:4]  # 64 coordinates in [0, 1]: L2 diameter 8
+    PGD(ThreatModel("l2", 8.0), steps=1)(digits.model, x, y)
+    with pytest.raises(ValueError, match="larger than the l2 diameter 8"):
+        PGD(ThreatModel("l2", 8.5), steps=1)(digits.model, x, y)

@@ -91,5 +91,8 @@ def test_unknown_model_is_a_clear_error() -> None:
 
     with pytest.raises(ValueError, match="model name must be a non-empty string"):
         load_language_model("")
+    missing = str(Path("/nonexistent/aisec-no-such-model"))
+    with pytest.raises(ValueError, match=r"unknown language model .*'smollm2-135m-instruct'"):
+        load_language_model(missing)  # a Hugging Face folder needs the hf: prefix
     with pytest.raises(ValueError, match="offline, use 'smollm2-135m-instruct'"):
-        load_language_model(str(Path("/nonexistent/aisec-no-such-model")))
+        load_language_model(f"hf:{missing}")

@@ -68,7 +68,7 @@ def test_vectorized_equals_per_token(scheme: WatermarkScheme, ignore_repeated: b
 def test_z_score_and_p_value_formula() -> None:
     scheme = WatermarkScheme(V, gamma=0.25)
     ids = torch.randint(0, V, (201,), generator=torch.Generator().manual_seed(2))
-    result = detect(scheme, ids)
+    result = detect(scheme, ids, ignore_repeated=False)
     t, g = result.num_tokens_scored, result.num_green
     assert t == 200
     direct = (g - 0.25 * t) / math.sqrt(t * 0.25 * 0.75)
@@ -77,7 +77,7 @@ def test_z_score_and_p_value_formula() -> None:
 
     assert math.isclose(result.p_value, float(norm.sf(direct)), rel_tol=1e-9)
     assert result.green_fraction == g / t
-    assert result.watermarked == (direct >= 4.0)
+    assert result.watermarked == (direct > 4.0)
     assert math.isclose(z_score(50, 100, 0.25), 25 / math.sqrt(18.75))
 
 
@@ -115,13 +115,19 @@ def test_all_green_text_is_detected_and_all_red_is_not() -> None:
     ids = [5]
     for _ in range(60):  # greedily follow the green lists
         ids.append(int(scheme.green_list(ids)[0]))
-    result = detect(scheme, ids)
+    result = detect(scheme, ids, ignore_repeated=False)
     assert result.num_green == 60 and result.watermarked and result.p_value < 1e-12
+    # Following the green lists greedily cycles: the repeats are counted once by default.
+    distinct = detect(scheme, ids)
+    assert distinct.num_repeats_ignored > 0
+    assert distinct.num_tokens_scored + distinct.num_repeats_ignored == 60
+    assert distinct.num_green == distinct.num_tokens_scored and distinct.watermarked
     red = [5]
     for _ in range(60):
         green = set(scheme.green_list(red).tolist())
         red.append(next(t for t in range(V) if t not in green))
-    assert detect(scheme, red).num_green == 0 and not detect(scheme, red).watermarked
+    counted = detect(scheme, red, ignore_repeated=False)
+    assert counted.num_green == 0 and not counted.watermarked
 
 
 def test_too_short_text_gets_no_verdict(tiny_tokenizer: Any) -> None:

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -33,25 +34,67 @@ def test_checkpoint_round_trips_bit_exactly(tmp_path: Path) -> None:
         assert torch.equal(tensors[key], value) and tensors[key].dtype == value.dtype
 
 
-@pytest.mark.parametrize("damage", ["truncate", "flip", "delete"])
+@pytest.mark.parametrize("damage", ["truncate", "flip-tensor", "flip-metadata", "forge"])
 def test_corrupted_checkpoint_is_detected(tmp_path: Path, damage: str) -> None:
-    save_checkpoint(tmp_path / "ckpt", dict(_tiny_model().state_dict()), {})
+    save_checkpoint(tmp_path / "ckpt", dict(_tiny_model().state_dict()), {"accuracy": 0.5})
     tensor_file = tmp_path / "ckpt.safetensors"
+    assert not (tmp_path / "ckpt.json").exists()  # one file: tensors and metadata together
     data = bytearray(tensor_file.read_bytes())
     if damage == "truncate":
         tensor_file.write_bytes(bytes(data[: len(data) // 2]))
-    elif damage == "flip":
+    elif damage == "flip-tensor":
         data[-5] ^= 0xFF
         tensor_file.write_bytes(bytes(data))
-    else:
-        tensor_file.unlink()
-    with pytest.raises(CorruptCheckpointError):
+    elif damage == "flip-metadata":  # the same length: the header stays readable
+        tensor_file.write_bytes(bytes(data).replace(b"0.5", b"0.9"))
+    else:  # rewritten with other metadata under the old seal
+        from safetensors.torch import load, save
+
+        header_size = int.from_bytes(data[:8], "little")
+        meta = json.loads(data[8 : 8 + header_size])["__metadata__"]
+        meta["aisec.metadata"] = json.dumps({"accuracy": 0.99})
+        tensor_file.write_bytes(save(load(bytes(data)), metadata=meta))
+    with pytest.raises(CorruptCheckpointError, match="does not verify"):
         load_checkpoint(tmp_path / "ckpt")
+
+
+def test_old_two_file_checkpoint_is_not_trusted(tmp_path: Path) -> None:
+    from safetensors.torch import save_file
+
+    from aisec.models.checkpoint import checkpoint_exists
+
+    save_file(dict(_tiny_model().state_dict()), tmp_path / "old.safetensors")
+    (tmp_path / "old.json").write_text('{"sha256": "x", "metadata": {}}')
+    with pytest.warns(UserWarning, match="no integrity seal"):
+        assert not checkpoint_exists(tmp_path / "old")
+    with pytest.raises(CorruptCheckpointError, match="no aisec integrity seal"):
+        load_checkpoint(tmp_path / "old")
+    save_checkpoint(tmp_path / "old", {"w": torch.ones(2)}, {"new": True})
+    assert checkpoint_exists(tmp_path / "old") and not (tmp_path / "old.json").exists()
+    assert load_checkpoint(tmp_path / "old")[1] == {"new": True}
+
+
+def test_a_name_with_a_dot_keeps_its_whole_name(tmp_path: Path) -> None:
+    save_checkpoint(tmp_path / "model-noise0.02", {"w": torch.ones(1)}, {"sigma": 0.02})
+    save_checkpoint(tmp_path / "model-noise0.05", {"w": torch.zeros(1)}, {"sigma": 0.05})
+    assert load_checkpoint(tmp_path / "model-noise0.02")[1] == {"sigma": 0.02}
+    assert load_checkpoint(tmp_path / "model-noise0.05")[1] == {"sigma": 0.05}
+
+
+def test_metadata_that_json_cannot_encode_leaves_the_checkpoint_alone(tmp_path: Path) -> None:
+    save_checkpoint(tmp_path / "ckpt", {"w": torch.ones(1)}, {"epoch": 1})
+    with pytest.raises(TypeError):
+        save_checkpoint(tmp_path / "ckpt", {"w": torch.zeros(1)}, {"epoch": object()})
+    assert load_checkpoint(tmp_path / "ckpt")[1] == {"epoch": 1}
 
 
 def test_missing_checkpoint_is_file_not_found(tmp_path: Path) -> None:
     with pytest.raises(FileNotFoundError):
         load_checkpoint(tmp_path / "nothing")
+    save_checkpoint(tmp_path / "deleted", {"w": torch.ones(1)}, {})
+    (tmp_path / "deleted.safetensors").unlink()
+    with pytest.raises(FileNotFoundError):
+        load_checkpoint(tmp_path / "deleted")
 
 
 def test_interrupted_training_resumes_to_identical_weights(tmp_path: Path) -> None:

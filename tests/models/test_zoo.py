@@ -51,7 +51,7 @@ def test_a_checkpoint_of_an_older_recipe_is_retrained(
     retrained: list[str] = []
 
     def fake_train(
-        name: str, *, progress: bool = True
+        name: str, *, progress: bool = True, retrain: bool = False
     ) -> tuple[torch.nn.Module, dict[str, object]]:
         retrained.append(name)
         return zoo.model_spec(name).build().eval(), {}

@@ -45,7 +45,7 @@ def test_n_must_be_an_int() -> None:
         ({"defenses": ("jpeg",)}, "unknown text defense"),
         ({"adversarial_recipes": ("nope",)}, "known recipes"),
         ({"encoder": False}, "needs the MiniLM encoder"),
-        ({"defended": "org/some-hf-model", "defenses": ("noise",)}, "offline victim"),
+        ({"defended": "hf:org/some-hf-model", "defenses": ("noise",)}, "offline victim"),
         ({"noise_std": 0.0}, "noise_std"),
         ({"n_minilm": 0}, "n_minilm must be >= 1"),
     ],

@@ -28,20 +28,113 @@ __all__ = [
     "AttackResult",
     "CleanGraph",
     "EvasionAttack",
+    "FiniteWatch",
+    "NonFiniteOutputError",
+    "check_labels",
+    "check_logits",
+    "predict",
     "validate_inputs",
 ]
 
 
-def _check_labels(name: str, labels: object, n: int, device: torch.device) -> Tensor:
+class NonFiniteOutputError(ValueError):
+    """The model returned NaN or infinite logits: its predictions there mean nothing.
+
+    ``argmax`` of a NaN row is an arbitrary class (class 0 in PyTorch), so counting such a
+    prediction would report robustness (or accuracy) the model does not have.
+    """
+
+
+def _nonfinite_message(bad: int, total: int, where: str) -> str:
+    return (
+        f"the model returned NaN or infinite logits on {bad} of {total} {where}; predictions "
+        f"from such outputs are meaningless (argmax of NaN is class 0), so nothing is reported. "
+        f"Check the model for overflow or division by zero on inputs in the threat model"
+    )
+
+
+def check_logits(logits: Tensor, where: str = "inputs") -> Tensor:
+    """``logits`` if every entry is finite; :class:`NonFiniteOutputError` otherwise.
+
+    One device synchronisation: call it where predictions are decided (once per batch), not
+    inside an optimisation loop (see :class:`FiniteWatch` for that).
+
+    Args:
+        logits: ``(N, K)`` a model's outputs.
+        where: what the rows are, for the message (e.g. ``"clean inputs"``).
+
+    Raises:
+        NonFiniteOutputError: if any entry is NaN or infinite.
+    """
+    if logits.numel():
+        bad = int((~torch.isfinite(logits.detach())).reshape(logits.shape[0], -1).any(1).sum())
+        if bad:
+            raise NonFiniteOutputError(_nonfinite_message(bad, int(logits.shape[0]), where))
+    return logits
+
+
+def predict(logits: Tensor, where: str = "inputs") -> Tensor:
+    """The predicted classes ``(N,)`` of finite ``logits`` ``(N, K)`` (see :func:`check_logits`)."""
+    return check_logits(logits, where).argmax(dim=1)
+
+
+class FiniteWatch(CountingModel):
+    """A :class:`~aisec.models.CountingModel` that also notes non-finite outputs, without a sync.
+
+    Every forward pass adds the number of rows with a NaN or infinite logit to a counter that
+    stays on the device; :meth:`check` reads it once, at the end of an attack. So the attack's
+    inner loop (PGD, APGD, Square) pays one small reduction per step and no synchronisation.
+
+    Args:
+        model: the classifier to wrap.
+    """
+
+    def __init__(self, model: Model) -> None:
+        super().__init__(model)
+        self._bad_rows: Tensor | None = None
+
+    def __call__(self, x: Tensor) -> Tensor:
+        out = super().__call__(x)
+        bad = (~torch.isfinite(out.detach())).any(dim=1).sum()
+        self._bad_rows = bad if self._bad_rows is None else self._bad_rows + bad
+        return out
+
+    def check(self, where: str = "inputs the attack queried") -> None:
+        """Raise :class:`NonFiniteOutputError` if any output so far had a NaN or infinite logit."""
+        if self._bad_rows is None:
+            return
+        bad = int(self._bad_rows)
+        if bad:
+            raise NonFiniteOutputError(_nonfinite_message(bad, self.forward_examples, where))
+
+
+def check_labels(name: str, labels: object, n: int, device: torch.device | None = None) -> Tensor:
+    """``labels`` as an int64 tensor of ``n`` class indices ``>= 0`` on ``device``.
+
+    Float labels are refused rather than truncated (``2.7`` is not class 2).
+
+    Args:
+        name: the argument's name, for the messages (e.g. ``"y"``).
+        labels: ``(n,)`` an integer tensor.
+        n: the expected length.
+        device: where the result goes (default: where ``labels`` are).
+
+    Raises:
+        TypeError: for a non-tensor, or a bool, floating-point or complex tensor.
+        ValueError: for a wrong shape or a negative index.
+    """
     if not isinstance(labels, Tensor):
         raise TypeError(
             f"{name} must be a torch tensor of class indices, got {type(labels).__name__}"
         )
     if labels.dtype == torch.bool or labels.is_floating_point() or labels.is_complex():
-        raise TypeError(f"{name} must be an integer tensor of class indices, got {labels.dtype}")
+        raise TypeError(
+            f"{name} must be an integer tensor of class indices (e.g. torch.int64), got "
+            f"{labels.dtype}; float labels are not rounded or truncated"
+        )
     if labels.shape != (n,):
         raise ValueError(f"{name} must have shape ({n},) to match x, got {tuple(labels.shape)}")
-    labels = labels.to(device=device, dtype=torch.long)
+    labels = labels.to(device=labels.device if device is None else device, dtype=torch.long)
     if n and int(labels.min()) < 0:
         raise ValueError(f"{name} must be class indices >= 0, got {int(labels.min())}")
     return labels
@@ -63,10 +156,10 @@ def validate_inputs(
         ``(x, y, targets)`` ready for the attack.
 
     Raises:
-        TypeError: for non-tensors or wrong dtypes.
-        ValueError: for wrong shapes, NaN/inf, values outside the bounds, negative labels or
-            targets equal to labels. Labels beyond the model's classes are checked once the
-            model's output is known.
+        TypeError: for non-tensors or wrong dtypes (float labels included).
+        ValueError: for wrong shapes, NaN/inf, values outside the bounds, an ``eps`` larger than
+            the box's diameter for this input size, negative labels or targets equal to labels.
+            Labels beyond the model's classes are checked once the model's output is known.
     """
     if not isinstance(x, Tensor):
         raise TypeError(f"x must be a torch tensor, got {type(x).__name__}")
@@ -93,10 +186,11 @@ def validate_inputs(
                 f"{threat.bounds}; scale inputs to the bounds and put normalization inside the "
                 f"model"
             )
-    labels = _check_labels("y", y, n, x.device)
+        threat.check_input(x)
+    labels = check_labels("y", y, n, x.device)
     target_labels = None
     if targets is not None:
-        target_labels = _check_labels("targets", targets, n, x.device)
+        target_labels = check_labels("targets", targets, n, x.device)
         same = int((target_labels == labels).sum())
         if same:
             raise ValueError(
@@ -388,7 +482,7 @@ class EvasionAttack(abc.ABC):
         if not callable(model):
             raise TypeError(f"model must be callable (an nn.Module), got {type(model).__name__}")
         x, y, targets = validate_inputs(x, y, targets, self.threat, min_ndim=self.min_ndim)
-        counted = CountingModel(model)
+        counted = FiniteWatch(model)
         n = x.shape[0]
         extras: dict[str, Tensor] = {}
         with eval_mode(model):
@@ -418,8 +512,8 @@ class EvasionAttack(abc.ABC):
             else:
                 with torch.no_grad():
                     logits = counted(x)
+            clean_pred = predict(logits, "clean inputs")
             _check_num_classes(y, targets, int(logits.shape[1]))
-            clean_pred = logits.argmax(dim=1)
             done = clean_pred == targets if targets is not None else clean_pred != y
             x_adv = x.clone()
             adv_pred = clean_pred.clone()
@@ -465,6 +559,9 @@ class EvasionAttack(abc.ABC):
                     full = torch.zeros(n, dtype=value.dtype, device=x.device)
                     full[todo] = value.detach()
                     extras[key] = full
+            # The one synchronisation of the output check: NaN logits anywhere in the attack
+            # would make its predictions (argmax of NaN: class 0) and its success meaningless.
+            counted.check()
         success = adv_pred == targets if targets is not None else adv_pred != y
         return AttackResult(
             attack=self.name,

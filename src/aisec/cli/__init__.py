@@ -16,6 +16,7 @@ __all__ = ["COMMAND_MODULES", "app", "main"]
 COMMAND_MODULES = (
     "data",
     "models",
+    "scan",
     "tour",
     "text",
     "evasion",

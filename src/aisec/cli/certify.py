@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from aisec.cli._common import app, console, fail
+from aisec.cli._common import app, check_out_dir, console, fail
 
 
 @app.command("certify")
@@ -53,6 +53,7 @@ def certify(
             seed=seed,
             predict=predict,
         )
+        out = check_out_dir(out)
         with console.status(f"certifying {points} points with {n0} + {n} noisy copies ..."):
             result = run(plan)
     except (ValueError, TypeError) as error:

@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from aisec.cli._common import app, console, fail
+from aisec.cli._common import app, check_out_file, console, fail
 
 data_app = typer.Typer(help="Inspect the bundled and procedural datasets.", no_args_is_help=True)
 app.add_typer(data_app, name="data")
@@ -37,10 +37,16 @@ def data_show(
     """Write a labelled grid of a dataset's images to a PNG."""
     from aisec.data import dataset_info
     from aisec.data import load as load_data
+    from aisec.experiments.base import check_int
     from aisec.report.figures import save_image_grid
 
     try:
         info = dataset_info(name)
+        if split not in ("train", "test"):
+            raise ValueError(f"--split must be 'train' or 'test', got {split!r}")
+        check_int("--n", n, 1)
+        check_int("--seed", seed, 0)
+        out = check_out_file(out)
         # For the procedural signs, generate just what is shown; fixed datasets are subsampled.
         dataset = load_data(name, split, n=n if name == "signs" else None, seed=seed)
         shown = dataset.subset(min(n, len(dataset)), seed=seed)

@@ -7,14 +7,26 @@ from typing import Annotated
 
 import typer
 
-from aisec.cli._common import app, console, fail
+from aisec.cli._common import app, check_out_dir, console, fail
+from aisec.cli._model import (
+    ClassNamesOption,
+    DataOption,
+    ImageColumnOption,
+    InputSizeOption,
+    LabelColumnOption,
+    MeanOption,
+    ModelOption,
+    PixelScaleOption,
+    StdOption,
+    TrustPickleOption,
+    WeightsOption,
+    model_options,
+)
 
 
 @app.command("defend")
 def defend(
-    model: Annotated[
-        str, typer.Option(help="zoo model, e.g. signs-cnn, signs-cnn-at or digits-cnn")
-    ] = "signs-cnn",
+    model: ModelOption = "signs-cnn",
     defense: Annotated[
         list[str] | None,
         typer.Option(
@@ -36,6 +48,16 @@ def defend(
     batch_size: Annotated[int, typer.Option(help="examples per attack call")] = 256,
     seed: Annotated[int, typer.Option(help="seed of the data sample, defenses and attacks")] = 0,
     out: Annotated[Path | None, typer.Option(help="write metrics.json here")] = None,
+    weights: WeightsOption = None,
+    input_size: InputSizeOption = None,
+    mean: MeanOption = None,
+    std: StdOption = None,
+    class_names: ClassNamesOption = None,
+    pixel_scale: PixelScaleOption = None,
+    trust_pickle: TrustPickleOption = False,
+    data: DataOption = None,
+    image_column: ImageColumnOption = "filename",
+    label_column: LabelColumnOption = "label",
 ) -> None:
     """Preprocessing defenses evaluated honestly: clean, non-adaptive and adaptive accuracy.
 
@@ -81,8 +103,21 @@ def defend(
             square_queries=square_queries,
             batch_size=batch_size,
             seed=seed,
+            options=model_options(
+                weights=weights,
+                input_size=input_size,
+                mean=mean,
+                std=std,
+                class_names=class_names,
+                pixel_scale=pixel_scale,
+                trust_pickle=trust_pickle,
+                data=data,
+                image_column=image_column,
+                label_column=label_column,
+            ),
             **({} if defense is None else {"defenses": tuple(defense)}),
         )
+        out = check_out_dir(out)
         rows = len(plan.defenses) + 1
         with console.status(f"evaluating {rows} rows on {n} {model} images ..."):
             result = run_defend(plan, on_row=announce)
@@ -99,8 +134,7 @@ def defend(
         "that ignores the defense would report.[/]"
     )
     if out is not None:
-        import json
+        from aisec.files import atomic_write_json
 
-        out.mkdir(parents=True, exist_ok=True)
-        (out / "metrics.json").write_text(json.dumps(result.to_dict(), indent=2) + "\n")
+        atomic_write_json(out / "metrics.json", result.to_dict())
         console.print(f"wrote {out / 'metrics.json'}")

@@ -12,7 +12,21 @@ from typing import Annotated, Any
 
 import typer
 
-from aisec.cli._common import app, console, fail
+from aisec.cli._common import app, check_out_dir, console, fail
+from aisec.cli._model import (
+    ClassNamesOption,
+    DataOption,
+    ImageColumnOption,
+    InputSizeOption,
+    LabelColumnOption,
+    MeanOption,
+    ModelOption,
+    PixelScaleOption,
+    StdOption,
+    TrustPickleOption,
+    WeightsOption,
+    model_options,
+)
 
 _ATTACK_LABELS = {
     "clean accuracy": "clean accuracy",
@@ -36,9 +50,7 @@ def _metric_rows(row: dict[str, Any], norm: str) -> list[dict[str, Any]]:
 
 @app.command("attack")
 def attack(
-    model: Annotated[
-        str, typer.Option(help="zoo model: signs-cnn, digits-cnn or efficientnet-lite0")
-    ] = "signs-cnn",
+    model: ModelOption = "signs-cnn",
     attack_name: Annotated[
         str,
         typer.Option(
@@ -59,11 +71,20 @@ def attack(
     batch_size: Annotated[int, typer.Option(help="examples per attack call")] = 256,
     seed: Annotated[int, typer.Option(help="seed of the data sample and the attack")] = 0,
     out: Annotated[Path | None, typer.Option(help="write attack.json and attack.png here")] = None,
+    weights: WeightsOption = None,
+    input_size: InputSizeOption = None,
+    mean: MeanOption = None,
+    std: StdOption = None,
+    class_names: ClassNamesOption = None,
+    pixel_scale: PixelScaleOption = None,
+    trust_pickle: TrustPickleOption = False,
+    data: DataOption = None,
+    image_column: ImageColumnOption = "filename",
+    label_column: LabelColumnOption = "label",
 ) -> None:
-    """Attack a zoo model on test images and print accuracy, norms, time and model calls."""
-    import json
-
+    """Attack a zoo model or your own on test images: accuracy, norms, time and model calls."""
     from aisec.experiments.evasion import AttackPlan, run_attack_plan
+    from aisec.files import atomic_write_json
     from aisec.report.console import print_rows
     from aisec.report.grid import save_attack_grid
     from aisec.threat import parse_eps
@@ -78,7 +99,20 @@ def attack(
             steps=steps,
             batch_size=batch_size,
             seed=seed,
+            options=model_options(
+                weights=weights,
+                input_size=input_size,
+                mean=mean,
+                std=std,
+                class_names=class_names,
+                pixel_scale=pixel_scale,
+                trust_pickle=trust_pickle,
+                data=data,
+                image_column=image_column,
+                label_column=label_column,
+            ),
         )
+        out = check_out_dir(out)
         console.print(f"{attack_name} on up to {n} {model} test images ...")
         run = run_attack_plan(plan)
     except (ValueError, TypeError) as error:
@@ -91,8 +125,7 @@ def attack(
         title=f"{result.attack} on {model}: {threat.norm} eps={threat.eps:.4g}",
     )
     if out is not None:
-        out.mkdir(parents=True, exist_ok=True)
-        (out / "attack.json").write_text(json.dumps(run.to_dict(), indent=2) + "\n")
+        atomic_write_json(out / "attack.json", run.to_dict())
         save_attack_grid(
             run.x,
             result.x_adv,
@@ -108,9 +141,7 @@ def attack(
 
 @app.command("evaluate")
 def evaluate(
-    model: Annotated[
-        str, typer.Option(help="zoo model: signs-cnn, digits-cnn or efficientnet-lite0")
-    ] = "signs-cnn",
+    model: ModelOption = "signs-cnn",
     norm: Annotated[str, typer.Option(help="linf or l2")] = "linf",
     eps: Annotated[str, typer.Option(help="perturbation budget, e.g. 8/255")] = "8/255",
     n: Annotated[int, typer.Option(help="test examples to evaluate")] = 500,
@@ -119,12 +150,21 @@ def evaluate(
     out: Annotated[
         Path | None, typer.Option(help="write evaluation.json and evaluation.png here")
     ] = None,
+    weights: WeightsOption = None,
+    input_size: InputSizeOption = None,
+    mean: MeanOption = None,
+    std: StdOption = None,
+    class_names: ClassNamesOption = None,
+    pixel_scale: PixelScaleOption = None,
+    trust_pickle: TrustPickleOption = False,
+    data: DataOption = None,
+    image_column: ImageColumnOption = "filename",
+    label_column: LabelColumnOption = "label",
 ) -> None:
     """Worst-case robust accuracy under APGD-CE, APGD-T and Square, with sanity checks."""
-    import json
-
     from aisec.evaluate import AttackStage
     from aisec.experiments.evasion import SuitePlan, run_suite
+    from aisec.files import atomic_write_json
     from aisec.report.console import print_rows
     from aisec.report.format import format_value
     from aisec.report.grid import save_attack_grid
@@ -138,8 +178,26 @@ def evaluate(
 
     try:
         plan = SuitePlan(
-            model=model, norm=norm, eps=parse_eps(eps), n=n, batch_size=batch_size, seed=seed
+            model=model,
+            norm=norm,
+            eps=parse_eps(eps),
+            n=n,
+            batch_size=batch_size,
+            seed=seed,
+            options=model_options(
+                weights=weights,
+                input_size=input_size,
+                mean=mean,
+                std=std,
+                class_names=class_names,
+                pixel_scale=pixel_scale,
+                trust_pickle=trust_pickle,
+                data=data,
+                image_column=image_column,
+                label_column=label_column,
+            ),
         )
+        out = check_out_dir(out)
         run = run_suite(plan, on_stage=announce)
     except (ValueError, TypeError) as error:
         raise fail(error) from error
@@ -157,8 +215,7 @@ def evaluate(
     for message in report.warnings:
         console.print(f"[yellow]warning:[/] {message}")
     if out is not None:
-        out.mkdir(parents=True, exist_ok=True)
-        (out / "evaluation.json").write_text(json.dumps(run.to_dict(), indent=2) + "\n")
+        atomic_write_json(out / "evaluation.json", run.to_dict())
         save_attack_grid(
             run.x,
             report.x_adv,

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from aisec.cli._common import app, console, fail
+from aisec.cli._common import app, check_out_file, console, fail
 
 watermark_app = typer.Typer(
     help="Watermark a language model's text and detect the watermark.", no_args_is_help=True
@@ -33,14 +33,17 @@ def watermark_generate(
     out: Annotated[Path | None, typer.Option(help="also write the text to this file")] = None,
 ) -> None:
     """Generate watermarked text with a language model and print it with its z-score."""
+    from aisec.experiments.base import check_int
     from aisec.experiments.names import language_model, watermark_scheme
+    from aisec.files import atomic_write_text
     from aisec.genai.watermark import NotEnoughTokensError, WatermarkLogitsProcessor, detect
 
-    if max_new_tokens < 1:
-        raise fail(ValueError(f"--max-new-tokens must be >= 1, got {max_new_tokens}"))
     try:
+        check_int("--max-new-tokens", max_new_tokens, 1)
+        check_int("--seed", seed, 0)
         # Check the options on a throw-away scheme before the model loads.
         watermark_scheme(_CHECK_VOCAB, gamma=gamma, delta=delta, seeding=seeding, key=key)
+        out = check_out_file(out)
         lm = language_model(model)
         scheme = watermark_scheme(lm.vocab_size, gamma=gamma, delta=delta, seeding=seeding, key=key)
         output = lm.generate(
@@ -58,7 +61,7 @@ def watermark_generate(
     except NotEnoughTokensError as error:
         console.print(f"[dim]{len(output.new_ids)} tokens ({error})[/]")
     if out is not None:
-        out.write_text(output.text)
+        atomic_write_text(out, output.text)
         console.print(f"wrote {out}")
 
 
@@ -70,19 +73,28 @@ def watermark_detect(
     seeding: Annotated[str, typer.Option(help="simple_1, selfhash or unigram")] = "simple_1",
     key: Annotated[int, typer.Option(help="secret watermark key")] = 15485863,
     z_threshold: Annotated[float, typer.Option(help="verdict threshold")] = 4.0,
-    ignore_repeated: Annotated[bool, typer.Option(help="count repeated n-grams once")] = False,
+    ignore_repeated: Annotated[
+        bool,
+        typer.Option(
+            "--ignore-repeated/--count-repeated",
+            help="count repeated (context, token) pairs once (default: repeated human text is "
+            "not called watermarked) or every time (the raw z-score)",
+        ),
+    ] = True,
     normalize: Annotated[bool, typer.Option(help="undo Unicode/homoglyph tricks first")] = True,
 ) -> None:
     """Test a text file for the watermark: z, p, verdict and a green/red token view."""
     from rich.text import Text
 
+    from aisec.experiments.base import check_float
     from aisec.experiments.names import language_model, watermark_scheme
     from aisec.genai.watermark import detect_text
 
     try:
         # Check the options on a throw-away scheme before the file is read and the model loads.
         watermark_scheme(_CHECK_VOCAB, gamma=gamma, delta=0.0, seeding=seeding, key=key)
-        text = file.read_text()
+        check_float("--z-threshold", z_threshold)
+        text = _read_text(file)
         if not text.strip():
             raise ValueError("not enough tokens to decide: the file is empty")
         lm = language_model(model)
@@ -108,8 +120,13 @@ def watermark_detect(
     verdict = "[bold green]watermarked[/]" if found.watermarked else "[bold]not watermarked[/]"
     console.print(
         f"z = {found.z_score:.2f}, p = {found.p_value:.3g}, green {found.num_green}/"
-        f"{found.num_tokens_scored} tokens: {verdict} (threshold z >= {z_threshold})"
+        f"{found.num_tokens_scored} tokens: {verdict} (threshold z > {z_threshold})"
     )
+    if found.num_repeats_ignored:
+        console.print(
+            f"{found.num_repeats_ignored} repeated (context, token) pair(s) counted once "
+            "(--count-repeated counts them every time)"
+        )
 
 
 @app.command("detect-generated")
@@ -126,7 +143,7 @@ def detect_generated(
     if max_tokens <= MIN_SCORED_TOKENS:
         raise fail(ValueError(f"--max-tokens must be > {MIN_SCORED_TOKENS}, got {max_tokens}"))
     try:
-        text = file.read_text()
+        text = _read_text(file)
         if not text.strip():
             raise ValueError("not enough tokens to decide: the file is empty")
         lm = language_model(model)
@@ -143,3 +160,25 @@ def detect_generated(
         "z-like discrepancy (about 0 for human text, clearly positive for this model's own "
         "samples); calibrate thresholds on known human text.[/]"
     )
+
+
+_MAX_TEXT_BYTES = 8 * 1024 * 1024
+"""The largest text file the detectors read (8 MiB: far more than any model's context)."""
+
+
+def _read_text(file: Path) -> str:
+    """A UTF-8 text file's content; a one-line ``ValueError`` for a folder, a binary or huge file.
+
+    Raises:
+        OSError: the file cannot be read (missing, no permission).
+        ValueError: it is a folder, larger than 8 MiB, or not UTF-8 text.
+    """
+    if file.is_dir():
+        raise ValueError(f"{str(file)!r} is a folder; expected a text file")
+    size = file.stat().st_size
+    if size > _MAX_TEXT_BYTES:
+        raise ValueError(f"{str(file)!r} has {size:,} bytes; the detectors read at most 8 MiB")
+    try:
+        return file.read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        raise ValueError(f"{str(file)!r} is not UTF-8 text") from None

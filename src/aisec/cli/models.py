@@ -56,10 +56,17 @@ def train(
     derived name BASE+METHOD-PARAMS (p = decimal point), e.g. signs-cnn+pgd-eps0p01569-steps7,
     which --model and aisec.zoo.load accept. The name is printed at the end.
     """
+    from aisec.experiments.base import check_budget, check_float, check_int
     from aisec.zoo import train as train_model
 
     options = {"--eps": eps, "--sigma": sigma, "--steps": steps, "--beta": beta}
     try:
+        for option, value in (("--steps", steps), ("--epochs", epochs)):
+            if value is not None:
+                check_int(option, value, 1)
+        if beta is not None:
+            check_float("--beta", beta, minimum=0.0)
+        noise = None if sigma is None else check_budget("--sigma", sigma)
         if adv is None:
             given = [k for k, v in (*options.items(), ("--epochs", epochs)) if v is not None]
             if given:
@@ -69,7 +76,7 @@ def train(
             from aisec.zoo import train_variant
 
             result = train_variant(
-                name, adv, eps=eps, sigma=sigma, steps=steps, beta=beta, epochs=epochs
+                name, adv, eps=eps, sigma=noise, steps=steps, beta=beta, epochs=epochs
             )
             name, metadata = result.name, result.metadata
     except (ValueError, TypeError) as error:

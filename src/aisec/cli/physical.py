@@ -34,6 +34,7 @@ def physical(
 ) -> None:
     """RP2 stickers on a sign (stop -> speed limit 30), held-out evaluation, printable PNG."""
     from aisec.experiments.physical import PhysicalPlan, run
+    from aisec.files import check_output_dir
     from aisec.report.console import print_rows
     from aisec.report.physical import unmet_targets, write_physical_outputs
 
@@ -49,11 +50,12 @@ def physical(
             signs_patch=patch,
             imagenet_patch=imagenet,
         )
+        folder = check_output_dir(out)
         with console.status("optimising the sticker and evaluating held-out conditions ..."):
             result = run(plan)
-        paths = write_physical_outputs(result, out)
     except (ValueError, TypeError) as error:
         raise fail(error) from error
+    paths = write_physical_outputs(result, folder)
     title = (
         f"{result.evaluation.n_conditions} held-out conditions, sticker "
         f"{result.sticker_area:.0%} of the sign"

@@ -41,11 +41,10 @@ def poison(
     seed: Annotated[int, typer.Option(help="seed of data, models and the poisoned samples")] = 0,
 ) -> None:
     """Poison a training set, train, measure, detect, clean, retrain and measure again."""
-    import json
-
     from aisec.cache import cache_dir
     from aisec.evaluate.poisoning import CLEAN_WITH
     from aisec.experiments.poisoning import PoisoningPlan, run
+    from aisec.files import atomic_write_json, check_output_dir
     from aisec.report.console import print_rows
     from aisec.report.poisoning import poisoning_figures
 
@@ -63,6 +62,7 @@ def poison(
             clean_with=cleaners,
             expected_fraction=expected_fraction,
         )
+        folder = check_output_dir(out)
     except (ValueError, TypeError) as error:
         raise fail(error) from error
     try:
@@ -76,8 +76,8 @@ def poison(
     )
     print_rows(console, result.rows(), title=title)
     print_rows(console, result.detection_rows(), title="detection")
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "metrics.json").write_text(json.dumps(result.to_dict(), indent=2) + "\n")
-    written = [out / "metrics.json"]
-    written += [path for path, _ in poisoning_figures(report, out, attack_name, result.class_names)]
+    atomic_write_json(folder / "metrics.json", result.to_dict())
+    written = [folder / "metrics.json"]
+    figures = poisoning_figures(report, folder, attack_name, result.class_names)
+    written += [path for path, _ in figures]
     console.print("wrote " + ", ".join(str(path) for path in written))

@@ -7,14 +7,14 @@ from typing import Annotated
 
 import typer
 
-from aisec.cli._common import app, console, fail
+from aisec.cli._common import app, check_out_dir, console, fail
 
 
 @app.command("text-attack")
 def text_attack(
-    model: Annotated[str, typer.Option(help="tweets-bow, tweets-minilm or a HF model name")] = (
-        "tweets-minilm"
-    ),
+    model: Annotated[
+        str, typer.Option(help="tweets-bow, tweets-minilm or hf:FOLDER (a saved HF classifier)")
+    ] = "tweets-minilm",
     recipe: Annotated[
         str, typer.Option(help="textfooler, pwws, deepwordbug or bad_characters")
     ] = "textfooler",
@@ -39,6 +39,7 @@ def text_attack(
     try:
         plan = experiment.TextAttackPlan(model=model, recipe=recipe, n=n, seed=seed, search=search)
         # the plan checks the recipe, search and model name before the encoder and model load
+        out = check_out_dir(out)
         outcome = experiment.run(plan, progress=True)
     except (ValueError, TypeError) as error:
         raise fail(error) from error

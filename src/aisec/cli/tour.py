@@ -25,6 +25,8 @@ def tour(
     A chapter whose code, settings and versions have not changed since its last successful run
     reuses that run's results (marked as reused); --fresh runs everything again.
     """
+    from aisec.experiments.base import check_int
+    from aisec.files import check_output_dir
     from aisec.report.tutorial import run_tutorial
 
     def announce(key: str, record: dict[str, object]) -> None:
@@ -36,6 +38,8 @@ def tour(
         console.print(f"chapter [bold]{key}[/]: {mark}")
 
     try:
+        check_int("--seed", seed, 0)
+        out = check_output_dir(out)  # the tour checks --only before any chapter runs
         result = run_tutorial(
             out,
             only=only,

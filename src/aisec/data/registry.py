@@ -1,17 +1,33 @@
-"""``aisec.data.load``: one entry point for every dataset, offline first."""
+"""``aisec.data.load``: one entry point for every dataset, offline first.
+
+Generated ``signs`` splits are cached as sealed safetensors files (:func:`aisec.cache.seal_tensors`:
+a SHA-256 over the tensors and their description, recomputed on every read), written atomically
+under the entry's lock, so a damaged or edited file is reported and generated again, and
+concurrent processes generate a split once. With a read-only cache, cached splits are read and
+missing ones are generated without being cached (with a warning).
+"""
 
 from __future__ import annotations
 
+import json
 import socket
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 import torch
-from safetensors.torch import load_file, save_file
 
-from aisec.cache import cache_dir
+from aisec.cache import (
+    CacheNotWritableError,
+    CorruptCacheError,
+    cache_dir,
+    cache_lock,
+    open_sealed_tensors,
+    seal_tensors,
+)
 from aisec.data.base import ImageDataset, check_count
+from aisec.files import atomic_write_bytes
 
 __all__ = ["DatasetInfo", "dataset_info", "list_datasets", "load"]
 
@@ -148,7 +164,7 @@ def _check_image_size(info: DatasetInfo, image_size: int | None) -> int:
 
 
 def _load_signs(split: str, n: int | None, seed: int, image_size: int) -> ImageDataset:
-    from aisec.data.signs import SIGN_CLASSES, generate_signs
+    from aisec.data.signs import SIGN_CLASSES
 
     default_n = _DATASETS["signs"].default_n[split]
     count = default_n if n is None else n
@@ -156,39 +172,74 @@ def _load_signs(split: str, n: int | None, seed: int, image_size: int) -> ImageD
     check_count(count, _MAX_SIGNS, "signs", split)
     # Distinct, reproducible streams for the two splits: a test image is never a train image.
     split_seed = 2 * seed + (0 if split == "train" else 1)
-    path = cache_dir("data", "signs") / (
-        f"v{_SIGNS_FORMAT_VERSION}-{split}-n{count}-seed{seed}-{image_size}px.safetensors"
+    name = f"v{_SIGNS_FORMAT_VERSION}-{split}-n{count}-seed{seed}-{image_size}px.safetensors"
+    description = json.dumps(
+        {
+            "format": _SIGNS_FORMAT_VERSION,
+            "split": split,
+            "n": count,
+            "seed": seed,
+            "size": image_size,
+        }
     )
-    tensors = _read_cached(path)
+    tensors = _read_cached(cache_dir("data", "signs", writable=False) / name, description)
     if tensors is None:
-        images, labels = generate_signs(count, seed=split_seed, image_size=image_size)
-        tensors = {"images": (images * 255).round().to(torch.uint8), "labels": labels}
-        _write_cached(path, tensors)
+        tensors = _generate_and_cache(name, description, count, split_seed, image_size)
     images = tensors["images"].float() / 255.0
     return ImageDataset("signs", split, images, tensors["labels"], SIGN_CLASSES)
 
 
-def _read_cached(path: Path) -> dict[str, torch.Tensor] | None:
-    if not path.exists():
-        return None
+def _generate_signs(count: int, seed: int, image_size: int) -> dict[str, torch.Tensor]:
+    from aisec.data.signs import generate_signs
+
+    images, labels = generate_signs(count, seed=seed, image_size=image_size)
+    return {"images": (images * 255).round().to(torch.uint8), "labels": labels}
+
+
+def _generate_and_cache(
+    name: str, description: str, count: int, seed: int, image_size: int
+) -> dict[str, torch.Tensor]:
+    """Generate a signs split and cache it (under its lock), unless the cache is read-only."""
     try:
-        return load_file(path)
-    except Exception:  # a truncated or corrupted cache file is regenerated, never trusted
-        path.unlink(missing_ok=True)
+        folder = cache_dir("data", "signs", purpose="the generated signs")
+    except CacheNotWritableError as error:
+        warnings.warn(f"{error}; the generated signs are not cached", stacklevel=4)
+        return _generate_signs(count, seed, image_size)
+    path = folder / name
+    with cache_lock(path):
+        tensors = _read_cached(path, description, warn=False)  # generated while we waited?
+        if tensors is None:
+            tensors = _generate_signs(count, seed, image_size)
+            atomic_write_bytes(path, seal_tensors(tensors, description))
+    return tensors
+
+
+def _read_cached(
+    path: Path, description: str, *, warn: bool = True
+) -> dict[str, torch.Tensor] | None:
+    """The verified cached tensors at ``path``; ``None`` when absent or not valid (a warning)."""
+    try:
+        tensors, stored = open_sealed_tensors(path.read_bytes())
+        if stored != description or set(tensors) != {"images", "labels"}:
+            raise CorruptCacheError(f"it holds {stored}, expected {description}")
+        return tensors
+    except FileNotFoundError:
         return None
-
-
-def _write_cached(path: Path, tensors: dict[str, torch.Tensor]) -> None:
-    partial = path.with_suffix(".partial")
-    save_file(tensors, partial)
-    partial.replace(path)  # atomic: an interrupted write never leaves a half file behind
+    except (OSError, CorruptCacheError) as error:
+        if warn:  # never trusted: generated again and replaced
+            warnings.warn(
+                f"the cached signs {path} do not verify ({error}); generating them again",
+                stacklevel=4,
+            )
+        return None
 
 
 def _load_torchvision(info: DatasetInfo, split: str) -> ImageDataset:
     import torchvision
     from torchvision.transforms.functional import pil_to_tensor
 
-    root = cache_dir("data", "torchvision")
+    # Files that torchvision downloads and checks itself (its own MD5s); aisec writes nothing here.
+    root = cache_dir("data", "torchvision", writable=False)
     train = split == "train"
     factories: dict[str, Callable[[bool], torch.utils.data.Dataset[tuple[object, int]]]] = {
         "mnist": lambda d: torchvision.datasets.MNIST(str(root), train=train, download=d),
@@ -202,7 +253,10 @@ def _load_torchvision(info: DatasetInfo, split: str) -> ImageDataset:
         try:
             dataset = factory(False)
         except RuntimeError:
+            cache_dir("data", "torchvision", purpose=f"the downloaded {info.name!r}")
             dataset = factory(True)
+    except CacheNotWritableError:
+        raise
     except Exception as error:
         raise ValueError(
             f"could not load {info.name!r}: it needs a download and the network is unavailable "

@@ -14,8 +14,10 @@ from dataclasses import dataclass
 from typing import Any
 
 import torch
-from torch import Tensor
+from torch import Tensor, nn
 
+from aisec.attacks.base import check_labels, check_logits
+from aisec.attacks.base import predict as predict_classes
 from aisec.defenses.certify.curve import (
     CertifiedAccuracyCurve,
     certified_accuracy_curve,
@@ -26,6 +28,21 @@ from aisec.defenses.certify.smoothing import Certificate, RandomizedSmoothing, S
 from aisec.models.plumbing import Model, eval_mode
 
 __all__ = ["SmoothingEvaluation", "evaluate_smoothing"]
+
+
+class _CheckedLogits(nn.Module):
+    """The base model with its logits checked once per forward pass (a batch of noisy copies).
+
+    A NaN row would vote for class 0 (``argmax`` of NaN) and could even be certified; an error
+    is the honest outcome.
+    """
+
+    def __init__(self, model: Model) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, x: Tensor) -> Tensor:
+        return check_logits(self.model(x), "noisy copies of the test points")
 
 
 @dataclass(frozen=True)
@@ -150,16 +167,21 @@ def evaluate_smoothing(
     Returns:
         A :class:`SmoothingEvaluation`.
 
+    Raises:
+        TypeError: for float labels (they are not truncated to classes).
+        ValueError: for bad shapes or settings, or NaN/infinite logits of the base model.
+
     Reference:
         Cohen, Rosenfeld & Kolter, "Certified Adversarial Robustness via Randomized
         Smoothing", ICML 2019.
     """
     began = time.perf_counter()
-    if not isinstance(y, Tensor) or not isinstance(x, Tensor) or y.shape != x.shape[:1]:
-        raise ValueError("y must be a tensor of shape (N,) matching x")
-    if x.shape[0] == 0:
+    if not isinstance(x, Tensor):
+        raise TypeError(f"x must be a torch tensor, got {type(x).__name__}")
+    if x.ndim < 1 or x.shape[0] == 0:
         raise ValueError("x must hold at least one test point")
-    smoothed = RandomizedSmoothing(model, sigma)
+    y = check_labels("y", y, int(x.shape[0]))
+    smoothed = RandomizedSmoothing(_CheckedLogits(model), sigma)
     cert = smoothed.certify(x, n0=n0, n=n, alpha=alpha, batch_size=batch_size, seed=seed)
     prediction = None
     if predict:
@@ -169,7 +191,10 @@ def evaluate_smoothing(
     labels = y.to(cert.counts.device, torch.int64)
     with eval_mode(model), torch.inference_mode():
         clean_pred = torch.cat(
-            [model(x[i : i + batch_size]).argmax(dim=1) for i in range(0, x.shape[0], batch_size)]
+            [
+                predict_classes(model(x[i : i + batch_size]), "clean test points")
+                for i in range(0, x.shape[0], batch_size)
+            ]
         )
     base_noisy = cert.counts.gather(1, labels.unsqueeze(1)).double().sum() / (n * x.shape[0])
     settings = {

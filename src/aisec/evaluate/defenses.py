@@ -33,7 +33,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from aisec.attacks.base import AttackResult, EvasionAttack, validate_inputs
+from aisec.attacks.base import AttackResult, EvasionAttack, predict, validate_inputs
 from aisec.attacks.evasion import PGD
 from aisec.defenses.preprocess import PreprocessedModel, Preprocessor
 from aisec.evaluate._stages import StageRun, run_stages
@@ -291,11 +291,16 @@ def _check_transfer(examples: object, x: Tensor, threat: ThreatModel) -> Tensor:
 
 
 def _predict(model: nn.Module, x: Tensor, batch_size: int) -> Tensor:
-    """Predictions ``(N,)`` of ``model`` (as it is: randomized models draw afresh)."""
+    """Predictions ``(N,)`` of ``model`` (as it is: randomized models draw afresh).
+
+    Raises:
+        NonFiniteOutputError: if the model returns NaN or infinite logits.
+    """
     out = torch.empty(x.shape[0], dtype=torch.long, device=x.device)
     with torch.no_grad():
         for start in range(0, x.shape[0], batch_size):
-            out[start : start + batch_size] = model(x[start : start + batch_size]).argmax(dim=1)
+            logits = model(x[start : start + batch_size])
+            out[start : start + batch_size] = predict(logits, "inputs of the judged model")
     return out
 
 

@@ -30,7 +30,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from aisec.attacks.base import EvasionAttack, validate_inputs
+from aisec.attacks.base import EvasionAttack, predict, validate_inputs
 from aisec.attacks.evasion import (
     PGD,
     CarliniWagnerL2,
@@ -272,9 +272,10 @@ def _outcome(
     batch_size: int,
 ) -> DetectionOutcome:
     with torch.no_grad():
-        pred = torch.cat(
+        logits = torch.cat(
             [detector.model(x_adv[i : i + batch_size]) for i in range(0, x.shape[0], batch_size)]
-        ).argmax(dim=1)
+        )
+        pred = predict(logits, f"adversarial examples of {name}")
     fooled = pred != y
     scores = detector.scores(x_adv, batch_size)
     assert detector.threshold is not None
@@ -344,9 +345,10 @@ def evaluate_feature_squeezing(
         assert detector.threshold is not None
         clean_fpr = float((clean_scores > detector.threshold).double().mean())
         with torch.no_grad():
-            pred = torch.cat(
+            logits = torch.cat(
                 [model(x[i : i + batch_size]) for i in range(0, x.shape[0], batch_size)]
-            ).argmax(dim=1)
+            )
+            pred = predict(logits, "clean inputs")
         keep = (pred == y).nonzero().squeeze(1)
         xs, ys = x[keep], y[keep]
         d = int(x[0].numel()) if x.shape[0] else 1

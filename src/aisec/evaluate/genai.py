@@ -2,7 +2,7 @@
 
 - :func:`generate_watermarked`: generations with and without the watermark (EOS suppressed, so
   every sample reaches the requested length); :func:`emoji_attack_samples`: the emoji attack.
-- :func:`detection_vs_length`: detection rate at ``z >= 4`` on the first ``T`` tokens.
+- :func:`detection_vs_length`: detection rate at ``z > 4`` on the first ``T`` tokens.
 - :func:`false_positive_rate`: verdicts on human text; none should be "watermarked".
 - :func:`perplexity_cost`: the generated text's perplexity under the same model without the
   bias, per delta: the quality price of the watermark.
@@ -30,7 +30,12 @@ import torch
 from torch import Tensor
 
 from aisec.genai import attacks
-from aisec.genai.watermark.detect import NotEnoughTokensError, detect, detect_text
+from aisec.genai.watermark.detect import (
+    DEFAULT_Z_THRESHOLD,
+    NotEnoughTokensError,
+    detect,
+    detect_text,
+)
 from aisec.genai.watermark.processor import WatermarkLogitsProcessor
 from aisec.genai.watermark.scheme import WatermarkScheme
 from aisec.models.language import LanguageModel
@@ -52,16 +57,18 @@ __all__ = [
     "watermark_robustness",
 ]
 
-Z_THRESHOLD = 4.0
-"""The verdict threshold of every measurement here: a text is "watermarked" at ``z >= 4``."""
+Z_THRESHOLD = DEFAULT_Z_THRESHOLD
+"""The verdict threshold of every measurement here: a text is "watermarked" when ``z > 4``
+(strictly, as the reference detector), with repeated n-grams counted once (the detector's
+default)."""
 
 
 @dataclass(frozen=True)
 class Detection:
-    """Watermark verdicts (``z >= 4``) on a set of texts.
+    """Watermark verdicts (``z > 4``) on a set of texts.
 
     Attributes:
-        detected: texts with ``z >= 4``.
+        detected: texts with ``z > 4``.
         decided: texts with enough scored tokens for a verdict.
         mean_z: their mean z-score (``None`` when none was decided).
     """
@@ -75,7 +82,7 @@ class Detection:
         """Verdicts from z-scores (``None``: too few tokens to decide, left out)."""
         decided = [z for z in zs if z is not None]
         return cls(
-            detected=int(sum(z >= Z_THRESHOLD for z in decided)),
+            detected=int(sum(z > Z_THRESHOLD for z in decided)),
             decided=len(decided),
             mean_z=float(np.mean(decided)) if decided else None,
         )
@@ -128,7 +135,7 @@ class FalsePositives:
         source: where the texts come from (e.g. ``"tweets"``).
         texts: texts tested.
         decided: texts long enough for a verdict.
-        false_positives: decided texts with ``z >= 4``.
+        false_positives: decided texts with ``z > 4``.
         max_z: the largest z-score (``None`` when none was decided).
         mean_z: the mean z-score (``None`` when none was decided).
     """
@@ -170,8 +177,9 @@ class PerplexityRow:
         delta: the green-list bias (0: no watermark).
         perplexity: mean perplexity under the unbiased model, given the prompt.
         mean_z: mean z-score.
-        detected: texts with ``z >= 4``.
-        texts: texts generated.
+        detected: texts with ``z > 4``.
+        texts: texts with a verdict (all generated texts unless one is too repetitive to
+            leave enough distinct n-grams).
     """
 
     delta: float
@@ -191,7 +199,7 @@ class PerplexityRow:
             "delta": self.delta,
             "perplexity": self.perplexity,
             "mean_z": self.mean_z,
-            "detection_rate": self.detected / self.texts,
+            "detection_rate": self.detected / self.texts if self.texts else None,
         }
 
 
@@ -335,7 +343,7 @@ def _z_or_none(scheme: WatermarkScheme, ids: Tensor) -> float | None:
 def detection_vs_length(
     scheme: WatermarkScheme, samples: Sequence[Tensor], lengths: Sequence[int]
 ) -> LengthCurve:
-    """Detection at ``z >= 4`` on the first ``T`` tokens of each sample, for each ``T``.
+    """Detection at ``z > 4`` on the first ``T`` tokens of each sample, for each ``T``.
 
     Args:
         scheme: the watermark to test for.
@@ -355,7 +363,7 @@ def detection_vs_length(
 def false_positive_rate(
     scheme: WatermarkScheme, tokenizer: Any, texts: Mapping[str, Sequence[str]]
 ) -> tuple[FalsePositives, ...]:
-    """Watermark verdicts at ``z >= 4`` on human-written texts, per source.
+    """Watermark verdicts at ``z > 4`` on human-written texts, per source.
 
     Args:
         scheme: the watermark to test for.
@@ -440,7 +448,7 @@ def perplexity_cost(
         ppl = [
             _perplexity(lm, lm.chat_prompt(p), ids) for p, ids in zip(prompts, samples, strict=True)
         ]
-        verdicts = Detection.of([detect(scheme, ids).z_score for ids in samples])
+        verdicts = Detection.of([_z_or_none(scheme, ids) for ids in samples])
         rows.append(
             PerplexityRow(
                 delta=float(delta),

@@ -33,6 +33,7 @@ from typing import Any, Literal
 import torch
 from torch import Tensor
 
+from aisec.attacks.base import check_labels, check_logits
 from aisec.attacks.physical._common import check_int, check_num_classes, class_name
 from aisec.attacks.physical.palette import PRINTER_PALETTE, Palette
 from aisec.attacks.physical.patch import resolve_target, select_backgrounds
@@ -254,7 +255,7 @@ def evaluate_signs(
                     batch = eot.apply(image, sign_mask, held_out.select(slice(start, stop)))
                 else:
                     batch = rendered[start:stop]
-                logits = model(batch)
+                logits = check_logits(model(batch), f"held-out views of the {name!r} sign")
                 if start == 0:
                     check_num_classes(logits, source, target)
                 probabilities.append(logits.softmax(dim=1))
@@ -364,7 +365,8 @@ def evaluate_patch(
     pool = select_backgrounds(backgrounds, labels, target_label)
     pool_labels = None
     if labels is not None:
-        pool_labels = labels.to(pool.device)[labels.to(pool.device) != target_label]
+        checked = check_labels("labels", labels, len(backgrounds), pool.device)
+        pool_labels = checked[checked != target_label]
     if conditions is None:
         conditions = PhysicalConditions.patch_defaults()
     eot = EOT(conditions, image_size=int(pool.shape[-1]), margin=0.0)
@@ -382,7 +384,7 @@ def evaluate_patch(
             for start in range(0, n_conditions, batch_size):
                 part = held_out.select(slice(start, min(n_conditions, start + batch_size)))
                 batch = eot.apply(image.to(pool.device), mask.to(pool.device), part)
-                logits = model(batch)
+                logits = check_logits(model(batch), f"held-out views of the {name!r} patch")
                 if start == 0:
                     check_num_classes(logits, target_label, None)
                 probabilities.append(logits.softmax(dim=1))

@@ -17,12 +17,19 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from aisec.attacks.base import AttackResult, EvasionAttack, validate_inputs
+from aisec.attacks.base import (
+    AttackResult,
+    EvasionAttack,
+    NonFiniteOutputError,
+    predict,
+    validate_inputs,
+)
 from aisec.attacks.evasion import APGD, SquareAttack
 from aisec.evaluate._stages import StageRun, batches, run_stages
 from aisec.evaluate.sanity import (
     check_gradients,
     check_output_kind,
+    check_perturbed_outputs,
     check_randomness,
     emit,
 )
@@ -306,6 +313,9 @@ def evaluate_robustness(
     Raises:
         ValueError / TypeError: for invalid inputs (see :func:`aisec.attacks.base.validate_inputs`)
             or attacks whose threat model differs from ``threat``.
+        NonFiniteOutputError: (a ``ValueError``) if the model returns NaN or infinite logits on
+            the clean inputs, on random points of the threat model (sanity checks) or on any
+            input an attack queried.
 
     Reference:
         F. Croce, M. Hein, "Reliable evaluation of adversarial robustness with an ensemble of
@@ -333,7 +343,7 @@ def evaluate_robustness(
                     )
                 if first_logits is None:
                     first_logits = logits
-                clean_pred[chunk] = logits.argmax(dim=1)
+                clean_pred[chunk] = predict(logits, "clean inputs")
         num_classes = int(first_logits.shape[1]) if first_logits is not None else 2
         if n and int(y.max()) >= num_classes:
             raise ValueError(
@@ -353,8 +363,13 @@ def evaluate_robustness(
 
         if sanity_checks and n:
             assert first_logits is not None
-            messages += check_output_kind(first_logits)
             probe = x[:_SANITY_POINTS]
+            # NaN a step away from the data would make every attack's predictions meaningless:
+            # an error up front, before the attacks run (they would raise it too).
+            nonfinite = check_perturbed_outputs(model, probe, threat, seed=seed)
+            if nonfinite:
+                raise NonFiniteOutputError(nonfinite[0])
+            messages += check_output_kind(first_logits)
             messages += check_randomness(model, probe)
             ok = correct.nonzero().squeeze(1)[:_SANITY_POINTS]
             messages += check_gradients(model, x[ok], y[ok])

@@ -3,7 +3,9 @@
 Each check returns a list of human-readable warnings (empty when nothing is suspicious). They
 follow the advice of Athalye et al. and Carlini et al.: gradient masking shows up as zero or
 vanishing gradients, as a black-box attack beating white-box ones, as randomness in the model, and
-attacks need logits rather than probabilities.
+attacks need logits rather than probabilities. Non-finite outputs (NaN or infinite logits, on
+clean or perturbed inputs) are reported too: ``argmax`` of a NaN row is class 0, so such a model
+would get a robustness number it does not have; the evaluations turn that report into an error.
 
 References:
     A. Athalye, N. Carlini, D. Wagner, "Obfuscated Gradients Give a False Sense of Security:
@@ -20,12 +22,15 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from aisec.models.plumbing import Model
+from aisec.threat import ThreatModel, lp_norms
 
 __all__ = [
     "RobustnessWarning",
     "check_blackbox_beats_whitebox",
+    "check_finite_outputs",
     "check_gradients",
     "check_output_kind",
+    "check_perturbed_outputs",
     "check_randomness",
     "emit",
 ]
@@ -44,19 +49,75 @@ def emit(messages: list[str], stacklevel: int = 3) -> None:
         warnings.warn(message, RobustnessWarning, stacklevel=stacklevel)
 
 
+def check_finite_outputs(logits: Tensor, where: str = "inputs") -> list[str]:
+    """Report NaN or infinite logits.
+
+    Args:
+        logits: ``(N, K)`` the model's outputs.
+        where: what the ``N`` inputs were, for the message (e.g. ``"clean inputs"``).
+
+    Returns:
+        A message naming how many rows hold a NaN or infinite logit, or nothing.
+    """
+    if logits.numel() == 0:
+        return []
+    bad = int((~torch.isfinite(logits.detach())).reshape(logits.shape[0], -1).any(dim=1).sum())
+    if not bad:
+        return []
+    return [
+        f"the model returned NaN or infinite logits on {bad} of {logits.shape[0]} {where}: "
+        f"predictions there are meaningless (argmax of NaN is class 0), so no robustness "
+        f"number can be reported; check the model for overflow or division by zero"
+    ]
+
+
+def check_perturbed_outputs(
+    model: Model, x: Tensor, threat: ThreatModel, *, seed: int = 0
+) -> list[str]:
+    """Report NaN or infinite logits on random points of the threat model around ``x``.
+
+    A model can be finite on its clean inputs and not a step away from them (a log of a
+    pixel difference, a division by a norm); every attack would then see NaN.
+
+    Args:
+        model: the classifier (already in eval mode).
+        x: ``(n, ...)`` a few inputs inside ``threat.bounds``.
+        threat: the threat model the points are drawn from (each on the sphere of radius
+            ``eps``, then projected into the box).
+        seed: seed of the random directions.
+
+    Returns:
+        :func:`check_finite_outputs`'s message on those points, or nothing.
+    """
+    if x.shape[0] == 0 or threat.eps == 0:
+        return []
+    generator = torch.Generator(device=x.device).manual_seed(seed)
+    noise = 2.0 * torch.rand(x.shape, generator=generator, device=x.device, dtype=x.dtype) - 1.0
+    norms = lp_norms(noise, threat.norm).clamp(min=1e-12)
+    delta = noise * (threat.eps / norms).view(-1, *([1] * (x.ndim - 1)))
+    with torch.no_grad():
+        logits = model(threat.project(x + delta, x))
+    return check_finite_outputs(logits, "random points of the threat model around the inputs")
+
+
 def check_output_kind(logits: Tensor, atol: float = 1e-3) -> list[str]:
-    """Warn when a model's outputs look like probabilities or log-probabilities.
+    """Warn when a model's outputs look like probabilities or log-probabilities, or are not
+    finite.
 
     Args:
         logits: ``(N, K)`` the model's outputs on clean inputs.
         atol: tolerance on the row sums.
 
     Returns:
-        A warning if every row lies in ``[0, 1]`` and sums to 1 (softmax output), or if every
-        entry is ``<= 0`` and every row's ``logsumexp`` is 0 (log-softmax output).
+        A warning if some rows hold NaN or infinite values (:func:`check_finite_outputs`), if
+        every row lies in ``[0, 1]`` and sums to 1 (softmax output), or if every entry is
+        ``<= 0`` and every row's ``logsumexp`` is 0 (log-softmax output).
     """
     if logits.numel() == 0:
         return []
+    nonfinite = check_finite_outputs(logits, "clean inputs")
+    if nonfinite:
+        return nonfinite
     out = logits.detach().double()
     in_unit = bool(((out >= 0) & (out <= 1)).all())
     if in_unit and bool(((out.sum(dim=1) - 1).abs() <= atol).all()):
@@ -109,15 +170,19 @@ def check_gradients(model: Model, x: Tensor, y: Tensor) -> list[str]:
         y: ``(n,)`` their labels.
 
     Returns:
-        Warnings for examples whose gradient is all zero, below :data:`VANISHING_GRADIENT`
-        everywhere, or contains NaN/inf.
+        Warnings for examples whose output is not finite, or whose gradient is all zero, below
+        :data:`VANISHING_GRADIENT` everywhere, or contains NaN/inf.
     """
     n = x.shape[0]
     if n == 0:
         return []
     with torch.enable_grad():
         x_in = x.detach().clone().requires_grad_(True)
-        loss = F.cross_entropy(model(x_in), y, reduction="sum")
+        logits = model(x_in)
+        nonfinite = check_finite_outputs(logits, "correctly classified examples")
+        if nonfinite:
+            return nonfinite
+        loss = F.cross_entropy(logits, y, reduction="sum")
         if not loss.requires_grad:
             return [
                 "the model's output does not depend differentiably on its input (no gradient "

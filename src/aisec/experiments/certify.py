@@ -83,8 +83,8 @@ class CertifyPlan:
         check_int("n", self.n, 1)
         check_int("batch_size", self.batch_size, 1)
         check_int("radius_steps", self.radius_steps, 1)
-        check_int("data_seed", self.data_seed)
-        check_int("seed", self.seed)
+        check_int("data_seed", self.data_seed, 0)
+        check_int("seed", self.seed, 0)
         if not isinstance(self.predict, bool):
             raise TypeError(f"predict must be a bool, got {type(self.predict).__name__}")
 

@@ -14,25 +14,26 @@ Reference:
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from aisec.evaluate import DefenseCase, DefenseReport, DefenseTable, compare_defenses
 from aisec.experiments import names
 from aisec.experiments.base import check_int, check_names
 from aisec.experiments.defenses import NO_DEFENSE
+from aisec.experiments.targets import ModelOptions, check_attack_access, check_target, load_target
 from aisec.threat import ThreatModel
-from aisec.zoo import model_spec
 
 __all__ = ["DefendPlan", "DefendResult", "run_defend"]
 
 
 @dataclass(frozen=True)
 class DefendPlan:
-    """Preprocessing defenses in front of one zoo model (``aisec defend``).
+    """Preprocessing defenses in front of one model (``aisec defend``).
 
     Attributes:
-        model: the zoo model.
+        model: a zoo name or a model source (``onnx:m.onnx``, ...); the adaptive attacks need
+            its gradients, so a black-box ``onnxrt:`` model is refused.
         defenses: one table row per spec, e.g. ``"jpeg:75"``; ``+`` stacks defenses
             (``"jpeg:75+bits:4"``). The bare model is always the first row.
         norm: ``"linf"`` or ``"l2"``.
@@ -43,6 +44,7 @@ class DefendPlan:
         square_queries: Square's query budget (0 leaves Square out).
         batch_size: examples per attack call.
         seed: the seed of the data sample, the defenses and the attacks.
+        options: what a model source needs, and other data to test on.
 
     Raises:
         ValueError, TypeError: for an unknown model or defense, or bad sizes, when the plan is
@@ -59,6 +61,7 @@ class DefendPlan:
     square_queries: int = 1000
     batch_size: int = 256
     seed: int = 0
+    options: ModelOptions = field(default_factory=ModelOptions)
 
     def __post_init__(self) -> None:
         self.threat()
@@ -68,9 +71,8 @@ class DefendPlan:
         check_int("seed", self.seed, 0)
         for spec in check_names("defenses", self.defenses):
             names.preprocessing_stack(spec, seed=self.seed)
-        if not isinstance(self.model, str):
-            raise TypeError(f"model must be a zoo model name, got {self.model!r}")
-        model_spec(self.model)
+        target = check_target(self.model, self.options, self.threat())
+        check_attack_access(target, True, "aisec defend (PGD and adaptive APGD)")
 
     def threat(self) -> ThreatModel:
         """The threat model of the plan's ``norm`` and ``eps``."""
@@ -117,7 +119,7 @@ def run_defend(
     if not isinstance(plan, DefendPlan):
         raise TypeError(f"plan must be a DefendPlan, got {type(plan).__name__}")
     stacks = [names.preprocessing_stack(spec, seed=plan.seed) for spec in plan.defenses]
-    task = names.load_task(plan.model, n=plan.n, seed=plan.seed)
+    task = load_target(plan.model, plan.options, n=plan.n, seed=plan.seed)
     cases = [DefenseCase(NO_DEFENSE, task.model)]
     cases += [
         DefenseCase(spec, task.model, stack)

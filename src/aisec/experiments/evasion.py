@@ -1,4 +1,7 @@
-"""One attack, or the worst case under a suite, on a zoo model (``aisec attack``, ``evaluate``).
+"""One attack, or the worst case under a suite, on a model (``aisec attack``, ``evaluate``).
+
+The model is a zoo name or the user's own (a model source, with :class:`ModelOptions` and
+``--data``; see :mod:`aisec.experiments.targets`).
 
 - :func:`run_attack_plan` (:class:`AttackPlan`): one attack by name.
 - :func:`run_suite` (:class:`SuitePlan`): the worst case per example under a suite of attacks
@@ -12,7 +15,7 @@ loads; results give their rows (rates as :class:`~aisec.stats.Rate`) and their J
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from torch import Tensor
@@ -28,9 +31,9 @@ from aisec.evaluate import (
 from aisec.experiments import names
 from aisec.experiments.base import check_int, set_field
 from aisec.experiments.robustness import attack_row
+from aisec.experiments.targets import ModelOptions, check_attack_access, check_target, load_target
 from aisec.stats import Rate
 from aisec.threat import ThreatModel
-from aisec.zoo import model_spec
 
 __all__ = [
     "AttackPlan",
@@ -47,10 +50,10 @@ __all__ = [
 
 @dataclass(frozen=True)
 class AttackPlan:
-    """One attack by name on a zoo model's test data.
+    """One attack by name on a model's test data.
 
     Attributes:
-        model: the zoo model.
+        model: a zoo name or a model source (``onnx:m.onnx``, ...).
         attack: an attack name (see :data:`aisec.experiments.names.ATTACK_NAMES`), or
             ``art:CLASS`` / ``foolbox:CLASS``.
         norm: ``"linf"`` or ``"l2"`` (or ``"l1"`` where the attack supports it).
@@ -60,6 +63,7 @@ class AttackPlan:
             ``None``: the paper's.
         batch_size: examples per attack call.
         seed: seed of the data sample and of the attack.
+        options: what a model source needs, and other data to test on.
     """
 
     model: str = "signs-cnn"
@@ -70,16 +74,19 @@ class AttackPlan:
     steps: int | None = None
     batch_size: int = 256
     seed: int = 0
+    options: ModelOptions = field(default_factory=ModelOptions)
 
     def __post_init__(self) -> None:
         set_field(self, "eps", self.threat.eps)  # the norm and eps, with ThreatModel's messages
-        model_spec(self.model)  # ValueError for an unknown model, before anything loads
+        # An unknown model, a bad source or option, an L2 budget beyond the image's size.
+        target = check_target(self.model, self.options, self.threat)
         check_int("n", self.n, 1)
         if self.steps is not None:
             check_int("steps", self.steps, 1)
         check_int("batch_size", self.batch_size, 1)
         check_int("seed", self.seed, 0)
-        self.build_attack()  # an unknown name, an unsupported norm or a missing extra
+        attack = self.build_attack()  # an unknown name, an unsupported norm or a missing extra
+        check_attack_access(target, attack.uses_gradients, self.attack)
 
     @property
     def threat(self) -> ThreatModel:
@@ -136,7 +143,7 @@ def run_attack_plan(plan: AttackPlan) -> AttackRunResult:
         An :class:`AttackRunResult`.
     """
     attack = plan.build_attack()
-    task = names.load_task(plan.model, n=plan.n, seed=plan.seed)
+    task = load_target(plan.model, plan.options, n=plan.n, seed=plan.seed)
     result = run_attack(task.model, task.x, task.y, attack, batch_size=plan.batch_size)
     return AttackRunResult(plan, repr(attack), result, task.x, tuple(task.class_names))
 
@@ -146,10 +153,10 @@ def run_attack_plan(plan: AttackPlan) -> AttackRunResult:
 
 @dataclass(frozen=True)
 class SuitePlan:
-    """The worst-case robust accuracy of a zoo model under a suite of attacks.
+    """The worst-case robust accuracy of a model under a suite of attacks.
 
     Attributes:
-        model: the zoo model.
+        model: a zoo name or a model source (``onnx:m.onnx``, ...).
         norm: ``"linf"`` or ``"l2"``.
         eps: the budget (a number, or a string such as ``"8/255"``).
         n: test examples (fewer if the test split is smaller).
@@ -161,6 +168,7 @@ class SuitePlan:
         square_queries: the default suite's Square query budget (5,000, as AutoAttack).
         batch_size: examples per attack call.
         seed: seed of the data sample and of every attack.
+        options: what a model source needs, and other data to test on.
     """
 
     model: str = "signs-cnn"
@@ -173,10 +181,12 @@ class SuitePlan:
     square_queries: int = 5000
     batch_size: int = 256
     seed: int = 0
+    options: ModelOptions = field(default_factory=ModelOptions)
 
     def __post_init__(self) -> None:
         set_field(self, "eps", self.threat.eps)  # the norm and eps, with ThreatModel's messages
-        model_spec(self.model)  # ValueError for an unknown model, before anything loads
+        # An unknown model, a bad source or option, an L2 budget beyond the image's size.
+        target = check_target(self.model, self.options, self.threat)
         check_int("n", self.n, 1)
         if isinstance(self.attacks, str) or not isinstance(self.attacks, Sequence):
             raise TypeError(f"attacks must be a sequence of attack names, got {self.attacks!r}")
@@ -184,7 +194,9 @@ class SuitePlan:
         for name in ("apgd_steps", "n_target_classes", "square_queries", "batch_size"):
             check_int(name, getattr(self, name), 1)
         check_int("seed", self.seed, 0)
-        self.build_attacks(num_classes=10)  # unsupported norms and missing extras, up front
+        # Unsupported norms and missing extras, up front; gradients for a black-box model.
+        for attack in self.build_attacks(num_classes=10):
+            check_attack_access(target, attack.uses_gradients, f"the suite's {attack.name}")
 
     @property
     def threat(self) -> ThreatModel:
@@ -254,7 +266,7 @@ def run_suite(
     Returns:
         A :class:`SuiteResult`.
     """
-    task = names.load_task(plan.model, n=plan.n, seed=plan.seed)
+    task = load_target(plan.model, plan.options, n=plan.n, seed=plan.seed)
     attacks = plan.build_attacks(num_classes=len(task.class_names))
     report = evaluate_robustness(
         task.model,

@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from aisec.evaluate.genai import (
+    Z_THRESHOLD,
     Detection,
     FalsePositives,
     LengthCurve,
@@ -207,7 +208,8 @@ class GenAIResult:
     Attributes:
         plan: the plan that was run.
         config: the watermark's settings (:meth:`WatermarkScheme.config`) with ``model``,
-            ``prompts`` (how many) and ``top_k``.
+            ``prompts`` (how many), ``top_k`` and the detector's ``z_threshold`` (watermarked
+            when ``z > z_threshold``) and ``ignore_repeated`` (repeated n-grams counted once).
         watermarked: detection against length of the watermarked generations.
         plain: the same on the plain generations (every detection is a false positive).
         false_positives: verdicts on human-written text, per source.
@@ -312,7 +314,13 @@ def run(plan: GenAIPlan, *, progress: bool = False) -> GenAIResult:
     emoji = emoji_attack_samples(
         lm, scheme, prompts, max_new_tokens=plan.emoji_tokens, seed=seed, top_k=top_k
     )
-    config = scheme.config() | {"model": lm.name, "prompts": len(prompts), "top_k": top_k}
+    config = scheme.config() | {
+        "model": lm.name,
+        "prompts": len(prompts),
+        "top_k": top_k,
+        "z_threshold": Z_THRESHOLD,
+        "ignore_repeated": True,
+    }
     watermarked_curve = detection_vs_length(scheme, marked, plan.lengths)
     plain_curve = detection_vs_length(scheme, plain, plan.lengths)
     say("false positives on human text")

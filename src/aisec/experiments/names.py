@@ -311,10 +311,12 @@ def load_task(model: str, *, n: int, seed: int = 0) -> Task:
 def text_model(
     name: str, *, encoder: MiniLMEncoder | None = None, progress: bool = False
 ) -> TextClassifier:
-    """The text classifier ``name`` (``tweets-bow``, ``tweets-minilm`` or a Hugging Face model).
+    """The text classifier ``name``: ``tweets-bow``, ``tweets-minilm`` or ``hf:FOLDER_OR_NAME``.
 
     The offline victims are trained on first use and cached; MiniLM victims share ``encoder``
-    when one is given.
+    when one is given. A Hugging Face classifier needs the ``hf:`` prefix and is loaded offline
+    only (a local folder, or a hub name already in the local Hugging Face cache); any other
+    name raises ``ValueError`` listing the offline names, without a network request.
     """
     from aisec.zoo import load_text_model
 
@@ -324,7 +326,11 @@ def text_model(
 
 
 def language_model(name: str) -> LanguageModel:
-    """The causal language model ``name`` (``"smollm2-135m-instruct"`` offline, or a HF folder)."""
+    """The causal language model ``name``: ``"smollm2-135m-instruct"`` or ``"hf:FOLDER_OR_NAME"``.
+
+    A Hugging Face model is loaded offline only (a local folder, or a hub name already in the
+    local Hugging Face cache); any other name raises ``ValueError`` listing the offline names.
+    """
     from aisec.models.language import load_language_model
 
     return load_language_model(name)

@@ -66,12 +66,29 @@ _VARIANTS = ("clean", "rp2", "control")
 
 
 def _check_mask(name: str, value: object) -> None:
+    """A built-in shape, or a PNG that reads as a non-empty ``SIGN_SIZE`` square mask.
+
+    The PNG is read here (it is small; :func:`load_mask_png` refuses large, truncated and
+    non-PNG files), so a bad mask is an error before the model loads.
+    """
     if not isinstance(value, str):
         raise TypeError(f"{name} must be a str, got {type(value).__name__}")
-    if value not in STICKER_SHAPES and not Path(value).is_file():
+    if value in STICKER_SHAPES:
+        return
+    if not Path(value).exists():
         known = ", ".join(repr(k) for k in STICKER_SHAPES)
         raise ValueError(
             f"{name} must be a built-in shape ({known}) or an existing PNG file, got {value!r}"
+        )
+    mask = load_mask_png(value)
+    if tuple(mask.shape[-2:]) != (SIGN_SIZE, SIGN_SIZE):
+        raise ValueError(
+            f"{name} {value!r} is {mask.shape[-1]}x{mask.shape[-2]} pixels; the sticker mask "
+            f"must match the sign: {SIGN_SIZE}x{SIGN_SIZE}"
+        )
+    if not bool(mask.any()):
+        raise ValueError(
+            f"{name} {value!r} has no white (or opaque) pixels: it must mark where the sticker goes"
         )
 
 

@@ -60,13 +60,17 @@ _TRAINED_DEFENSES = ("noise", "adversarial-training")
 
 
 def _check_model(name: object, what: str = "model") -> None:
-    """``ValueError`` for a name that is neither an offline victim nor a possible HF name."""
+    """``ValueError`` for a name that is neither an offline victim nor ``hf:FOLDER_OR_NAME``."""
     if not isinstance(name, str) or not name:
         raise ValueError(f"{what} must be a non-empty model name, got {name!r}")
-    if name.startswith("tweets-") and name not in TEXT_MODELS:
+    if name.startswith("hf:"):
+        if not name[3:].strip():
+            raise ValueError(f"{what} {name!r} names no Hugging Face folder or model after hf:")
+        return
+    if name not in TEXT_MODELS:
         raise ValueError(
-            f"unknown text model {name!r}; offline models: {sorted(TEXT_MODELS)}, or a "
-            "Hugging Face name such as 'textattack/bert-base-uncased-SST-2'"
+            f"unknown text model {name!r}; offline models: {sorted(TEXT_MODELS)}, or "
+            "hf:FOLDER_OR_NAME for a Hugging Face classifier saved on disk (loaded offline only)"
         )
 
 
@@ -105,7 +109,7 @@ class TextAttackPlan:
     """One recipe against one victim on test tweets.
 
     Attributes:
-        model: ``tweets-bow``, ``tweets-minilm`` or a Hugging Face sequence classifier.
+        model: ``tweets-bow``, ``tweets-minilm`` or ``hf:FOLDER_OR_NAME`` (a saved classifier).
         recipe: one of :data:`RECIPE_NAMES`.
         n: test tweets to attack (a class-balanced sample).
         seed: seed of the sample.

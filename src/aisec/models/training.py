@@ -1,10 +1,12 @@
 """A seeded, resumable training loop for image classifiers.
 
-Every epoch ends with a checkpoint (model and optimizer tensors in safetensors, the rest in
-JSON). A run that is interrupted — Ctrl-C, a crash, a killed job — and started again with the
-same configuration resumes after the last finished epoch and ends with exactly the weights of
-an uninterrupted run: the shuffling order of an epoch and the learning rate of a step are pure
-functions of ``(seed, epoch, step)``, so no random-number-generator state has to be saved.
+Every epoch ends with a checkpoint (model and optimizer tensors and the resume state, in one
+sealed file, see :mod:`aisec.models.checkpoint`) that atomically replaces the previous epoch's,
+so a process killed at any point loses at most the epoch it was in. A run that is interrupted —
+Ctrl-C, a crash, a killed job — and started again with the same configuration resumes after the
+last finished epoch and ends with exactly the weights of an uninterrupted run: the shuffling
+order of an epoch and the learning rate of a step are pure functions of ``(seed, epoch, step)``,
+so no random-number-generator state has to be saved.
 """
 
 from __future__ import annotations

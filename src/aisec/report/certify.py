@@ -5,10 +5,10 @@ The ``aisec certify --out DIR`` command writes these with :func:`write_smoothing
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 from aisec.evaluate.certify import SmoothingEvaluation
+from aisec.files import atomic_write_json
 from aisec.report.figures import plot_certified_accuracy
 
 __all__ = ["write_smoothing_outputs"]
@@ -31,7 +31,7 @@ def write_smoothing_outputs(evaluation: SmoothingEvaluation, out: str | Path) ->
     directory = Path(out)
     directory.mkdir(parents=True, exist_ok=True)
     metrics = directory / "metrics.json"
-    metrics.write_text(json.dumps(evaluation.to_dict(), indent=2) + "\n")
+    atomic_write_json(metrics, evaluation.to_dict())
     label = f"{evaluation.name}, σ={evaluation.curve.sigma:g}"
     figure = plot_certified_accuracy(
         {label: evaluation.curve},

@@ -6,12 +6,15 @@ Labelled image grids (:func:`save_image_grid`), certified accuracy against L2 ra
 
 from __future__ import annotations
 
+import io
 import math
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from torch import Tensor
+
+from aisec.files import atomic_write_bytes
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -127,11 +130,15 @@ def plot_certified_accuracy(
 def save_figure(figure: Figure, path: str | Path, *, dpi: int = 110) -> Path:
     """Lay out ``figure`` and write it as a PNG at ``path`` (parent folders created).
 
+    The PNG is rendered into memory and written atomically
+    (:func:`aisec.files.atomic_write_bytes`), so an interrupted run never leaves half an image.
     Works for pyplot figures (close them afterwards) and for a bare ``matplotlib.figure.Figure``
     with an Agg canvas.
     """
     figure.tight_layout()
+    buffer = io.BytesIO()
+    figure.savefig(buffer, dpi=dpi, format="png")
     out = Path(path)
     out.parent.mkdir(parents=True, exist_ok=True)
-    figure.savefig(out, dpi=dpi)
+    atomic_write_bytes(out, buffer.getvalue())
     return out

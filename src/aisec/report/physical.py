@@ -9,7 +9,6 @@ only, and :func:`check_targets` compares them with the targets.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -21,6 +20,7 @@ from aisec.attacks.physical._common import save_rgba_png
 from aisec.data.signs import SIGN_CLASSES
 from aisec.evaluate.physical import PhysicalEvaluation
 from aisec.experiments.physical import PhysicalResult
+from aisec.files import atomic_write_json
 from aisec.report.figures import save_image_grid
 
 __all__ = [
@@ -130,7 +130,7 @@ def save_physical_files(
     if result.imagenet_patch is not None:
         paths["patch_imagenet"] = result.imagenet_patch.save_png(out / "patch_imagenet.png")
     metrics = out / "metrics.json"
-    metrics.write_text(json.dumps(metrics_with_targets(result, targets), indent=2))
+    atomic_write_json(metrics, metrics_with_targets(result, targets))
     paths["metrics"] = metrics
     return paths
 

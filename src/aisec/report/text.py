@@ -25,13 +25,13 @@ visible. ``results.json`` holds every example's result.
 from __future__ import annotations
 
 import html
-import json
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from aisec.attacks.text.attack import AttackRun, TextAttackResult
 from aisec.attacks.text.core import AttackText
+from aisec.files import atomic_write_json, atomic_write_text
 
 if TYPE_CHECKING:
     from aisec.experiments.text import TextAttackOutcome
@@ -102,7 +102,7 @@ def write_attack_report(
         "config": run.config,
     } | (extra or {})
     paths = [out / "metrics.json", out / "examples.md", out / "examples.html", out / "results.json"]
-    paths[0].write_text(json.dumps(metrics, indent=2, default=str))
+    atomic_write_json(paths[0], metrics, default=str)
     lines = [f"# {run.recipe} on {model}", ""]
     rows = ["<html><head><meta charset='utf-8'><title>aisec text attack</title></head><body>"]
     rows.append(f"<h1>{html.escape(run.recipe)} on {html.escape(model)}</h1><ol>")
@@ -122,9 +122,9 @@ def write_attack_report(
             rows.append(f"<br>{highlight(r, style='html')}")
         rows.append("</li>")
     rows.append("</ol></body></html>")
-    paths[1].write_text("\n".join(lines) + "\n")
-    paths[2].write_text("\n".join(rows) + "\n")
-    paths[3].write_text(json.dumps(run.to_dict(), indent=2, default=str))
+    atomic_write_text(paths[1], "\n".join(lines) + "\n")
+    atomic_write_text(paths[2], "\n".join(rows) + "\n")
+    atomic_write_json(paths[3], run.to_dict(), default=str)
     return paths
 
 

@@ -5,7 +5,8 @@ a chapter that raises is recorded as failed (with its error) in the page and the
 others still run. ``results.json`` holds every number the report shows, with provenance. With
 ``reuse=True`` (the CLI's default) a chapter whose code, settings and versions are unchanged since
 its last successful run is not run again: its stored record and figures are used, marked
-``"reused": true`` (see :mod:`aisec.report.reuse`).
+``"reused": true`` (see :mod:`aisec.report.reuse`); with a read-only aisec cache the tour runs
+every chapter and says why in one warning, instead of failing.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import os
 import platform
 import time
 import traceback
+import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
@@ -24,8 +26,14 @@ from typing import Any
 import torch
 
 import aisec
+from aisec.files import atomic_write_text
 from aisec.report.format import json_rows, json_value
-from aisec.report.reuse import chapter_fingerprint, load_chapter, store_chapter
+from aisec.report.reuse import (
+    chapter_fingerprint,
+    load_chapter,
+    reuse_unavailable,
+    store_chapter,
+)
 
 __all__ = [
     "Chapter",
@@ -141,7 +149,8 @@ def run_tour(
         progress: show progress bars inside chapters.
         on_chapter: called with ``(key, record)`` after each chapter.
         reuse: use a chapter's stored results when nothing that decides them changed, and store
-            the results of the chapters that run.
+            the results of the chapters that run. With a read-only cache, reuse is turned off
+            with a one-line warning that says why.
 
     Returns:
         The :class:`TourResult` that was written.
@@ -156,6 +165,11 @@ def run_tour(
     out.mkdir(parents=True, exist_ok=True)
     context = ChapterContext(out_dir=out, quick=quick, seed=seed, progress=progress)
     result = TourResult(provenance=provenance(seed, quick), chapters={})
+    if reuse:
+        problem = reuse_unavailable()
+        if problem is not None:
+            warnings.warn(f"every chapter runs, none is reused: {problem}", stacklevel=2)
+            reuse = False
     for chapter in chapters:
         fingerprint = chapter_fingerprint(chapter.key, quick=quick, seed=seed) if reuse else ""
         stored = load_chapter(chapter.key, fingerprint, out) if reuse else None
@@ -168,10 +182,10 @@ def run_tour(
         result.chapters[chapter.key] = record
         if on_chapter is not None:
             on_chapter(chapter.key, record)
-    (out / "results.json").write_text(json.dumps(asdict(result), indent=2, default=str))
+    atomic_write_text(out / "results.json", json.dumps(asdict(result), indent=2, default=str))
     from aisec.report.html import render_html
 
-    (out / "index.html").write_text(render_html(result, out))
+    atomic_write_text(out / "index.html", render_html(result, out))
     return result
 
 

@@ -2,10 +2,16 @@
 
 ``aisec.zoo.load("signs-cnn")`` trains the signs classifier the first time, stores it in the
 cache (``$AISEC_CACHE/models``) and loads it from there after.
-A cached checkpoint is verified before use; a corrupted one is reported and retrained, never
-loaded silently. So is a zoo entry's checkpoint trained with another recipe than the entry's
-current one (training settings, set size or method, as recorded in its metadata), e.g. after
-an upgrade changed the recipe.
+A cached checkpoint is verified before use (tensors and metadata, see
+:mod:`aisec.models.checkpoint`); a corrupted one is reported and retrained, never loaded
+silently. So is a zoo entry's checkpoint trained with another recipe than the entry's current
+one (training settings, set size or method, as recorded in its metadata), e.g. after an upgrade
+changed the recipe.
+
+Training holds the entry's cache lock (:func:`aisec.cache.cache_lock`): a second process that
+wants the same model waits, then finds the first one's checkpoint instead of training again. A
+cached model loads from a read-only cache; a model that must be trained there raises a
+``ValueError`` naming ``AISEC_CACHE`` before any training starts.
 
 Robustly trained entries (``signs-cnn-at``, ``signs-cnn-noise``, ``digits-cnn-noise``) are
 *variants* of a base entry: the same architecture and data, trained with a different step loss
@@ -35,13 +41,14 @@ import torch
 from torch import nn
 
 import aisec
-from aisec.cache import cache_dir
+from aisec.cache import cache_dir, cache_lock
 from aisec.models.architectures import SmallCNN
 from aisec.models.checkpoint import (
     CorruptCheckpointError,
     checkpoint_exists,
     load_checkpoint,
     load_model_weights,
+    remove_checkpoint,
     save_checkpoint,
 )
 from aisec.models.efficientnet import efficientnet_lite0
@@ -267,7 +274,13 @@ def _describe_training(training: dict[str, Any]) -> str:
 
 
 def _checkpoint_path(name: str) -> Path:
-    return cache_dir("models") / name
+    """Where the zoo entry ``name`` is cached, for reading (the folder may not exist)."""
+    return cache_dir("models", writable=False) / name
+
+
+def _models_dir_for_writing(name: str) -> Path:
+    """The models folder, created and writable; ``ValueError`` naming ``AISEC_CACHE`` if not."""
+    return cache_dir("models", purpose=f"the trained model {name!r}")
 
 
 def training_record(objective: object | None) -> dict[str, Any]:
@@ -285,9 +298,10 @@ def list_models() -> tuple[ModelStatus, ...]:
     """Every zoo entry with whether a verified-looking checkpoint is cached."""
     statuses = []
     variants = []
-    models_dir = cache_dir("models")
-    for meta_file in sorted(models_dir.glob(f"*{_VARIANT_SEPARATOR}*.json")):
-        variant = _cached_variant(meta_file.stem)
+    models_dir = cache_dir("models", writable=False)
+    suffix = ".safetensors"
+    for checkpoint in sorted(models_dir.glob(f"*{_VARIANT_SEPARATOR}*{suffix}")):
+        variant = _cached_variant(checkpoint.name[: -len(suffix)])
         if variant is not None:
             variants.append(variant)
     for spec in (*_ZOO.values(), *variants):
@@ -312,33 +326,56 @@ def load(name: str, *, retrain: bool = False, progress: bool = True) -> nn.Modul
 
     Args:
         name: a zoo name (see :func:`list_models`).
-        retrain: ignore a cached checkpoint and train again.
+        retrain: train again from scratch, ignoring the cached checkpoint and the resume
+            checkpoint of an earlier training run.
         progress: show a progress bar while training.
 
     Returns:
         An ``nn.Module`` mapping images in [0, 1] to logits.
+
+    Raises:
+        ValueError: an unknown name, or a model that must be trained while the cache is not
+            writable (the message names ``AISEC_CACHE``).
     """
     spec = model_spec(name)
     if spec.pretrained:
         return spec.build().eval()
-    path = _checkpoint_path(name)
-    if not retrain and checkpoint_exists(path):
-        model = spec.build()
-        try:
-            tensors, metadata = load_checkpoint(path)
-            stale = recipe_mismatch(spec, metadata) if name in _ZOO else None
-            if stale is None:
-                load_model_weights(model, tensors)
-                return model.eval()
-            warnings.warn(
-                f"cached model {name!r} does not match its current recipe (its {stale} "
-                "differs); retraining",
-                stacklevel=2,
-            )
-        except CorruptCheckpointError as error:
-            warnings.warn(f"cached model {name!r} is corrupted ({error}); retraining", stacklevel=2)
-    model, _ = train(name, progress=progress)
+    if not retrain:
+        cached = _load_cached(spec, check_recipe=name in _ZOO, warn=True)
+        if cached is not None:
+            return cached[0]
+    model, _ = train(name, progress=progress, retrain=retrain)
     return model
+
+
+def _load_cached(
+    spec: ModelSpec, *, check_recipe: bool, warn: bool
+) -> tuple[nn.Module, dict[str, Any]] | None:
+    """The verified cached model of ``spec`` and its metadata; ``None`` if absent or unusable.
+
+    A corrupted checkpoint, or one of another recipe (when ``check_recipe``), is reported with
+    a warning when ``warn`` and ignored: the caller trains again.
+    """
+    path = _checkpoint_path(spec.name)
+    if not checkpoint_exists(path):
+        return None
+    problem = None
+    try:
+        tensors, metadata = load_checkpoint(path)
+        stale = recipe_mismatch(spec, metadata) if check_recipe else None
+        if stale is None:
+            model = spec.build()
+            load_model_weights(model, tensors)
+            return model.eval(), metadata
+        problem = (
+            f"cached model {spec.name!r} does not match its current recipe (its {stale} "
+            "differs); retraining"
+        )
+    except CorruptCheckpointError as error:
+        problem = f"cached model {spec.name!r} is corrupted ({error}); retraining"
+    if warn:
+        warnings.warn(problem, stacklevel=3)
+    return None
 
 
 def recipe_mismatch(spec: ModelSpec, metadata: dict[str, Any]) -> str | None:
@@ -361,15 +398,27 @@ def recipe_mismatch(spec: ModelSpec, metadata: dict[str, Any]) -> str | None:
     return None
 
 
-def train(name: str, *, progress: bool = True) -> tuple[nn.Module, dict[str, Any]]:
+def train(
+    name: str, *, progress: bool = True, retrain: bool = False
+) -> tuple[nn.Module, dict[str, Any]]:
     """Train the zoo entry ``name`` (resuming an interrupted run) and cache the result.
+
+    Training holds the entry's cache lock. A verified checkpoint of the entry's current recipe
+    that is already cached (e.g. written by a concurrent process while this one waited for the
+    lock) is returned as it is, unless ``retrain``.
+
+    Args:
+        name: a trainable zoo entry.
+        progress: show a progress bar.
+        retrain: train from scratch: ignore the cached model and delete the resume checkpoint.
 
     Returns:
         The trained model in eval mode and its metadata (test accuracy, time, versions, and
         ``"training"``: the method and its parameters, e.g. eps or sigma).
 
     Raises:
-        ValueError: for pretrained entries, or if training misses the entry's accuracy floor.
+        ValueError: for pretrained entries, if training misses the entry's accuracy floor, or
+            if the cache is not writable.
     """
     spec = model_spec(name)
     if spec.variant_of is not None and spec.objective is None:
@@ -377,7 +426,7 @@ def train(name: str, *, progress: bool = True) -> tuple[nn.Module, dict[str, Any
             f"{name!r} is a derived model; train it again with "
             f"`aisec train {spec.variant_of} --adv ...` (aisec.defenses.training.train_variant)"
         )
-    return _train_spec(spec, progress=progress)
+    return _train_spec(spec, progress=progress, retrain=retrain)
 
 
 def train_variant(
@@ -422,15 +471,46 @@ def train_variant(
 
 
 def _train_spec(
-    spec: ModelSpec, *, progress: bool, on_epoch_end: EpochHook | None = None
+    spec: ModelSpec,
+    *,
+    progress: bool,
+    on_epoch_end: EpochHook | None = None,
+    retrain: bool = False,
 ) -> tuple[nn.Module, dict[str, Any]]:
-    """Train ``spec`` (resuming an interrupted run), check its floor and cache it."""
-    from aisec.data import load as load_data
+    """Under the entry's lock: reuse a cached model of ``spec``'s recipe, or train and cache it.
 
+    ``retrain`` ignores the cached model and deletes the resume checkpoint first.
+    """
     name = spec.name
     if spec.train_config is None:
         raise ValueError(f"{name!r} is a pretrained model; there is nothing to train")
-    config = spec.train_config
+    path = _models_dir_for_writing(name) / name
+    resume = cache_dir("models", f"{name}.training", purpose=f"the trained model {name!r}")
+    with cache_lock(path):
+        if retrain:
+            remove_checkpoint(resume / "last")
+        else:
+            cached = _load_cached(spec, check_recipe=True, warn=False)
+            if cached is not None:
+                return cached
+        return _train_and_save(
+            spec, spec.train_config, path, resume, progress=progress, on_epoch_end=on_epoch_end
+        )
+
+
+def _train_and_save(
+    spec: ModelSpec,
+    config: TrainConfig,
+    path: Path,
+    resume: Path,
+    *,
+    progress: bool,
+    on_epoch_end: EpochHook | None,
+) -> tuple[nn.Module, dict[str, Any]]:
+    """Train ``spec`` with ``config`` (resuming from ``resume``), check its floor, save it."""
+    from aisec.data import load as load_data
+
+    name = spec.name
     objective = spec.objective() if spec.objective is not None else None
     train_split = load_data(spec.dataset, "train", n=spec.train_n, seed=config.seed)
     test_split = load_data(spec.dataset, "test", seed=config.seed)
@@ -442,7 +522,7 @@ def _train_spec(
         train_split.images,
         train_split.labels,
         config,
-        checkpoint_dir=cache_dir("models", f"{name}.training"),
+        checkpoint_dir=resume,
         step_loss=objective,
         on_epoch_end=None if on_epoch_end is None else partial(on_epoch_end, model),
         progress=progress,
@@ -479,5 +559,5 @@ def _train_spec(
             f"{name!r} reached {floor_on} {floor_accuracy:.3f}, below its floor "
             f"{spec.min_accuracy:.2f}; this is a bug in aisec, please report it"
         )
-    save_checkpoint(_checkpoint_path(name), dict(model.state_dict()), metadata)
+    save_checkpoint(path, dict(model.state_dict()), metadata)
     return model.eval(), metadata

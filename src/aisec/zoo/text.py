@@ -2,8 +2,14 @@
 
 ``load_text_model("tweets-bow")`` trains the bag-of-embeddings tweet classifier the first time
 (seconds), ``"tweets-minilm"`` a classification head on the MiniLM encoder; both are cached under
-a key that includes a hash of their training recipe, so a changed recipe retrains. Any other name
-is loaded as a Hugging Face sequence classifier.
+a key that includes a hash of their training recipe, so a changed recipe retrains. The cached
+checkpoint (weights, vocabulary, class names, test accuracy) is verified as a whole on every load
+(:mod:`aisec.models.checkpoint`); one that does not verify is reported and trained again, under
+the entry's cache lock, so that concurrent processes train it once.
+
+A Hugging Face sequence classifier is named ``hf:FOLDER_OR_NAME`` and loaded offline only (a
+local folder, or a hub name already in the local Hugging Face cache); any other name is an error
+that lists the offline names, never a network request.
 """
 
 from __future__ import annotations
@@ -12,7 +18,7 @@ import warnings
 from pathlib import Path
 from typing import Any
 
-from aisec.cache import cache_dir
+from aisec.cache import cache_dir, cache_lock
 from aisec.models.checkpoint import (
     CorruptCheckpointError,
     checkpoint_exists,
@@ -21,6 +27,7 @@ from aisec.models.checkpoint import (
     save_checkpoint,
 )
 from aisec.models.text import (
+    HF_PREFIX,
     TEXT_MODELS,
     BowClassifier,
     HFTextClassifier,
@@ -36,10 +43,24 @@ __all__ = ["load_text_model", "text_model_info"]
 _FORMAT_VERSION = 1
 
 
-def _checkpoint_path(name: str, noise_std: float) -> Path:
+def _entry_name(name: str, noise_std: float) -> str:
     suffix = "" if noise_std == 0 else f"-noise{noise_std:g}"
-    key = f"v{_FORMAT_VERSION}-{recipe_fingerprint(name)}"
-    return cache_dir("models", "text") / f"{name}{suffix}-{key}"
+    return f"{name}{suffix}-v{_FORMAT_VERSION}-{recipe_fingerprint(name)}"
+
+
+def _checkpoint_path(name: str, noise_std: float) -> Path:
+    """Where a victim is cached, for reading (the folder may not exist)."""
+    return cache_dir("models", "text", writable=False) / _entry_name(name, noise_std)
+
+
+def _unknown_text_model_error(name: str) -> ValueError:
+    """The error for a name that is neither an offline victim nor an ``hf:`` name."""
+    return ValueError(
+        f"unknown text model {name!r}; offline models: {sorted(TEXT_MODELS)}. A Hugging Face "
+        f"sequence classifier is named '{HF_PREFIX}FOLDER_OR_NAME' (a local folder, or a hub "
+        "name already in the local Hugging Face cache: aisec never downloads), e.g. "
+        f"'{HF_PREFIX}./my-sst2-model'"
+    )
 
 
 def load_text_model(
@@ -52,7 +73,9 @@ def load_text_model(
     """Load a text classifier by name, training and caching the offline victims on first use.
 
     Args:
-        name: ``"tweets-bow"``, ``"tweets-minilm"`` or a Hugging Face model name / folder.
+        name: ``"tweets-bow"``, ``"tweets-minilm"``, or ``"hf:FOLDER_OR_NAME"`` for a Hugging
+            Face sequence classifier (loaded offline: a local folder, or a hub name already in
+            the local Hugging Face cache).
         embedding_noise_std: train with Gaussian noise of this standard deviation added to the
             token embeddings (the embedding-noise defense); cached separately per value.
         encoder: a loaded :class:`MiniLMEncoder` to share (``tweets-minilm`` only).
@@ -62,41 +85,62 @@ def load_text_model(
         A :class:`TextClassifier` in eval mode.
 
     Raises:
-        ValueError: an unknown name that is not a loadable Hugging Face model, or missing
-            packages (the message names the pip command).
+        ValueError: an unknown name (listing the offline ones), an ``hf:`` model that is not
+            available offline, missing packages (the message names the pip command), or a
+            victim that must be trained while the cache is not writable (naming
+            ``AISEC_CACHE``).
     """
     if not isinstance(name, str) or not name:
         raise ValueError(f"model name must be a non-empty string, got {name!r}")
     if embedding_noise_std < 0:
         raise ValueError(f"embedding_noise_std must be >= 0, got {embedding_noise_std}")
-    if name not in TEXT_MODELS:
-        if name.startswith("tweets-"):
+    if name.startswith(HF_PREFIX):
+        if embedding_noise_std:
             raise ValueError(
-                f"unknown text model {name!r}; offline models: {sorted(TEXT_MODELS)}, or a "
-                "Hugging Face name such as 'textattack/bert-base-uncased-SST-2'"
+                "embedding_noise_std trains an offline victim; it does not apply to "
+                f"{name!r} (a Hugging Face model is used as it is)"
             )
         return HFTextClassifier(name)
-    path = _checkpoint_path(name, embedding_noise_std)
-    if checkpoint_exists(path):
-        try:
-            return _load_cached(name, path, encoder)
-        except CorruptCheckpointError as error:
-            warnings.warn(f"{error}; retraining {name}", stacklevel=2)
-    model = train_tweets_model(
-        name, embedding_noise_std=embedding_noise_std, encoder=encoder, progress=progress
-    )
-    tensors = {k: v for k, v in model.state_dict().items() if not k.startswith("encoder.")}
-    meta: dict[str, Any] = {
-        "name": name,
-        "class_names": list(model.class_names),
-        "embedding_noise_std": embedding_noise_std,
-        "test_accuracy": model.test_accuracy,
-    }
-    if isinstance(model, BowClassifier):
-        meta["vocabulary"] = model.vocabulary
-        meta["dim"] = model.embedding.embedding_dim
-    save_checkpoint(path, tensors, meta)
+    if name not in TEXT_MODELS:
+        raise _unknown_text_model_error(name)
+    cached = _load_verified(name, _checkpoint_path(name, embedding_noise_std), encoder, warn=True)
+    if cached is not None:
+        return cached
+    folder = cache_dir("models", "text", purpose=f"the trained text model {name!r}")
+    path = folder / _entry_name(name, embedding_noise_std)
+    with cache_lock(path):
+        cached = _load_verified(name, path, encoder, warn=False)  # trained while we waited?
+        if cached is not None:
+            return cached
+        model = train_tweets_model(
+            name, embedding_noise_std=embedding_noise_std, encoder=encoder, progress=progress
+        )
+        tensors = {k: v for k, v in model.state_dict().items() if not k.startswith("encoder.")}
+        meta: dict[str, Any] = {
+            "name": name,
+            "class_names": list(model.class_names),
+            "embedding_noise_std": embedding_noise_std,
+            "test_accuracy": model.test_accuracy,
+        }
+        if isinstance(model, BowClassifier):
+            meta["vocabulary"] = model.vocabulary
+            meta["dim"] = model.embedding.embedding_dim
+        save_checkpoint(path, tensors, meta)
     return model
+
+
+def _load_verified(
+    name: str, path: Path, encoder: MiniLMEncoder | None, *, warn: bool
+) -> TokenClassifier | None:
+    """The cached victim at ``path`` if it verifies; else ``None`` (with a warning if ``warn``)."""
+    if not checkpoint_exists(path):
+        return None
+    try:
+        return _load_cached(name, path, encoder)
+    except CorruptCheckpointError as error:
+        if warn:
+            warnings.warn(f"{error}; retraining {name}", stacklevel=3)
+        return None
 
 
 def _load_cached(name: str, path: Path, encoder: MiniLMEncoder | None) -> TokenClassifier:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import struct
+import zlib
 from collections.abc import Callable
 from pathlib import Path
 
@@ -11,6 +13,7 @@ import torch
 from PIL import Image
 from torch import nn
 
+import aisec.attacks.physical.masks
 from aisec.attacks.physical import (
     PRINTER_PALETTE,
     RP2,
@@ -222,5 +225,46 @@ def test_load_mask_png_errors(tmp_path: Path) -> None:
         load_mask_png(tmp_path / "missing.png")
     text = tmp_path / "not-an-image.png"
     text.write_text("hello")
-    with pytest.raises(ValueError, match="is not an image"):
+    with pytest.raises(ValueError, match="is not a readable PNG image"):
         load_mask_png(text)
+
+
+def _png_claiming_size(png: bytes, width: int, height: int) -> bytes:
+    """``png`` with another width and height in its header: "huge" without the pixels."""
+    chunk = b"IHDR" + struct.pack(">II", width, height) + png[24:29]
+    return png[:8] + struct.pack(">I", 13) + chunk + struct.pack(">I", zlib.crc32(chunk)) + png[33:]
+
+
+@pytest.mark.parametrize(
+    ("make", "message"),
+    [
+        (lambda png: png[: len(png) // 2], r"not a readable PNG image \(image file is truncated\)"),
+        (lambda png: _png_claiming_size(png, 100_000, 100_000), "decompression bomb"),
+        (lambda png: _png_claiming_size(png, 5_000, 4_000), "5000x4000 pixels, more than"),
+        (lambda png: b"\x89PNG\r\n\x1a\n" + b"\0" * 64, "not a readable PNG image"),
+    ],
+)
+def test_load_mask_png_refuses_truncated_huge_and_corrupt_files(
+    tmp_path: Path, make: Callable[[bytes], bytes], message: str
+) -> None:
+    good = tmp_path / "good.png"
+    Image.fromarray((_corner_mask()[0].numpy() * 255).astype(np.uint8)).save(good)
+    bad = tmp_path / "bad.png"
+    bad.write_bytes(make(good.read_bytes()))
+    with pytest.raises(ValueError, match=message) as caught:
+        load_mask_png(bad)
+    assert "\n" not in str(caught.value)
+
+
+def test_load_mask_png_refuses_other_formats_big_files_and_folders(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    jpeg = tmp_path / "mask.jpg"
+    Image.fromarray((_corner_mask()[0].numpy() * 255).astype(np.uint8)).save(jpeg, format="JPEG")
+    with pytest.raises(ValueError, match="is a JPEG image; expected a PNG"):
+        load_mask_png(jpeg)
+    with pytest.raises(ValueError, match="is a folder"):
+        load_mask_png(tmp_path)
+    monkeypatch.setattr(aisec.attacks.physical.masks, "MAX_MASK_BYTES", 10)
+    with pytest.raises(ValueError, match="bytes, more than the 10 a mask may have"):
+        load_mask_png(jpeg)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import math
 from pathlib import Path
 
@@ -10,6 +11,7 @@ import torch
 from torch import Tensor
 
 from aisec.data.signs import SIGN_CLASSES, class_index
+from aisec.files import atomic_write_bytes
 
 __all__ = [
     "check_float",
@@ -42,14 +44,20 @@ def class_name(label: int) -> str:
 
 
 def save_rgba_png(image: Tensor, alpha: Tensor, path: str | Path) -> Path:
-    """Save ``image`` ``(3, H, W)`` in ``[0, 1]`` with opacity ``alpha`` ``(1, H, W)`` as PNG."""
+    """Save ``image`` ``(3, H, W)`` in ``[0, 1]`` with opacity ``alpha`` ``(1, H, W)`` as PNG.
+
+    The PNG is encoded in memory and written atomically (:func:`aisec.files.atomic_write_bytes`):
+    a reader never sees half a sticker. Parent folders are created.
+    """
     rgba = torch.cat([image.detach().cpu(), alpha.detach().cpu().to(image.dtype)]).clamp(0, 1)
     array = (rgba.permute(1, 2, 0).numpy() * 255.0).round().astype(np.uint8)
     from PIL import Image
 
+    buffer = io.BytesIO()
+    Image.fromarray(array, mode="RGBA").save(buffer, format="PNG")
     out = Path(path)
     out.parent.mkdir(parents=True, exist_ok=True)
-    Image.fromarray(array, mode="RGBA").save(out)
+    atomic_write_bytes(out, buffer.getvalue())
     return out
 
 

@@ -8,7 +8,11 @@ apothem of 0.92.
 
 from __future__ import annotations
 
+import struct
+import warnings
+import zlib
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
@@ -16,7 +20,20 @@ from torch import Tensor
 
 from aisec.data.signs import MARGIN
 
-__all__ = ["STICKER_SHAPES", "load_mask_png", "sticker_mask"]
+if TYPE_CHECKING:
+    from PIL.Image import Image as PILImage
+
+__all__ = ["MAX_MASK_BYTES", "MAX_MASK_PIXELS", "STICKER_SHAPES", "load_mask_png", "sticker_mask"]
+
+MAX_MASK_BYTES = 16 * 1024 * 1024
+"""The largest mask file :func:`load_mask_png` reads (16 MiB; a 256×256 mask is a few KiB)."""
+
+MAX_MASK_PIXELS = 4096 * 4096
+"""The most pixels a mask may have; checked from the PNG's header, before it is decoded, so a
+"decompression bomb" (a small file that decodes to gigabytes) costs nothing."""
+
+_DECODE_ERRORS = (OSError, SyntaxError, ValueError, EOFError, struct.error, zlib.error)
+"""What Pillow raises for a truncated or corrupt file."""
 
 _Box = tuple[float, float, float, float]  # x0, y0, x1, y1 in sign-radius units
 
@@ -74,29 +91,66 @@ def load_mask_png(path: str | Path) -> Tensor:
     """Read a sticker mask from a PNG: white (or opaque) pixels are the sticker.
 
     A PNG with a varying alpha channel is read from its alpha; any other from its luminance.
-    Values are thresholded at one half.
+    Values are thresholded at one half. The file is checked before it is decoded: at most
+    :data:`MAX_MASK_BYTES` bytes, a PNG, and at most :data:`MAX_MASK_PIXELS` pixels.
 
     Args:
         path: the PNG file; it must be as large as the sign template it is used with.
 
     Returns:
         ``(1, H, W)`` float32 mask in ``{0, 1}``.
+
+    Raises:
+        ValueError: (one line) for a missing, too large, non-PNG, truncated or corrupt file.
     """
-    from PIL import Image, UnidentifiedImageError
+    from PIL import Image
 
     file = Path(path)
+    if file.is_dir():
+        raise ValueError(f"mask file {str(file)!r} is a folder; expected a PNG file")
     if not file.is_file():
         raise ValueError(f"mask file {str(file)!r} does not exist")
+    size = file.stat().st_size
+    if size > MAX_MASK_BYTES:
+        raise ValueError(
+            f"mask file {str(file)!r} has {size:,} bytes, more than the {MAX_MASK_BYTES:,} a "
+            "mask may have"
+        )
+    problem: str | None = None
+    values: np.ndarray | None = None
     try:
-        with Image.open(file) as image:
-            image.load()
-            if image.mode in ("RGBA", "LA", "PA") or "transparency" in image.info:
-                alpha = np.asarray(image.convert("RGBA"))[..., 3]
-                values = alpha if alpha.min() != alpha.max() else None
-            else:
-                values = None
-            if values is None:
-                values = np.asarray(image.convert("L"))
-    except UnidentifiedImageError as error:
-        raise ValueError(f"mask file {str(file)!r} is not an image: {error}") from None
+        with warnings.catch_warnings():
+            # Pillow's decompression-bomb guard warns below its hard limit: an error here.
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(file) as image:
+                problem = _header_problem(image)
+                if problem is None:
+                    image.load()
+                    values = _mask_values(image)
+    except (Image.DecompressionBombWarning, Image.DecompressionBombError):
+        problem = "is too large to decode safely (a decompression bomb?)"
+    except _DECODE_ERRORS as error:
+        reason = " ".join(str(error).split()) or type(error).__name__
+        problem = f"is not a readable PNG image ({reason})"
+    if problem is not None or values is None:
+        raise ValueError(f"mask file {str(file)!r} {problem}")
     return (torch.from_numpy(values.astype(np.float32) / 255.0) >= 0.5).float()[None]
+
+
+def _header_problem(image: PILImage) -> str | None:
+    """What is wrong with the format or the size in the header, before any pixel is decoded."""
+    if image.format != "PNG":
+        return f"is a {image.format} image; expected a PNG"
+    width, height = image.size
+    if width * height > MAX_MASK_PIXELS:
+        return f"is {width}x{height} pixels, more than the {MAX_MASK_PIXELS:,} a mask may have"
+    return None
+
+
+def _mask_values(image: PILImage) -> np.ndarray:
+    """The mask's 8-bit values ``(H, W)``: the alpha channel if it varies, else the luminance."""
+    if image.mode in ("RGBA", "LA", "PA") or "transparency" in image.info:
+        alpha = np.asarray(image.convert("RGBA"))[..., 3]
+        if alpha.min() != alpha.max():
+            return alpha
+    return np.asarray(image.convert("L"))

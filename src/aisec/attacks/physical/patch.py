@@ -31,6 +31,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from aisec.attacks.base import check_labels
 from aisec.attacks.physical._common import (
     check_float,
     check_int,
@@ -267,9 +268,8 @@ def select_backgrounds(backgrounds: object, labels: object, target: int) -> Tens
         )
     if labels is None:
         return backgrounds.detach()
-    if not isinstance(labels, Tensor) or labels.shape != (backgrounds.shape[0],):
-        raise ValueError(f"labels must be a tensor of shape ({backgrounds.shape[0]},)")
-    keep = labels.to(backgrounds.device) != target
+    labels = check_labels("labels", labels, int(backgrounds.shape[0]), backgrounds.device)
+    keep = labels != target
     if not bool(keep.any()):
         raise ValueError("every background is of the target class; give scenes of other classes")
     return backgrounds.detach()[keep]

@@ -9,6 +9,9 @@ Recipes (:mod:`aisec.attacks.text.recipes`): ``textfooler``, ``pwws``, ``deepwor
     model = load_text_model("tweets-bow")
     run = build_recipe("deepwordbug").run(model, texts, labels)
     print(run.summary)
+
+Attacks edit only the words inside the victim's token window (:func:`readable_slots`); each
+result's ``words_out_of_reach`` counts the words after it, which were left alone.
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ from aisec.attacks.text.recipes import (
     textfooler,
 )
 from aisec.attacks.text.search import GradientGuidedGreedy
+from aisec.attacks.text.window import readable_slots
 
 __all__ = [
     "RECIPES",
@@ -45,5 +49,6 @@ __all__ = [
     "build_recipe",
     "deepwordbug",
     "pwws",
+    "readable_slots",
     "textfooler",
 ]

@@ -19,6 +19,7 @@ from aisec.attacks.text.constraints import Constraint, SentenceEncoder, Sentence
 from aisec.attacks.text.core import AttackText, GoalFunction, QueryBudgetExhaustedError
 from aisec.attacks.text.search import SearchContext, SearchMethod
 from aisec.attacks.text.transformations import Transformation
+from aisec.attacks.text.window import readable_slots
 from aisec.models.text import TextClassifier, check_texts
 
 __all__ = ["AttackRun", "AttackSummary", "TextAttack", "TextAttackResult", "summarize"]
@@ -49,6 +50,9 @@ class TextAttackResult:
         seconds: wall time of this example.
         gradients: gradients of the victim taken by a white-box search (not queries; 0 for
             black-box searches).
+        words_out_of_reach: slots after the victim's token window, which the victim never
+            reads and the attack therefore left alone (0 when the text fits, or the victim has
+            no known window).
     """
 
     original: str
@@ -66,6 +70,7 @@ class TextAttackResult:
     similarity: float | None
     seconds: float
     gradients: int = 0
+    words_out_of_reach: int = 0
 
     @property
     def success(self) -> bool:
@@ -99,6 +104,9 @@ class AttackSummary:
         mean_gradients: mean victim gradients per attacked example (white-box searches).
         mean_similarity: mean sentence similarity over successful attacks (None without one).
         seconds: total wall time.
+        texts_beyond_window: examples longer than the victim's token window (their words after
+            it were not attacked).
+        words_out_of_reach: words after the window, over all examples.
     """
 
     examples: int
@@ -113,6 +121,8 @@ class AttackSummary:
     mean_similarity: float | None
     seconds: float
     mean_gradients: float = 0.0
+    texts_beyond_window: int = 0
+    words_out_of_reach: int = 0
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready dictionary."""
@@ -163,6 +173,8 @@ def summarize(results: Sequence[TextAttackResult], seconds: float = 0.0) -> Atta
         mean_similarity=_mean(sims) if sims else None,
         seconds=seconds,
         mean_gradients=_mean([float(r.gradients) for r in attacked]) if attacked else 0.0,
+        texts_beyond_window=sum(r.words_out_of_reach > 0 for r in results),
+        words_out_of_reach=sum(r.words_out_of_reach for r in results),
     )
 
 
@@ -216,6 +228,10 @@ class TextAttack:
     def attack(self, model: TextClassifier, text: str, label: int) -> TextAttackResult:
         """Attack one example.
 
+        Only the words inside the victim's token window are edited (the victim never reads
+        the others; see :mod:`aisec.attacks.text.window`); the result's
+        ``words_out_of_reach`` says how many were left alone.
+
         Args:
             model: the victim.
             text: a non-empty string.
@@ -239,10 +255,13 @@ class TextAttack:
             raise ValueError(f"the text {text!r} has no words to attack")
         state = self.goal.start(model, label)
         first = state.evaluate([text])[0]
+        reach = readable_slots(model, original)
         if first.prediction != label:
             adversarial, final, status = original, first, "skipped"
         else:
-            context = SearchContext(original, state, self.transformation, self.constraints)
+            context = SearchContext(
+                original, state, self.transformation, self.constraints, reach=reach
+            )
             try:
                 adversarial = self.search(context)
             except QueryBudgetExhaustedError:
@@ -272,6 +291,7 @@ class TextAttack:
             similarity=similarity,
             seconds=time.perf_counter() - began,
             gradients=state.gradients,
+            words_out_of_reach=0 if reach is None else len(original) - reach,
         )
 
     def run(

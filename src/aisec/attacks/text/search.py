@@ -1,7 +1,8 @@
 """Search methods: in which order to try which candidates.
 
 A search receives a :class:`SearchContext` — the original text, the goal state (which counts
-queries), the transformation and the constraints — and returns the best text it found.
+queries), the transformation, the constraints and the victim's reach (the slots inside its token
+window; later slots are never offered as modifiable) — and returns the best text it found.
 
 - :class:`GreedyWordImportance`: rank slots by how much deleting them moves the goal score,
   then substitute in that order, keeping the best candidate per slot and, among candidates that
@@ -43,6 +44,12 @@ class SearchContext:
         state: the goal state (evaluates texts, counts queries).
         transformation: candidate generator.
         constraints: pre- and post-transformation constraints.
+        reach: how many leading slots the victim reads (its token window; see
+            :func:`~aisec.attacks.text.window.readable_slots`); later slots are never modified.
+            ``None``: every slot.
+
+    Raises:
+        ValueError: ``reach`` is negative.
     """
 
     def __init__(
@@ -51,11 +58,18 @@ class SearchContext:
         state: GoalState,
         transformation: Transformation,
         constraints: Sequence[Constraint],
+        *,
+        reach: int | None = None,
     ) -> None:
+        if reach is not None and (isinstance(reach, bool) or not isinstance(reach, int)):
+            raise TypeError(f"reach must be an int or None, got {reach!r}")
+        if reach is not None and reach < 0:
+            raise ValueError(f"reach must be >= 0 or None, got {reach}")
         self.original = original
         self.state = state
         self.transformation = transformation
         self.constraints = list(constraints)
+        self.reach = reach
         self.similarity = next(
             (c for c in self.constraints if isinstance(c, SentenceSimilarity)), None
         )
@@ -63,8 +77,9 @@ class SearchContext:
         self._encoder = [c for c in self.constraints if isinstance(c, SentenceSimilarity)]
 
     def modifiable(self, current: AttackText) -> list[int]:
-        """Slots of ``current`` that every constraint lets change, in order."""
-        allowed = set(range(len(current)))
+        """Slots of ``current`` inside the victim's window that every constraint lets change."""
+        readable = len(current) if self.reach is None else min(self.reach, len(current))
+        allowed = set(range(readable))
         for constraint in self.constraints:
             subset = constraint.modifiable(self.original, current)
             if subset is not None:

@@ -15,16 +15,20 @@ from __future__ import annotations
 import random
 import string
 import zlib
+from collections.abc import Sequence
 from typing import Any
 
 from aisec.attacks.text.core import AttackText
 from aisec.attacks.text.synonyms import SynonymSource, match_case
 from aisec.attacks.text.unicode import (
     BACKSPACE,
+    BIDI_CONTROLS,
+    DELETION_CONTROLS,
     INVISIBLE_CHARACTERS,
     PDF,
     RLO,
     homoglyphs_of,
+    is_invisible,
 )
 
 __all__ = ["BadCharacters", "CharacterEdits", "Transformation", "WordSwapSynonym"]
@@ -149,15 +153,30 @@ class BadCharacters(Transformation):
         kinds: any of ``"invisible"``, ``"homoglyph"``, ``"reorder"``, ``"deletion"``.
         max_candidates: perturbations returned per word (a seeded sample).
         seed: seed of the sampling.
+        invisible: the characters the ``"invisible"`` kind inserts (default: the zero-width
+            space, non-joiner, joiner and word joiner). Each must be invisible by the shared
+            definition (:func:`aisec.unicode.is_invisible`), which the sanitizer removes; bidi
+            and deletion controls are not allowed (they reorder or erase text). For example
+            ``aisec.unicode.insertable_invisible_characters()`` draws from every assigned
+            default-ignorable code point and the blank ones.
 
     Every candidate renders exactly as the original word (see
     :func:`aisec.attacks.text.unicode.visible_text`).
+
+    Raises:
+        ValueError: unknown ``kinds``, or an ``invisible`` set that is empty or holds a
+            character that is not invisible.
     """
 
     KINDS = ("invisible", "homoglyph", "reorder", "deletion")
 
     def __init__(
-        self, kinds: tuple[str, ...] = KINDS, *, max_candidates: int = 12, seed: int = 0
+        self,
+        kinds: tuple[str, ...] = KINDS,
+        *,
+        max_candidates: int = 12,
+        seed: int = 0,
+        invisible: Sequence[str] = INVISIBLE_CHARACTERS,
     ) -> None:
         unknown = set(kinds) - set(self.KINDS)
         if unknown or not kinds:
@@ -165,6 +184,7 @@ class BadCharacters(Transformation):
         self.kinds = tuple(kinds)
         self.max_candidates = max_candidates
         self.seed = seed
+        self.invisible = _check_invisible(invisible)
 
     def __call__(self, text: AttackText, index: int) -> list[str]:
         word = text.words[index]
@@ -177,7 +197,7 @@ class BadCharacters(Transformation):
             found: list[str] = []
             if kind == "invisible":
                 for i in range(1, max(2, n)):
-                    found.append(word[:i] + rng.choice(INVISIBLE_CHARACTERS) + word[i:])
+                    found.append(word[:i] + rng.choice(self.invisible) + word[i:])
             elif kind == "homoglyph":
                 for i, char in enumerate(word):
                     for glyph in homoglyphs_of(char)[:2]:
@@ -198,4 +218,25 @@ class BadCharacters(Transformation):
         return [c for c in dict.fromkeys(out) if c != word][: self.max_candidates]
 
     def describe(self) -> dict[str, Any]:
-        return super().describe() | {"kinds": list(self.kinds)}
+        described = super().describe() | {"kinds": list(self.kinds)}
+        if self.invisible != INVISIBLE_CHARACTERS:
+            described["invisible"] = [f"U+{ord(c):04X}" for c in self.invisible]
+        return described
+
+
+def _check_invisible(characters: Sequence[str]) -> tuple[str, ...]:
+    """``characters`` as a tuple, checked to be insertable invisible characters."""
+    if isinstance(characters, str):
+        characters = tuple(characters)
+    chosen = tuple(characters)
+    if not chosen:
+        raise ValueError("invisible must hold at least one character")
+    for char in chosen:
+        if not isinstance(char, str) or len(char) != 1:
+            raise ValueError(f"invisible must hold single characters, got {char!r}")
+        if not is_invisible(char) or char in BIDI_CONTROLS or char in DELETION_CONTROLS:
+            raise ValueError(
+                f"invisible must hold characters that render as nothing and neither reorder "
+                f"nor erase text (aisec.unicode.is_invisible), got U+{ord(char):04X}"
+            )
+    return chosen

@@ -3,8 +3,9 @@
 Four families of imperceptible perturbations, drawn by
 :class:`~aisec.attacks.text.transformations.BadCharacters`:
 
-- **invisible characters** (:data:`INVISIBLE_CHARACTERS`): zero-width space/joiners and the
-  word joiner, which render as nothing;
+- **invisible characters** (:data:`INVISIBLE_CHARACTERS` by default, or any set of characters
+  that :func:`is_invisible` accepts, e.g. :func:`insertable_invisible_characters`): zero-width
+  space/joiners and the word joiner, which render as nothing;
 - **homoglyphs** (:func:`homoglyphs_of`): a letter replaced by a confusable character from
   another script (Cyrillic ``а`` for Latin ``a``); only homoglyphs that NFKC does *not* map
   back are used;
@@ -27,12 +28,16 @@ from __future__ import annotations
 from aisec.unicode import (
     BACKSPACE,
     BIDI_CONTROLS,
+    DELETION_CONTROLS,
     INVISIBLE_CHARACTERS,
     PDF,
     RLO,
     apply_deletions,
     confusable_fold_table,
+    default_ignorable_characters,
     homoglyphs_of,
+    insertable_invisible_characters,
+    is_invisible,
     resolve_bidi,
     visible_text,
 )
@@ -40,12 +45,16 @@ from aisec.unicode import (
 __all__ = [
     "BACKSPACE",
     "BIDI_CONTROLS",
+    "DELETION_CONTROLS",
     "INVISIBLE_CHARACTERS",
     "PDF",
     "RLO",
     "apply_deletions",
     "confusable_fold_table",
+    "default_ignorable_characters",
     "homoglyphs_of",
+    "insertable_invisible_characters",
+    "is_invisible",
     "resolve_bidi",
     "visible_text",
 ]

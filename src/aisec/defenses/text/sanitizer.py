@@ -9,9 +9,11 @@ detector):
 1. invalid Unicode (lone surrogates) -> U+FFFD;
 2. deletion controls (backspace, delete) applied: each erases the character before it;
 3. bidi overrides, embeddings and isolates resolved to display order, controls removed;
-4. invisible characters removed: zero-width characters, tag characters, other format (Cf) and
-   control (Cc) characters except tab, newline and carriage return, the combining grapheme
-   joiner;
+4. invisible characters removed: every default-ignorable code point (Unicode's
+   ``Default_Ignorable_Code_Point`` property: zero-width characters, the combining grapheme
+   joiner, Hangul fillers, variation selectors, tag characters, ...), other format (Cf) and
+   control (Cc) characters except tab, newline and carriage return, and the blank braille
+   pattern ``U+2800`` (see :func:`aisec.unicode.is_invisible`);
 5. Unicode NFKC normalization (fullwidth and mathematical letters, ligatures);
 6. confusable folding: letters confusable with an ASCII letter or digit (Cyrillic ``а``) are
    replaced by it, from the Unicode confusables table of the maintained package
@@ -44,8 +46,8 @@ from aisec.unicode import (
     MAX_ROUNDS,
     apply_deletions,
     confusable_fold_table,
+    find_invisible,
     fold_confusables,
-    is_invisible,
     remove_invisible,
     replace_surrogates,
     resolve_bidi,
@@ -125,7 +127,7 @@ class Sanitizer:
         if bidi:
             counts["bidi_controls"] += bidi
             text = resolve_bidi(text)
-        hidden = [c for c in text if is_invisible(c, keep_whitespace=self.keep_newlines)]
+        hidden = find_invisible(text, keep_whitespace=self.keep_newlines)
         if hidden:
             counts["invisible"] += hidden
             text = remove_invisible(text, keep_whitespace=self.keep_newlines)
@@ -228,6 +230,10 @@ class SanitizedClassifier:
         self.sanitizer = sanitizer if sanitizer is not None else Sanitizer()
         self.class_names = model.class_names
 
+    def preprocess(self, texts: Sequence[str]) -> list[str]:
+        """What the victim reads: the sanitized texts (attacks find its token window this way)."""
+        return self.sanitizer.clean_batch(list(texts))
+
     def predict_proba(self, texts: Sequence[str], batch_size: int = 256) -> Tensor:
         """Probabilities ``(N, K)`` of the sanitized texts."""
-        return self.model.predict_proba(self.sanitizer.clean_batch(list(texts)), batch_size)
+        return self.model.predict_proba(self.preprocess(texts), batch_size)

@@ -6,6 +6,7 @@
 """
 
 from aisec.genai.watermark.detect import (
+    DEFAULT_Z_THRESHOLD,
     Detection,
     NotEnoughTokensError,
     detect,
@@ -18,6 +19,7 @@ from aisec.genai.watermark.scheme import SEEDING_SCHEMES, WatermarkScheme
 from aisec.genai.watermark.unigram import UnigramScheme
 
 __all__ = [
+    "DEFAULT_Z_THRESHOLD",
     "SEEDING_SCHEMES",
     "Detection",
     "NotEnoughTokensError",

@@ -15,9 +15,23 @@ the other for the same key, scheme and tokenizer:
   the token being scored itself ("self-salting"), ``seed = min_i(key * h(w_i) * h(w_4))`` with
   ``h`` a fixed permutation table of size 1,000,003 (computed once per scheme from the
   reference's seed 2971215073) and int64 wrap-around as in torch. A token is green iff it is in
-  the green list seeded by the window that ends with it. The min-hash makes many windows share
-  a seed, so on small vocabularies (a few hundred ids) the null green rate drifts from gamma;
-  on real tokenizers (tens of thousands of ids) it is gamma.
+  the green list seeded by the window that ends with it.
+
+**selfhash is not calibrated on human text.** Whenever a token's own term ``key * h(w_4)**2``
+is the window's minimum, the seed depends on that token alone, so the token is green in every
+such window or in none: a frequent token whose own list holds it is green most of the time,
+whatever the context. On human text the green rate is therefore not gamma, even on a real
+tokenizer, and z is biased upwards by a key- and tokenizer-dependent amount that grows with the
+text's length (the excess green rate adds ``(rate - gamma) * sqrt(T / (gamma (1 - gamma)))`` to
+the mean z over ``T`` scored tokens): with SmolLM2's tokenizer and the default key, tokens such as
+``" I"`` and ``"."`` are green in nearly every window, and ``z > 4`` flags a share of human
+passages far above the nominal 3e-5. ``benchmarks/bench_watermark_null.py`` measures the null
+distribution on the bundled human tweets (green rate, mean and spread of z, the share above 4
+with its interval, and the threshold that gives the nominal rate) for ``selfhash`` and for
+``simple_1``, which has no self term and is calibrated on the same text. Calibrate selfhash on
+human text of the same kind before relying on its verdict, and measure again for another key or
+tokenizer. On very small vocabularies (a few hundred ids) selfhash's seeds also repeat across
+windows, and its null drifts further.
 
 Reference: J. Kirchenbauer, J. Geiping, Y. Wen, J. Katz, I. Miers, T. Goldstein, "A Watermark for
 Large Language Models", ICML 2023, and "On the Reliability of Watermarks for Large Language
@@ -29,7 +43,6 @@ from __future__ import annotations
 import math
 from collections import OrderedDict
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
 from typing import Literal
 
 import torch
@@ -227,30 +240,13 @@ class WatermarkScheme:
     def green_masks(self, values: Tensor) -> Tensor:
         """Boolean green masks ``(U, V)`` for ``U`` raw PRF values ``(U,)`` (one randperm each).
 
-        Values not in the cache are computed on ``torch.get_num_threads()`` threads: each
-        ``randperm`` is a sequential shuffle, but distinct values are independent and torch
-        releases the GIL while it runs, so the lists are drawn in parallel with identical results.
+        Lists are drawn one after the other, on the calling thread: each ``randperm`` is a
+        sequential shuffle of a fraction of a millisecond, and worker threads (which each open
+        their own intra-op thread team) made detection many times slower on a busy machine.
         """
         if values.shape[0] == 0:
             return torch.zeros(0, self.vocab_size, dtype=torch.bool)
-        wanted = [int(value) for value in values.tolist()]
-        missing = [value for value in dict.fromkeys(wanted) if value not in self._cache]
-        workers = min(torch.get_num_threads(), len(missing))
-        if workers > 1:
-            with ThreadPoolExecutor(max_workers=workers) as pool:
-                lists = list(pool.map(self._green_for_value, missing))
-            computed = dict(zip(missing, lists, strict=True))
-            masks = []
-            for value in wanted:
-                if value in computed:
-                    mask = torch.zeros(self.vocab_size, dtype=torch.bool)
-                    mask[computed[value]] = True
-                    self._remember(value, mask)
-                    masks.append(mask)
-                else:
-                    masks.append(self._mask_for_value(value))
-            return torch.stack(masks)
-        return torch.stack([self._mask_for_value(value) for value in wanted])
+        return torch.stack([self._mask_for_value(int(value)) for value in values.tolist()])
 
     def is_green(self, windows: Tensor, targets: Tensor) -> Tensor:
         """Whether each target is green given its PRF window, computing each distinct list once.

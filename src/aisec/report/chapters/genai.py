@@ -49,7 +49,7 @@ QUICK = GenAIPlan(
 )
 """The quick tour's plan (CI)."""
 
-_VERDICT = f"z >= {Z_THRESHOLD:g}"
+_VERDICT = f"z > {Z_THRESHOLD:g}"
 """The evaluation's verdict, for captions and axes."""
 
 
@@ -143,7 +143,8 @@ def render(result: GenAIResult, context: ChapterContext) -> ChapterResult:
         summary=(
             f"A green-list watermark (Kirchenbauer et al. 2023; simple_1 seeding, gamma "
             f"{plan.gamma:g}, delta {plan.delta:g}) added to {plan.model}'s sampling "
-            "through a logits processor, detected by a z-test; its false positives on human "
+            "through a logits processor, detected by a z-test (repeated n-grams counted once, "
+            f"watermarked when {_VERDICT}); its false positives on human "
             "text, its cost in perplexity and its robustness to edits; and zero-shot detection "
             "without a watermark (Fast-DetectGPT, log-likelihood, log-rank)."
         ),

@@ -1,0 +1,163 @@
+"""The options of commands that take the user's own model and data (``attack``, ``evaluate``,
+``defend``): ``--model`` as a zoo name or a model source, what a source needs, and ``--data``.
+
+The texts are parsed here into :class:`~aisec.experiments.targets.ModelOptions`; the plan then
+checks them with the model before anything loads.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from aisec.experiments.targets import ModelOptions, model_sources_help
+
+__all__ = [
+    "ClassNamesOption",
+    "DataOption",
+    "ImageColumnOption",
+    "InputSizeOption",
+    "LabelColumnOption",
+    "MeanOption",
+    "ModelOption",
+    "PixelScaleOption",
+    "StdOption",
+    "TrustPickleOption",
+    "WeightsOption",
+    "model_options",
+]
+
+_SOURCES = "Your own model"
+
+ModelOption = Annotated[str, typer.Option(help=model_sources_help())]
+WeightsOption = Annotated[
+    Path | None,
+    typer.Option(
+        help="weights for torchvision:/module: (safetensors, or a state dict that passes "
+        "aisec scan)",
+        rich_help_panel=_SOURCES,
+    ),
+]
+InputSizeOption = Annotated[
+    str | None,
+    typer.Option(
+        help="the model's input: S, HxW or CxHxW (when the file does not fix it)",
+        rich_help_panel=_SOURCES,
+    ),
+]
+MeanOption = Annotated[
+    str | None,
+    typer.Option(help="per-channel mean, e.g. 0.485,0.456,0.406", rich_help_panel=_SOURCES),
+]
+StdOption = Annotated[
+    str | None,
+    typer.Option(help="per-channel std, e.g. 0.229,0.224,0.225", rich_help_panel=_SOURCES),
+]
+ClassNamesOption = Annotated[
+    str | None,
+    typer.Option(
+        help="one name per logit: comma-separated, or @FILE with one per line",
+        rich_help_panel=_SOURCES,
+    ),
+]
+PixelScaleOption = Annotated[
+    float | None,
+    typer.Option(help="255 for a model that takes pixels in [0, 255]", rich_help_panel=_SOURCES),
+]
+TrustPickleOption = Annotated[
+    bool,
+    typer.Option(
+        help="load a weights file that aisec scan refuses, with full pickle: runs its code",
+        rich_help_panel=_SOURCES,
+    ),
+]
+DataOption = Annotated[
+    str | None,
+    typer.Option(
+        help="test data: signs, digits, imagenet_samples, or yours: imagefolder:DIR, "
+        "csv:FILE, jsonl:FILE (default: a zoo model's own test split)",
+        rich_help_panel=_SOURCES,
+    ),
+]
+ImageColumnOption = Annotated[
+    str, typer.Option(help="a table's column of image paths", rich_help_panel=_SOURCES)
+]
+LabelColumnOption = Annotated[
+    str, typer.Option(help="a table's column of labels", rich_help_panel=_SOURCES)
+]
+
+
+def model_options(
+    *,
+    weights: Path | None,
+    input_size: str | None,
+    mean: str | None,
+    std: str | None,
+    class_names: str | None,
+    pixel_scale: float | None,
+    trust_pickle: bool,
+    data: str | None,
+    image_column: str,
+    label_column: str,
+) -> ModelOptions:
+    """Parse the options' texts into :class:`ModelOptions`.
+
+    Raises:
+        ValueError: a size, mean, std or class-name list that does not parse, naming the option.
+    """
+    return ModelOptions(
+        weights=None if weights is None else str(weights),
+        input_size=_size(input_size),
+        mean=_floats("--mean", mean),
+        std=_floats("--std", std),
+        class_names=_names(class_names),
+        pixel_scale=pixel_scale,
+        trust_pickle=trust_pickle,
+        data=data,
+        image_column=image_column,
+        label_column=label_column,
+    )
+
+
+def _size(text: str | None) -> tuple[int, ...] | None:
+    if text is None:
+        return None
+    parts = text.lower().replace("×", "x").split("x")
+    if not 1 <= len(parts) <= 3 or not all(p.strip().isdigit() for p in parts):
+        raise ValueError(
+            f"--input-size must be S, HxW or CxHxW (e.g. 224 or 3x32x32), got {text!r}"
+        )
+    values = tuple(int(p) for p in parts)
+    return (values[0], values[0]) if len(values) == 1 else values
+
+
+def _floats(option: str, text: str | None) -> tuple[float, ...] | None:
+    if text is None:
+        return None
+    try:
+        return tuple(float(part) for part in text.split(","))
+    except ValueError:
+        raise ValueError(
+            f"{option} must be numbers separated by commas (e.g. 0.5,0.5,0.5), got {text!r}"
+        ) from None
+
+
+def _names(text: str | None) -> tuple[str, ...] | None:
+    if text is None:
+        return None
+    if text.startswith("@"):
+        path = Path(text[1:]).expanduser()
+        try:
+            lines = path.read_text(encoding="utf-8").splitlines()
+        except (OSError, UnicodeDecodeError) as error:
+            raise ValueError(
+                f"--class-names {text!r}: cannot read {str(path)!r} ({error})"
+            ) from None
+        names = [line.strip() for line in lines if line.strip()]
+    else:
+        names = [part.strip() for part in text.split(",")]
+    if not names or not all(names):
+        raise ValueError(f"--class-names has an empty name: {text!r}")
+    return tuple(names)

@@ -147,6 +147,7 @@ EVALUATE = _rows(
 CERTIFY = _rows(
     ("certify", "--model", "digits-cnn-noise", "--points", "2", "--n", "10", "--n0", "5"),
     [
+        *_SOURCE_ROWS[:7],
         (("--sigma", "nan"), "sigma must be a finite float > 0"),
         (("--sigma", "inf"), "sigma must be a finite float > 0"),
         (("--sigma", "0"), "sigma must be a finite float > 0"),
@@ -221,6 +222,10 @@ POISON = [
 PHYSICAL = _rows(
     ("physical", "--steps", "2", "--conditions", "2", "--no-patch"),
     [
+        (("--model", "digits-cnn"), "attacks a traffic-signs classifier"),
+        (("--model", "torchscript:{out}/missing.pt"), "missing.pt does not exist"),
+        (("--weights", "{file}"), "only apply to your own models"),
+        (("--model", "torchscript:{file}", "--class-names", "a,b"), "not the sign classes"),
         (("--source", "bogus"), "bogus"),
         (("--target", "bogus"), "bogus"),
         (("--target", "stop"), "target must differ from the source"),
@@ -249,6 +254,10 @@ TEXT_ATTACK = _rows(
         (("--search", "bogus"), "bogus"),
         (("--n", "0"), "--n must be >= 1"),
         (("--seed=-1",), "seed must be >= 0"),
+        (("--model", "hf:"), "names no Hugging Face folder"),
+        (("--data", "imagefolder:{dir}"), "texts come from csv:FILE or jsonl:FILE"),
+        (("--data", "{out}/missing.csv"), "does not exist"),
+        (("--data", "signs"), "texts come from csv:FILE or jsonl:FILE"),
         *_OUT_ROWS,
     ],
 )
@@ -427,9 +436,26 @@ def _guard(name: str) -> Callable[..., Any]:
     return reached
 
 
+def _import_every_aisec_module() -> None:
+    """Import all of aisec first, so that no module binds a guard by ``from x import name``.
+
+    A module imported for the first time while a heavy function is patched would keep the
+    guard under its own name for the rest of the session, and break later tests.
+    """
+    import importlib
+    import pkgutil
+
+    import aisec
+
+    for info in pkgutil.walk_packages(aisec.__path__, prefix="aisec."):
+        if not info.name.endswith(".__main__"):  # running the app is not importing it
+            importlib.import_module(info.name)
+
+
 @pytest.fixture
 def no_work(monkeypatch: pytest.MonkeyPatch) -> None:
     """Make every heavy function fail the test."""
+    _import_every_aisec_module()
     for module, name in _HEAVY:
         monkeypatch.setattr(module, name, _guard(f"{module.__name__}.{name}"))
 

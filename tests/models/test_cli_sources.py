@@ -226,3 +226,13 @@ def test_a_zoo_model_on_the_users_data(
     assert tuple(seen["x"].shape[1:]) == tuple(signs.images.shape[1:])
     record = json.loads((tmp_path / "o" / "attack.json").read_text())
     assert sorted(record["y"]) == [0, 1]
+
+
+def test_certify_runs_on_a_source(files: Files, photos: dict[int, Path], tmp_path: Path) -> None:
+    args = ["certify", "--model", f"onnxrt:{files.onnx}", "--data", f"imagefolder:{photos[SIZE]}"]
+    args += ["--class-names", ",".join(CLASSES), "--points", "3", "--n0", "10", "--n", "50"]
+    code, output = _run([*args, "--batch-size", "50", "--no-predict", "--out", str(tmp_path)])
+    assert code == 0, output
+    metrics = json.loads((tmp_path / "metrics.json").read_text())
+    assert metrics["model"] == f"onnxrt:{files.onnx}"
+    assert all(len(values) == 3 for values in metrics["per_point"].values())

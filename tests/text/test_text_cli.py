@@ -91,3 +91,53 @@ def test_text_attack_prints_rows_and_writes_the_documented_files(
     assert metrics["summary"]["examples"] == 6
     for name in ("examples.md", "examples.html", "results.json"):
         assert (out / name).stat().st_size > 0
+
+
+def test_text_attack_on_the_users_own_texts(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``--data csv:FILE``: the user's texts and labels (class names) are what is attacked."""
+    from aisec.experiments import names
+
+    table = tmp_path / "reviews.csv"
+    table.write_text(
+        "review,stars\n"
+        "a good movie today,positive\n"
+        "what a bad day,negative\n"
+        "good food and good friends,positive\n"
+    )
+    queried: set[str] = set()
+    model = LexiconModel()
+    original = model.predict_proba
+
+    def recording(texts: list[str], batch_size: int = 256) -> object:
+        queried.update(texts)
+        return original(texts, batch_size)
+
+    monkeypatch.setattr(model, "predict_proba", recording)
+    monkeypatch.setattr(names, "text_model", lambda name, **_: model)
+    monkeypatch.setattr(experiment, "MiniLMEncoder", StubEncoder)
+    args = ["text-attack", "--model", "tweets-bow", "--recipe", "deepwordbug", "--n", "3"]
+    args += ["--data", f"csv:{table}", "--text-column", "review", "--label-column", "stars"]
+    result = runner.invoke(app, [*args, "--out", str(tmp_path / "out")])
+    assert result.exit_code == 0, result.output
+    metrics = json.loads((tmp_path / "out" / "metrics.json").read_text())
+    assert metrics["n"] == 3
+    assert {"a good movie today", "what a bad day", "good food and good friends"} <= queried
+    assert metrics["summary"]["clean_accuracy"] == 1.0  # labels mapped by class name
+
+
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        ("imagefolder:photos", "texts come from csv:FILE or jsonl:FILE"),
+        ("csv:{tmp}/missing.csv", "does not exist"),
+    ],
+)
+def test_text_attack_refuses_data_that_is_not_a_text_table(
+    tmp_path: Path, data: str, message: str
+) -> None:
+    args = ["text-attack", "--model", "tweets-bow", "--data", data.format(tmp=tmp_path)]
+    result = runner.invoke(app, [*args, "--out", str(tmp_path / "out")])
+    assert result.exit_code == 2 and message in result.output
+    assert not (tmp_path / "out").exists()

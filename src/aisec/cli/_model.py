@@ -7,11 +7,15 @@ checks them with the model before anything loads.
 
 from __future__ import annotations
 
+import functools
+import inspect
+from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any, TypeVar
 
 import typer
 
+from aisec.cli._common import fail
 from aisec.experiments.targets import ModelOptions, model_sources_help
 
 __all__ = [
@@ -27,6 +31,7 @@ __all__ = [
     "TrustPickleOption",
     "WeightsOption",
     "model_options",
+    "with_model_options",
 ]
 
 _SOURCES = "Your own model"
@@ -89,6 +94,61 @@ LabelColumnOption = Annotated[
 ]
 
 
+_Command = TypeVar("_Command", bound=Callable[..., None])
+
+_SOURCE_PARAMETERS: tuple[tuple[str, Any, object], ...] = (
+    ("weights", WeightsOption, None),
+    ("input_size", InputSizeOption, None),
+    ("mean", MeanOption, None),
+    ("std", StdOption, None),
+    ("class_names", ClassNamesOption, None),
+    ("pixel_scale", PixelScaleOption, None),
+    ("trust_pickle", TrustPickleOption, False),
+)
+_DATA_PARAMETERS: tuple[tuple[str, Any, object], ...] = (
+    ("data", DataOption, None),
+    ("image_column", ImageColumnOption, "filename"),
+    ("label_column", LabelColumnOption, "label"),
+)
+
+
+def with_model_options(*, data: bool = True) -> Callable[[_Command], _Command]:
+    """Give a command the options of the user's own model (and data), as one ``options``.
+
+    The decorated function takes ``options: ModelOptions`` as a keyword; the command line sees
+    ``--weights``, ``--input-size``, ``--mean``, ``--std``, ``--class-names``,
+    ``--pixel-scale``, ``--trust-pickle`` and, with ``data``, ``--data``, ``--image-column``
+    and ``--label-column``. A value that does not parse is one line of error (exit code 2).
+    """
+    added = _SOURCE_PARAMETERS + (_DATA_PARAMETERS if data else ())
+
+    def decorate(command: _Command) -> _Command:
+        signature = inspect.signature(command, eval_str=True)  # typer reads Annotated options
+        kept = [p for name, p in signature.parameters.items() if name != "options"]
+        extra = [
+            inspect.Parameter(
+                name, inspect.Parameter.KEYWORD_ONLY, default=default, annotation=kind
+            )
+            for name, kind, default in added
+        ]
+
+        @functools.wraps(command)
+        def wrapper(*args: Any, **kwargs: Any) -> None:
+            values = {name: kwargs.pop(name, default) for name, _, default in added}
+            try:
+                options = model_options(**values)
+            except ValueError as error:
+                raise fail(error) from error
+            command(*args, **kwargs, options=options)
+
+        wrapper.__signature__ = signature.replace(  # type: ignore[attr-defined]
+            parameters=[*kept, *extra]
+        )
+        return wrapper  # type: ignore[return-value]
+
+    return decorate
+
+
 def model_options(
     *,
     weights: Path | None,
@@ -98,9 +158,9 @@ def model_options(
     class_names: str | None,
     pixel_scale: float | None,
     trust_pickle: bool,
-    data: str | None,
-    image_column: str,
-    label_column: str,
+    data: str | None = None,
+    image_column: str = "filename",
+    label_column: str = "label",
 ) -> ModelOptions:
     """Parse the options' texts into :class:`ModelOptions`.
 

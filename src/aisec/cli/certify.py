@@ -1,4 +1,4 @@
-"""``aisec certify``: randomized-smoothing certificates of a zoo model."""
+"""``aisec certify``: randomized-smoothing certificates of a zoo model or your own."""
 
 from __future__ import annotations
 
@@ -8,13 +8,20 @@ from typing import Annotated
 import typer
 
 from aisec.cli._common import app, check_out_dir, console, fail
+from aisec.cli._model import with_model_options
+from aisec.experiments.targets import NO_OPTIONS, ModelOptions
 
 
 @app.command("certify")
+@with_model_options()
 def certify(
     model: Annotated[
         str,
-        typer.Option(help="zoo model (the base classifier; the *-noise ones are trained for it)"),
+        typer.Option(
+            help="the base classifier: a zoo model (the *-noise ones are trained for it) or "
+            "your own (torchvision:, module:, torchscript:, hf:, keras:, onnx:, onnxrt:, with "
+            "--data)"
+        ),
     ] = "digits-cnn-noise",
     sigma: Annotated[float, typer.Option(help="noise standard deviation σ (inputs in [0, 1])")] = (
         0.25
@@ -29,6 +36,7 @@ def certify(
     out: Annotated[
         Path | None, typer.Option(help="write metrics.json and certified_accuracy.png here")
     ] = None,
+    options: ModelOptions = NO_OPTIONS,
 ) -> None:
     """Randomized smoothing (Cohen et al. 2019): certified accuracy against L2 radius.
 
@@ -52,6 +60,7 @@ def certify(
             batch_size=batch_size,
             seed=seed,
             predict=predict,
+            options=options,
         )
         out = check_out_dir(out)
         with console.status(f"certifying {points} points with {n0} + {n} noisy copies ..."):

@@ -8,23 +8,12 @@ from typing import Annotated
 import typer
 
 from aisec.cli._common import app, check_out_dir, console, fail
-from aisec.cli._model import (
-    ClassNamesOption,
-    DataOption,
-    ImageColumnOption,
-    InputSizeOption,
-    LabelColumnOption,
-    MeanOption,
-    ModelOption,
-    PixelScaleOption,
-    StdOption,
-    TrustPickleOption,
-    WeightsOption,
-    model_options,
-)
+from aisec.cli._model import ModelOption, with_model_options
+from aisec.experiments.targets import NO_OPTIONS, ModelOptions
 
 
 @app.command("defend")
+@with_model_options()
 def defend(
     model: ModelOption = "signs-cnn",
     defense: Annotated[
@@ -48,16 +37,7 @@ def defend(
     batch_size: Annotated[int, typer.Option(help="examples per attack call")] = 256,
     seed: Annotated[int, typer.Option(help="seed of the data sample, defenses and attacks")] = 0,
     out: Annotated[Path | None, typer.Option(help="write metrics.json here")] = None,
-    weights: WeightsOption = None,
-    input_size: InputSizeOption = None,
-    mean: MeanOption = None,
-    std: StdOption = None,
-    class_names: ClassNamesOption = None,
-    pixel_scale: PixelScaleOption = None,
-    trust_pickle: TrustPickleOption = False,
-    data: DataOption = None,
-    image_column: ImageColumnOption = "filename",
-    label_column: LabelColumnOption = "label",
+    options: ModelOptions = NO_OPTIONS,
 ) -> None:
     """Preprocessing defenses evaluated honestly: clean, non-adaptive and adaptive accuracy.
 
@@ -103,18 +83,7 @@ def defend(
             square_queries=square_queries,
             batch_size=batch_size,
             seed=seed,
-            options=model_options(
-                weights=weights,
-                input_size=input_size,
-                mean=mean,
-                std=std,
-                class_names=class_names,
-                pixel_scale=pixel_scale,
-                trust_pickle=trust_pickle,
-                data=data,
-                image_column=image_column,
-                label_column=label_column,
-            ),
+            options=options,
             **({} if defense is None else {"defenses": tuple(defense)}),
         )
         out = check_out_dir(out)

@@ -13,20 +13,8 @@ from typing import Annotated, Any
 import typer
 
 from aisec.cli._common import app, check_out_dir, console, fail
-from aisec.cli._model import (
-    ClassNamesOption,
-    DataOption,
-    ImageColumnOption,
-    InputSizeOption,
-    LabelColumnOption,
-    MeanOption,
-    ModelOption,
-    PixelScaleOption,
-    StdOption,
-    TrustPickleOption,
-    WeightsOption,
-    model_options,
-)
+from aisec.cli._model import ModelOption, with_model_options
+from aisec.experiments.targets import NO_OPTIONS, ModelOptions
 
 _ATTACK_LABELS = {
     "clean accuracy": "clean accuracy",
@@ -49,6 +37,7 @@ def _metric_rows(row: dict[str, Any], norm: str) -> list[dict[str, Any]]:
 
 
 @app.command("attack")
+@with_model_options()
 def attack(
     model: ModelOption = "signs-cnn",
     attack_name: Annotated[
@@ -71,16 +60,7 @@ def attack(
     batch_size: Annotated[int, typer.Option(help="examples per attack call")] = 256,
     seed: Annotated[int, typer.Option(help="seed of the data sample and the attack")] = 0,
     out: Annotated[Path | None, typer.Option(help="write attack.json and attack.png here")] = None,
-    weights: WeightsOption = None,
-    input_size: InputSizeOption = None,
-    mean: MeanOption = None,
-    std: StdOption = None,
-    class_names: ClassNamesOption = None,
-    pixel_scale: PixelScaleOption = None,
-    trust_pickle: TrustPickleOption = False,
-    data: DataOption = None,
-    image_column: ImageColumnOption = "filename",
-    label_column: LabelColumnOption = "label",
+    options: ModelOptions = NO_OPTIONS,
 ) -> None:
     """Attack a zoo model or your own on test images: accuracy, norms, time and model calls."""
     from aisec.experiments.evasion import AttackPlan, run_attack_plan
@@ -99,18 +79,7 @@ def attack(
             steps=steps,
             batch_size=batch_size,
             seed=seed,
-            options=model_options(
-                weights=weights,
-                input_size=input_size,
-                mean=mean,
-                std=std,
-                class_names=class_names,
-                pixel_scale=pixel_scale,
-                trust_pickle=trust_pickle,
-                data=data,
-                image_column=image_column,
-                label_column=label_column,
-            ),
+            options=options,
         )
         out = check_out_dir(out)
         console.print(f"{attack_name} on up to {n} {model} test images ...")
@@ -140,6 +109,7 @@ def attack(
 
 
 @app.command("evaluate")
+@with_model_options()
 def evaluate(
     model: ModelOption = "signs-cnn",
     norm: Annotated[str, typer.Option(help="linf or l2")] = "linf",
@@ -150,16 +120,7 @@ def evaluate(
     out: Annotated[
         Path | None, typer.Option(help="write evaluation.json and evaluation.png here")
     ] = None,
-    weights: WeightsOption = None,
-    input_size: InputSizeOption = None,
-    mean: MeanOption = None,
-    std: StdOption = None,
-    class_names: ClassNamesOption = None,
-    pixel_scale: PixelScaleOption = None,
-    trust_pickle: TrustPickleOption = False,
-    data: DataOption = None,
-    image_column: ImageColumnOption = "filename",
-    label_column: LabelColumnOption = "label",
+    options: ModelOptions = NO_OPTIONS,
 ) -> None:
     """Worst-case robust accuracy under APGD-CE, APGD-T and Square, with sanity checks."""
     from aisec.evaluate import AttackStage
@@ -184,18 +145,7 @@ def evaluate(
             n=n,
             batch_size=batch_size,
             seed=seed,
-            options=model_options(
-                weights=weights,
-                input_size=input_size,
-                mean=mean,
-                std=std,
-                class_names=class_names,
-                pixel_scale=pixel_scale,
-                trust_pickle=trust_pickle,
-                data=data,
-                image_column=image_column,
-                label_column=label_column,
-            ),
+            options=options,
         )
         out = check_out_dir(out)
         run = run_suite(plan, on_stage=announce)

@@ -8,9 +8,12 @@ from typing import Annotated
 import typer
 
 from aisec.cli._common import app, console, fail
+from aisec.cli._model import with_model_options
+from aisec.experiments.targets import NO_OPTIONS, ModelOptions
 
 
 @app.command("physical")
+@with_model_options(data=False)
 def physical(
     source: Annotated[str, typer.Option(help="sign class the sticker goes on")] = "stop",
     target: Annotated[
@@ -31,6 +34,15 @@ def physical(
     imagenet: Annotated[
         bool, typer.Option(help="also train a patch on EfficientNet-Lite0 (slow on a CPU)")
     ] = False,
+    model: Annotated[
+        str,
+        typer.Option(
+            help="the signs classifier: signs-cnn (or a variant of it), or your own model "
+            "source (torchvision:, module:, torchscript:, hf:, keras:, onnx:) taking 3x32x32 "
+            "scenes and giving logits over the sign classes in aisec's order"
+        ),
+    ] = "signs-cnn",
+    options: ModelOptions = NO_OPTIONS,
 ) -> None:
     """RP2 stickers on a sign (stop -> speed limit 30), held-out evaluation, printable PNG."""
     from aisec.experiments.physical import PhysicalPlan, run
@@ -49,6 +61,8 @@ def physical(
             eval_seed=seed + 1,
             signs_patch=patch,
             imagenet_patch=imagenet,
+            model=model,
+            options=options,
         )
         folder = check_output_dir(out)
         with console.status("optimising the sticker and evaluating held-out conditions ..."):

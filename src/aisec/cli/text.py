@@ -28,8 +28,17 @@ def text_attack(
             "tweets-bow, tweets-minilm)"
         ),
     ] = "default",
+    data: Annotated[
+        str | None,
+        typer.Option(
+            help="your own texts: csv:FILE or jsonl:FILE with a text and a label column "
+            "(labels: the victim's class names or indices); default: the test tweets"
+        ),
+    ] = None,
+    text_column: Annotated[str, typer.Option(help="the table's column of texts")] = "text",
+    label_column: Annotated[str, typer.Option(help="the table's column of labels")] = "label",
 ) -> None:
-    """Attack a text classifier on test tweets and print the summary."""
+    """Attack a text classifier on test tweets (or your own texts) and print the summary."""
     from aisec.experiments import text as experiment
     from aisec.report.console import print_rows
     from aisec.report.text import write_text_attack
@@ -37,7 +46,16 @@ def text_attack(
     if n < 1:
         raise fail(ValueError(f"--n must be >= 1, got {n}"))
     try:
-        plan = experiment.TextAttackPlan(model=model, recipe=recipe, n=n, seed=seed, search=search)
+        plan = experiment.TextAttackPlan(
+            model=model,
+            recipe=recipe,
+            n=n,
+            seed=seed,
+            search=search,
+            data=data,
+            text_column=text_column,
+            label_column=label_column,
+        )
         # the plan checks the recipe, search and model name before the encoder and model load
         out = check_out_dir(out)
         outcome = experiment.run(plan, progress=True)

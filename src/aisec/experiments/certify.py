@@ -1,4 +1,4 @@
-"""Certify a zoo model's test points with randomized smoothing: plan in, result out.
+"""Certify a model's test points with randomized smoothing: plan in, result out.
 
 A :class:`CertifyPlan` names the base model (a zoo ``*-noise`` entry, trained with the same
 Gaussian noise) and holds every size and setting of CERTIFY and PREDICT (Cohen, Rosenfeld &
@@ -19,14 +19,13 @@ Example::
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from aisec.defenses.certify.curve import CertifiedAccuracyCurve
 from aisec.evaluate.certify import SmoothingEvaluation, evaluate_smoothing
-from aisec.experiments import names
 from aisec.experiments.base import check_int
-from aisec.zoo import model_spec
+from aisec.experiments.targets import ModelOptions, check_target, load_target
 
 __all__ = ["CertifyPlan", "CertifyResult", "run"]
 
@@ -36,7 +35,8 @@ class CertifyPlan:
     """What to certify and how: the defaults are those of ``aisec certify``.
 
     Attributes:
-        model: zoo name of the base classifier.
+        model: the base classifier: a zoo name, or a model source with ``options`` (smoothing
+            only queries it, so a black-box ``onnxrt:`` model works too).
         sigma: the smoothing noise level σ (inputs in [0, 1]).
         n_points: test points to certify (fewer if the test set is smaller).
         data_seed: seed of the test-point sample.
@@ -48,6 +48,7 @@ class CertifyPlan:
         predict: also run PREDICT.
         radius_steps: the curve has ``radius_steps + 1`` radii from 0 to the largest radius
             CERTIFY can return with ``n`` and ``alpha``.
+        options: what a model source needs, and other data to certify.
 
     Raises:
         ValueError, TypeError: for a bad setting, when the plan is made (before anything
@@ -65,11 +66,12 @@ class CertifyPlan:
     seed: int = 0
     predict: bool = True
     radius_steps: int = 50
+    options: ModelOptions = field(default_factory=ModelOptions)
 
     def __post_init__(self) -> None:
         if not isinstance(self.model, str) or not self.model:
-            raise ValueError(f"model must be a zoo model name, got {self.model!r}")
-        model_spec(self.model)  # ValueError for an unknown model, before anything loads
+            raise ValueError(f"model must be a zoo name or a model source, got {self.model!r}")
+        check_target(self.model, self.options)  # before anything loads
         if isinstance(self.sigma, bool) or not isinstance(self.sigma, (int, float)):
             raise TypeError(f"sigma must be a float, got {type(self.sigma).__name__}")
         if not (math.isfinite(self.sigma) and self.sigma > 0):
@@ -136,8 +138,9 @@ class CertifyResult:
 def run(plan: CertifyPlan) -> CertifyResult:
     """Certify ``plan.n_points`` test points of ``plan.model`` with randomized smoothing.
 
-    The model and its test points come from :func:`aisec.experiments.names.load_task` (so a
-    test can replace :func:`aisec.experiments.names.zoo_model`); an unknown model name raises
+    The model and its test points come from :func:`aisec.experiments.targets.load_target` (a
+    zoo model through :func:`aisec.experiments.names.load_task`, so a test can replace
+    :func:`aisec.experiments.names.zoo_model`); an unknown model name raises
     before anything loads.
 
     Args:
@@ -148,7 +151,7 @@ def run(plan: CertifyPlan) -> CertifyResult:
     """
     if not isinstance(plan, CertifyPlan):
         raise TypeError(f"plan must be a CertifyPlan, got {type(plan).__name__}")
-    task = names.load_task(plan.model, n=plan.n_points, seed=plan.data_seed)
+    task = load_target(plan.model, plan.options, n=plan.n_points, seed=plan.data_seed)
     evaluation = evaluate_smoothing(
         task.model,
         task.x,

@@ -34,7 +34,7 @@ from aisec.attacks.physical._common import class_name, resolve_class
 from aisec.attacks.physical.masks import STICKER_SHAPES, load_mask_png
 from aisec.attacks.physical.patch import AdversarialPatch, PatchResult, resolve_target
 from aisec.attacks.physical.rp2 import RP2, RP2Result
-from aisec.data.signs import canonical_sign
+from aisec.data.signs import SIGN_CLASSES, canonical_sign
 from aisec.evaluate.physical import (
     ConditionSetMetrics,
     PhysicalEvaluation,
@@ -44,6 +44,8 @@ from aisec.evaluate.physical import (
 )
 from aisec.experiments import names
 from aisec.experiments.base import check_int
+from aisec.experiments.targets import ModelOptions, check_target, load_source_model
+from aisec.models.sources import LoadedModel, ZooName, parse_model_source
 
 __all__ = [
     "QUICK_SIGNS_MODEL",
@@ -56,6 +58,8 @@ __all__ = [
 ]
 
 SIGN_SIZE = 256
+SIGN_IMAGE_SIZE = 32
+"""Side of the camera images the experiment renders (the signs models' input)."""
 """Side of the canonical sign (and of the printable sticker) in pixels."""
 
 QUICK_SIGNS_MODEL = names.QUICK_SIGNS_MODEL
@@ -92,14 +96,23 @@ def _check_mask(name: str, value: object) -> None:
         )
 
 
-def _check_model(name: object) -> None:
-    """``ValueError`` unless ``name`` is :data:`QUICK_SIGNS_MODEL` or a zoo model of signs."""
+def _check_model(name: object, options: ModelOptions) -> None:
+    """``ValueError`` unless ``name`` is :data:`QUICK_SIGNS_MODEL`, a zoo model of signs or a
+    model source (the user's own signs classifier, checked with its options)."""
     if not isinstance(name, str):
-        raise TypeError(f"model must be a zoo model name, got {type(name).__name__}")
+        raise TypeError(f"model must be a zoo name or a model source, got {type(name).__name__}")
     if name == QUICK_SIGNS_MODEL:
         return
     from aisec.zoo import model_spec
 
+    if not isinstance(check_target(name, options, needs_data=False), ZooName):
+        if options.class_names is not None and tuple(options.class_names) != SIGN_CLASSES:
+            raise ValueError(
+                f"class names {list(options.class_names)} are not the sign classes "
+                f"{list(SIGN_CLASSES)} in that order: the physical experiment attacks a "
+                "classifier of aisec's signs"
+            )
+        return
     spec = model_spec(name)
     if spec.dataset != "signs":
         raise ValueError(
@@ -160,6 +173,7 @@ class PhysicalPlan:
     compare_masks: tuple[str, ...] = ()
     model: str = "signs-cnn"
     defense: str | None = None
+    options: ModelOptions = field(default_factory=ModelOptions)
 
     def __post_init__(self) -> None:
         source = resolve_class("source", self.source)
@@ -194,7 +208,7 @@ class PhysicalPlan:
             from aisec.data.imagenet_samples import imagenet_class_names
 
             resolve_target(self.imagenet_target, imagenet_class_names())
-        _check_model(self.model)
+        _check_model(self.model, self.options)
         if self.defense is not None:
             names.preprocessing_defense(self.defense, seed=self.seed)
 
@@ -366,9 +380,33 @@ def run(plan: PhysicalPlan, *, imagenet_model: nn.Module | None = None) -> Physi
         raise TypeError(f"plan must be a PhysicalPlan, got {type(plan).__name__}")
     if plan.model == QUICK_SIGNS_MODEL:
         model = names.quick_signs_model(plan.seed)
-    else:
+    elif isinstance(parse_model_source(plan.model), ZooName):
         model = names.zoo_model(plan.model)
+    else:
+        model = _signs_classifier(load_source_model(plan.model, plan.options))
     return run_on_model(model, plan, imagenet_model=imagenet_model)
+
+
+def _signs_classifier(loaded: LoadedModel) -> nn.Module:
+    """The user's model as a classifier of the signs scenes: their size, their classes."""
+    expected = tuple(SIGN_CLASSES)
+    if loaded.num_classes != len(expected):
+        raise ValueError(
+            f"{loaded.source} has {loaded.num_classes} classes; the physical experiment needs a "
+            f"classifier of the {len(expected)} sign classes {list(expected)}, in that order"
+        )
+    named = not all(name == str(i) for i, name in enumerate(loaded.class_names))
+    if named and tuple(loaded.class_names) != expected:
+        raise ValueError(
+            f"{loaded.source}'s classes {list(loaded.class_names)} are not the sign classes "
+            f"{list(expected)} in that order"
+        )
+    if loaded.input_shape != (3, SIGN_IMAGE_SIZE, SIGN_IMAGE_SIZE):
+        raise ValueError(
+            f"{loaded.source} takes {loaded.input_shape} inputs; the physical experiment renders "
+            f"(3, {SIGN_IMAGE_SIZE}, {SIGN_IMAGE_SIZE}) scenes"
+        )
+    return loaded.model
 
 
 def run_on_model(

@@ -39,10 +39,12 @@ from aisec.models.sources import (
 from aisec.threat import ThreatModel
 
 __all__ = [
+    "NO_OPTIONS",
     "ModelOptions",
     "Target",
     "check_attack_access",
     "check_target",
+    "load_source_model",
     "load_target",
     "model_sources_help",
 ]
@@ -110,6 +112,10 @@ class ModelOptions:
         )
 
 
+NO_OPTIONS = ModelOptions()
+"""A zoo model's options: none (the command line replaces it with what the user gave)."""
+
+
 @dataclass(frozen=True)
 class Target:
     """A loaded model with ``n`` examples to test it on.
@@ -144,7 +150,11 @@ def model_sources_help() -> str:
 
 
 def check_target(
-    model: str, options: ModelOptions, threat: ThreatModel | None = None
+    model: str,
+    options: ModelOptions,
+    threat: ThreatModel | None = None,
+    *,
+    needs_data: bool = True,
 ) -> ZooName | ModelSource:
     """Check a model name with its options and data before anything loads.
 
@@ -152,6 +162,8 @@ def check_target(
         model: a zoo name or a model source.
         options: what the source needs and the data.
         threat: the budget, checked against the input's size where it is known now.
+        needs_data: whether a model source needs ``data`` (``False`` for experiments that
+            make their own inputs, such as the physical one).
 
     Returns:
         The parsed model: a :class:`~aisec.models.sources.ZooName` or a model source.
@@ -189,7 +201,7 @@ def check_target(
             check_threat_for_model(threat, parsed.name)
         return parsed
     size = options.load_options().input_size  # validates every value of the options
-    if data is None:
+    if data is None and needs_data:
         raise ValueError(
             f"{model} has no test data of its own: give --data (imagefolder:DIR, csv:FILE, "
             "jsonl:FILE, or an aisec dataset such as signs)"
@@ -249,6 +261,14 @@ def load_target(model: str, options: ModelOptions, *, n: int, seed: int = 0) -> 
     if isinstance(parsed, OnnxSource):  # cross-check the conversion on the user's own images
         loaded = parsed.load(options.load_options(check_inputs=x[:_CROSS_CHECK_IMAGES]))
     return Target(model, loaded.model, x, y, class_names, loaded.white_box, loaded.notes)
+
+
+def load_source_model(model: str, options: ModelOptions) -> LoadedModel:
+    """Load a model source (not a zoo name) with its options; see :func:`check_target`."""
+    parsed = check_target(model, options, needs_data=False)
+    if isinstance(parsed, ZooName):
+        raise ValueError(f"{model!r} is a zoo model, not a model source")
+    return parsed.load(options.load_options())
 
 
 def _zoo_data(

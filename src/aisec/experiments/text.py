@@ -18,9 +18,11 @@ anything loads.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
+
+import torch
 
 from aisec.attacks.text.attack import AttackRun, AttackSummary
 from aisec.attacks.text.recipes import RECIPES, build_recipe, check_search
@@ -118,10 +120,16 @@ class TextAttackPlan:
             victim).
         query_budget: victim queries per example (``None``: unlimited).
         max_fraction: most words changed, as a fraction of each text's words.
+        data: the texts to attack: ``None`` for the test tweets, or the user's own
+            (``csv:FILE`` or ``jsonl:FILE`` with ``text_column`` and ``label_column``; labels
+            are the victim's class names or indices). ``n`` texts are sampled (seed ``seed``).
+        text_column: the table's column of texts.
+        label_column: the table's column of labels.
 
     Raises:
-        ValueError, TypeError: for an unknown model, recipe or search, or bad sizes — checked
-            when the plan is made, before anything loads.
+        ValueError, TypeError: for an unknown model, recipe or search, bad sizes, or a data
+            source that is not a text table or does not exist — checked when the plan is made,
+            before anything loads.
     """
 
     model: str = "tweets-minilm"
@@ -131,6 +139,9 @@ class TextAttackPlan:
     search: str = "default"
     query_budget: int | None = None
     max_fraction: float = 0.25
+    data: str | None = None
+    text_column: str = "text"
+    label_column: str = "label"
 
     def __post_init__(self) -> None:
         _check_model(self.model)
@@ -142,6 +153,44 @@ class TextAttackPlan:
             check_int("query_budget", self.query_budget, 1)
         if not isinstance(self.max_fraction, (int, float)) or not 0 < self.max_fraction <= 1:
             raise ValueError(f"max_fraction must be in (0, 1], got {self.max_fraction!r}")
+        if self.data is not None:
+            _check_text_source(self.data)
+
+
+def _check_text_source(text: object) -> None:
+    """A ``csv:``/``jsonl:`` table that exists; ``ValueError`` otherwise, before anything loads."""
+    from aisec.data.user import TableSource, parse_data_source
+
+    if not isinstance(text, str):
+        raise TypeError(f"data must be a string such as 'csv:reviews.csv', got {text!r}")
+    source = parse_data_source(text)
+    if not isinstance(source, TableSource):
+        raise ValueError(
+            f"--data {text!r}: texts come from csv:FILE or jsonl:FILE (a table with a text and "
+            "a label column); leave it out for the test tweets"
+        )
+    if not source.path.expanduser().is_file():
+        raise ValueError(f"--data {text!r}: {source.path} does not exist")
+
+
+def _texts_to_attack(
+    plan: TextAttackPlan, class_names: Sequence[str]
+) -> tuple[list[str], list[int]]:
+    """``plan.n`` texts and labels: the test tweets, or a seeded sample of the user's table."""
+    if plan.data is None:
+        data = load_tweets("test", n=plan.n, seed=plan.seed)
+        return list(data.texts), data.labels.tolist()
+    from aisec.data.user import load_text_source
+
+    table = load_text_source(
+        plan.data,
+        text_column=plan.text_column,
+        label_column=plan.label_column,
+        class_names=class_names,
+    )
+    generator = torch.Generator().manual_seed(plan.seed)
+    chosen = torch.randperm(len(table.texts), generator=generator)[: plan.n].sort().values
+    return [table.texts[i] for i in chosen.tolist()], table.labels[chosen].tolist()
 
 
 @dataclass(frozen=True)
@@ -259,8 +308,8 @@ def run(
         max_fraction=plan.max_fraction,
     )
     model = names.text_model(plan.model, encoder=encoder, progress=progress)
-    data = load_tweets("test", n=plan.n, seed=plan.seed)
-    attack_run = attack.run(model, list(data.texts), data.labels.tolist(), progress=progress)
+    texts, labels = _texts_to_attack(plan, model.class_names)
+    attack_run = attack.run(model, texts, labels, progress=progress)
     return TextAttackOutcome(
         model=plan.model,
         recipe=plan.recipe,

@@ -49,3 +49,29 @@ def test_bad_input_exits_with_code_2(arguments: list[str], message: str, tmp_pat
     assert result.exit_code == 2, result.output
     assert message in " ".join(result.output.split())
     assert not (tmp_path / "x" / "metrics.json").exists()
+
+
+def test_physical_on_your_own_signs_classifier(
+    signs_model: nn.Module, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``--model torchscript:FILE``: the user's classifier is the victim, not the zoo's."""
+    import torch
+
+    from aisec.data.signs import SIGN_CLASSES
+
+    def refuse(name: str) -> nn.Module:
+        raise AssertionError(f"the zoo model {name} was loaded instead of the user's")
+
+    monkeypatch.setattr(aisec.experiments.names, "zoo_model", refuse)
+    traced = torch.jit.trace(signs_model.eval(), torch.rand(2, 3, 32, 32))
+    torch.jit.save(traced, str(tmp_path / "signs.pt"))
+    out = tmp_path / "run"
+    arguments = ["physical", "--out", str(out), "--steps", "2", "--conditions", "6", "--no-patch"]
+    arguments += ["--model", f"torchscript:{tmp_path / 'signs.pt'}", "--input-size", "32"]
+    result = runner.invoke(app, [*arguments, "--class-names", ",".join(SIGN_CLASSES)])
+    assert result.exit_code == 0, result.output
+    assert json.loads((out / "metrics.json").read_text())["n_conditions"] == 6
+    out.rename(tmp_path / "first")
+    wrong = runner.invoke(app, [*arguments, "--class-names", ",".join(reversed(SIGN_CLASSES))])
+    assert wrong.exit_code == 2 and "not the sign classes" in wrong.output
+    assert not out.exists()  # refused before --out was made

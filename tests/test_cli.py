@@ -58,5 +58,7 @@ def test_quick_tour_writes_report_and_results(tmp_path: Path) -> None:
 
 
 def test_unknown_tour_chapter_is_a_clear_error(tmp_path: Path) -> None:
-    result = runner.invoke(app, ["tour", "--only", "nope", "--out", str(tmp_path)])
+    out = tmp_path / "report"
+    result = runner.invoke(app, ["tour", "--only", "nope", "--out", str(out)])
     assert result.exit_code == 2 and "known chapters" in result.output
+    assert not out.exists()  # refused before the report folder was made

@@ -233,6 +233,8 @@ def test_certified_accuracy_curve_counts_correct_points_with_enough_radius(tmp_p
     assert grid[0] == 0 and len(grid) == 5
     path = plot_certified_accuracy({"toy": curve}, tmp_path / "curve.png", title="toy")
     assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    with pytest.raises(TypeError, match="float labels are not rounded"):
+        certified_accuracy_curve(cert, torch.tensor([0.0, 1.0, 2.0, 2.9]), [0.0])
     with pytest.raises(ValueError, match="increasing"):
         certified_accuracy_curve(cert, labels, [0.3, 0.1])
     with pytest.raises(ValueError, match="shape"):

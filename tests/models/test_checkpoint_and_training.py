@@ -168,3 +168,16 @@ def test_training_rejects_mismatched_inputs() -> None:
         train_classifier(_tiny_model(), torch.zeros(4, 1, 8, 8), torch.zeros(3, dtype=torch.long))
     with pytest.raises(ValueError, match="epochs and batch_size"):
         TrainConfig(epochs=0)
+
+
+def test_accuracy_refuses_nan_logits() -> None:
+    from aisec.models.training import accuracy
+
+    class NaNModel(torch.nn.Module):
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return torch.full((x.shape[0], 3), float("nan"))
+
+    model = NaNModel().train()
+    with pytest.raises(ValueError, match="NaN or infinite logits"):
+        accuracy(model, torch.rand(4, 1, 2, 2), torch.zeros(4, dtype=torch.long))
+    assert model.training  # the mode is restored even when it raises

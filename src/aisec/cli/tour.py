@@ -27,7 +27,7 @@ def tour(
     """
     from aisec.experiments.base import check_int
     from aisec.files import check_output_dir
-    from aisec.report.tutorial import run_tutorial
+    from aisec.report.tutorial import check_chapters, run_tutorial
 
     def announce(key: str, record: dict[str, object]) -> None:
         mark = "[green]ok[/]" if record["status"] == "ok" else f"[red]failed[/] {record['error']}"
@@ -39,7 +39,8 @@ def tour(
 
     try:
         check_int("--seed", seed, 0)
-        out = check_output_dir(out)  # the tour checks --only before any chapter runs
+        check_chapters(only)
+        out = check_output_dir(out)
         result = run_tutorial(
             out,
             only=only,

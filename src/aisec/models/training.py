@@ -142,14 +142,26 @@ def _learning_rate(config: TrainConfig, step: int, total_steps: int) -> float:
 
 @torch.no_grad()
 def accuracy(model: nn.Module, images: Tensor, labels: Tensor, batch_size: int = 512) -> float:
-    """Top-1 accuracy of ``model`` on ``images`` ``(N, C, H, W)``, evaluated in eval mode."""
+    """Top-1 accuracy of ``model`` on ``images`` ``(N, C, H, W)``, evaluated in eval mode.
+
+    Raises:
+        ValueError: the model returned NaN or infinite logits (``argmax`` of NaN is class 0, so
+            an accuracy counted from them would mean nothing).
+    """
     was_training = model.training
     model.eval()
     correct = 0
-    for start in range(0, images.shape[0], batch_size):
-        logits = model(images[start : start + batch_size])
-        correct += int((logits.argmax(1) == labels[start : start + batch_size]).sum())
-    model.train(was_training)
+    try:
+        for start in range(0, images.shape[0], batch_size):
+            logits = model(images[start : start + batch_size])
+            if not bool(torch.isfinite(logits).all()):
+                raise ValueError(
+                    "the model returned NaN or infinite logits; its accuracy would mean nothing "
+                    "(argmax of NaN is class 0): check the training for divergence"
+                )
+            correct += int((logits.argmax(1) == labels[start : start + batch_size]).sum())
+    finally:
+        model.train(was_training)
     return correct / max(1, images.shape[0])
 
 

@@ -9,7 +9,15 @@ from typing import Any
 from aisec.report.chapters import CHAPTERS
 from aisec.report.tour import TourResult, run_tour
 
-__all__ = ["run_tutorial"]
+__all__ = ["check_chapters", "run_tutorial"]
+
+
+def check_chapters(only: Sequence[str] | None) -> None:
+    """``ValueError`` listing the known chapters for any unknown key in ``only``."""
+    known = [chapter.key for chapter in CHAPTERS]
+    unknown = [key for key in only or () if key not in known]
+    if unknown:
+        raise ValueError(f"unknown chapter(s) {unknown}; known chapters: {known}")
 
 
 def run_tutorial(

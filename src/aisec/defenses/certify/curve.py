@@ -123,6 +123,11 @@ def certified_accuracy_curve(
             f"labels must be a tensor of shape {tuple(certificate.prediction.shape)}, got "
             f"{tuple(labels.shape) if isinstance(labels, Tensor) else type(labels).__name__}"
         )
+    if labels.dtype == torch.bool or labels.is_floating_point() or labels.is_complex():
+        raise TypeError(
+            f"labels must be an integer tensor of class indices, got {labels.dtype}; float "
+            "labels are not rounded or truncated"
+        )
     grid = tuple(float(r) for r in radii)
     if not grid or any(r < 0 for r in grid) or list(grid) != sorted(grid):
         raise ValueError(f"radii must be a non-empty increasing sequence of values >= 0: {grid}")

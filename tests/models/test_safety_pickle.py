@@ -16,6 +16,7 @@ from collections import OrderedDict
 import pytest
 import torch
 
+import aisec.models.safety.pickle_machine as pickle_machine
 import aisec.models.safety.pickle_scan as pickle_scan
 from aisec.models.safety import ALLOWED_GLOBALS, RestrictedUnpickler
 from aisec.models.safety.findings import Finding
@@ -246,7 +247,7 @@ def test_the_verdict_comes_from_the_allow_list(monkeypatch: pytest.MonkeyPatch) 
     data = PROTO2 + _global("os", "system") + _short("true") + b"\x85R" + STOP
     assert _globals(analyse_pickle_stream(data, "p")) == {"os.system"}
     everything = ALLOWED_GLOBALS["collections", "OrderedDict"]
-    monkeypatch.setattr(pickle_scan, "lookup", lambda module, name: everything)
+    monkeypatch.setattr(pickle_machine, "lookup", lambda module, name: everything)
     assert analyse_pickle_stream(data, "p") == []  # so the tests above can fail
 
 

@@ -11,12 +11,14 @@ import functools
 import inspect
 from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
 
 from aisec.cli._common import fail
-from aisec.experiments.targets import ModelOptions, model_sources_help
+
+if TYPE_CHECKING:  # experiments (and torch) load when a command runs, not at start-up
+    from aisec.experiments.targets import ModelOptions
 
 __all__ = [
     "ClassNamesOption",
@@ -36,7 +38,13 @@ __all__ = [
 
 _SOURCES = "Your own model"
 
-ModelOption = Annotated[str, typer.Option(help=model_sources_help())]
+MODEL_HELP = (
+    "a zoo model (signs-cnn, digits-cnn, efficientnet-lite0, ...) or your own: "
+    "torchvision:NAME or module:PKG.MOD:FACTORY (with --weights), torchscript:FILE, "
+    "hf:DIR, keras:FILE.keras, onnx:FILE.onnx (white-box), onnxrt:FILE.onnx (black-box); "
+    "your own models need --data"
+)
+ModelOption = Annotated[str, typer.Option(help=MODEL_HELP)]
 WeightsOption = Annotated[
     Path | None,
     typer.Option(
@@ -123,8 +131,12 @@ def with_model_options(*, data: bool = True) -> Callable[[_Command], _Command]:
     added = _SOURCE_PARAMETERS + (_DATA_PARAMETERS if data else ())
 
     def decorate(command: _Command) -> _Command:
-        signature = inspect.signature(command, eval_str=True)  # typer reads Annotated options
-        kept = [p for name, p in signature.parameters.items() if name != "options"]
+        signature = inspect.signature(command)
+        kept = [
+            _evaluated(parameter, command.__globals__)  # typer reads the Annotated options
+            for name, parameter in signature.parameters.items()
+            if name != "options"
+        ]
         extra = [
             inspect.Parameter(
                 name, inspect.Parameter.KEYWORD_ONLY, default=default, annotation=kind
@@ -141,12 +153,23 @@ def with_model_options(*, data: bool = True) -> Callable[[_Command], _Command]:
                 raise fail(error) from error
             command(*args, **kwargs, options=options)
 
+        parameters = [*kept, *extra]
         wrapper.__signature__ = signature.replace(  # type: ignore[attr-defined]
-            parameters=[*kept, *extra]
+            parameters=parameters, return_annotation=None
         )
+        # typer also reads __annotations__ (copied from the command, with its "options").
+        wrapper.__annotations__ = {p.name: p.annotation for p in parameters} | {"return": None}
         return wrapper  # type: ignore[return-value]
 
     return decorate
+
+
+def _evaluated(parameter: inspect.Parameter, namespace: dict[str, Any]) -> inspect.Parameter:
+    """``parameter`` with its annotation evaluated (modules use postponed annotations)."""
+    annotation = parameter.annotation
+    if isinstance(annotation, str):
+        annotation = eval(annotation, namespace)  # the command module's own annotation text
+    return parameter.replace(annotation=annotation)
 
 
 def model_options(
@@ -167,6 +190,8 @@ def model_options(
     Raises:
         ValueError: a size, mean, std or class-name list that does not parse, naming the option.
     """
+    from aisec.experiments.targets import ModelOptions
+
     return ModelOptions(
         weights=None if weights is None else str(weights),
         input_size=_size(input_size),

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from aisec.cli._common import app, check_out_dir, console, fail
 from aisec.cli._model import with_model_options
-from aisec.experiments.targets import NO_OPTIONS, ModelOptions
+
+if TYPE_CHECKING:
+    from aisec.experiments.targets import ModelOptions
 
 
 @app.command("certify")
@@ -36,7 +38,8 @@ def certify(
     out: Annotated[
         Path | None, typer.Option(help="write metrics.json and certified_accuracy.png here")
     ] = None,
-    options: ModelOptions = NO_OPTIONS,
+    *,
+    options: ModelOptions,
 ) -> None:
     """Randomized smoothing (Cohen et al. 2019): certified accuracy against L2 radius.
 

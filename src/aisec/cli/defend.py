@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from aisec.cli._common import app, check_out_dir, console, fail
 from aisec.cli._model import ModelOption, with_model_options
-from aisec.experiments.targets import NO_OPTIONS, ModelOptions
+
+if TYPE_CHECKING:
+    from aisec.experiments.targets import ModelOptions
 
 
 @app.command("defend")
@@ -37,7 +39,8 @@ def defend(
     batch_size: Annotated[int, typer.Option(help="examples per attack call")] = 256,
     seed: Annotated[int, typer.Option(help="seed of the data sample, defenses and attacks")] = 0,
     out: Annotated[Path | None, typer.Option(help="write metrics.json here")] = None,
-    options: ModelOptions = NO_OPTIONS,
+    *,
+    options: ModelOptions,
 ) -> None:
     """Preprocessing defenses evaluated honestly: clean, non-adaptive and adaptive accuracy.
 

@@ -8,13 +8,12 @@ loads: a bad option exits with code 2 and one line), run it, print its rows and,
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from aisec.cli._common import app, check_out_dir, console, fail
 from aisec.cli._model import ModelOption, with_model_options
-from aisec.experiments.targets import NO_OPTIONS, ModelOptions
 
 _ATTACK_LABELS = {
     "clean accuracy": "clean accuracy",
@@ -34,6 +33,10 @@ def _metric_rows(row: dict[str, Any], norm: str) -> list[dict[str, Any]]:
         {"metric": label.format(norm=norm), "value": row[key]}
         for key, label in _ATTACK_LABELS.items()
     ]
+
+
+if TYPE_CHECKING:
+    from aisec.experiments.targets import ModelOptions
 
 
 @app.command("attack")
@@ -60,7 +63,8 @@ def attack(
     batch_size: Annotated[int, typer.Option(help="examples per attack call")] = 256,
     seed: Annotated[int, typer.Option(help="seed of the data sample and the attack")] = 0,
     out: Annotated[Path | None, typer.Option(help="write attack.json and attack.png here")] = None,
-    options: ModelOptions = NO_OPTIONS,
+    *,
+    options: ModelOptions,
 ) -> None:
     """Attack a zoo model or your own on test images: accuracy, norms, time and model calls."""
     from aisec.experiments.evasion import AttackPlan, run_attack_plan
@@ -120,7 +124,8 @@ def evaluate(
     out: Annotated[
         Path | None, typer.Option(help="write evaluation.json and evaluation.png here")
     ] = None,
-    options: ModelOptions = NO_OPTIONS,
+    *,
+    options: ModelOptions,
 ) -> None:
     """Worst-case robust accuracy under APGD-CE, APGD-T and Square, with sanity checks."""
     from aisec.evaluate import AttackStage

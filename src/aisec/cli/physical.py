@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from aisec.cli._common import app, console, fail
 from aisec.cli._model import with_model_options
-from aisec.experiments.targets import NO_OPTIONS, ModelOptions
+
+if TYPE_CHECKING:
+    from aisec.experiments.targets import ModelOptions
 
 
 @app.command("physical")
@@ -42,7 +44,8 @@ def physical(
             "scenes and giving logits over the sign classes in aisec's order"
         ),
     ] = "signs-cnn",
-    options: ModelOptions = NO_OPTIONS,
+    *,
+    options: ModelOptions,
 ) -> None:
     """RP2 stickers on a sign (stop -> speed limit 30), held-out evaluation, printable PNG."""
     from aisec.experiments.physical import PhysicalPlan, run

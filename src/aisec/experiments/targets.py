@@ -39,14 +39,12 @@ from aisec.models.sources import (
 from aisec.threat import ThreatModel
 
 __all__ = [
-    "NO_OPTIONS",
     "ModelOptions",
     "Target",
     "check_attack_access",
     "check_target",
     "load_source_model",
     "load_target",
-    "model_sources_help",
 ]
 
 _CROSS_CHECK_IMAGES = 8
@@ -112,10 +110,6 @@ class ModelOptions:
         )
 
 
-NO_OPTIONS = ModelOptions()
-"""A zoo model's options: none (the command line replaces it with what the user gave)."""
-
-
 @dataclass(frozen=True)
 class Target:
     """A loaded model with ``n`` examples to test it on.
@@ -137,16 +131,6 @@ class Target:
     class_names: tuple[str, ...]
     white_box: bool = True
     notes: tuple[str, ...] = ()
-
-
-def model_sources_help() -> str:
-    """One line for ``--model`` help texts: the zoo names and the source prefixes."""
-    return (
-        "a zoo model (signs-cnn, digits-cnn, efficientnet-lite0, ...) or your own: "
-        "torchvision:NAME or module:PKG.MOD:FACTORY (with --weights), torchscript:FILE, "
-        "hf:DIR, keras:FILE.keras, onnx:FILE.onnx (white-box), onnxrt:FILE.onnx (black-box); "
-        "your own models need --data"
-    )
 
 
 def check_target(

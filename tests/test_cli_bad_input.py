@@ -258,6 +258,22 @@ TEXT_ATTACK = _rows(
         (("--data", "imagefolder:{dir}"), "texts come from csv:FILE or jsonl:FILE"),
         (("--data", "{out}/missing.csv"), "does not exist"),
         (("--data", "signs"), "texts come from csv:FILE or jsonl:FILE"),
+        (("--dataset", "bogus"), "unknown text dataset 'bogus'"),
+        (("--dataset", "spam"), "classifies tweets, not spam"),
+        (("--recipe", "good-words"), "needs dataset 'spam'"),
+        (
+            (
+                "--dataset",
+                "spam",
+                "--model",
+                "spam-nb",
+                "--recipe",
+                "good-words",
+                "--search",
+                "beam",
+            ),
+            "only its own search",
+        ),
         *_OUT_ROWS,
     ],
 )

@@ -140,6 +140,12 @@ _OPENERS = {
 }
 _CLOSERS = frozenset("\u202c\u2069")
 _SURROGATE = re.compile("[\ud800-\udfff]")
+_DELETION = re.compile("([\b\x7f])")
+_NON_ASCII = re.compile("[^\x00-\x7f]")
+BIDI_PATTERN = re.compile("[" + "".join(sorted(BIDI_CONTROLS)) + "]")
+"""Matches any of :data:`BIDI_CONTROLS`."""
+DELETION_PATTERN = _DELETION
+"""Matches any of :data:`DELETION_CONTROLS`."""
 
 
 @lru_cache(maxsize=1)
@@ -271,16 +277,18 @@ def replace_surrogates(text: str) -> str:
 
 def apply_deletions(text: str) -> str:
     """Apply backspace/delete controls: each erases the character before it."""
-    if not any(c in DELETION_CONTROLS for c in text):
+    if not _DELETION.search(text):
         return text
-    out: list[str] = []
-    for char in text:
-        if char in DELETION_CONTROLS:
-            if out:
-                out.pop()
-        else:
-            out.append(char)
-    return "".join(out)
+    kept: list[str] = []  # stretches of text kept so far (never empty)
+    for index, stretch in enumerate(_DELETION.split(text)):
+        if index % 2 == 0:  # text between deletion controls
+            if stretch:
+                kept.append(stretch)
+        elif kept:  # a deletion control: erase the last character kept
+            kept[-1] = kept[-1][:-1]
+            if not kept[-1]:
+                kept.pop()
+    return "".join(kept)
 
 
 def resolve_bidi(text: str) -> str:
@@ -290,7 +298,7 @@ def resolve_bidi(text: str) -> str:
     reversed (nested ones resolved first); the controls themselves are dropped, as are unpaired
     ones and directional marks. An unterminated override runs to the end of the text.
     """
-    if not any(c in BIDI_CONTROLS for c in text):
+    if not BIDI_PATTERN.search(text):
         return text
     stack: list[tuple[str, list[str]]] = [("ltr", [])]
     for char in text:
@@ -313,14 +321,29 @@ def remove_invisible(text: str, *, keep_whitespace: bool = True) -> str:
     return str(_INVISIBLE[keep_whitespace].sub("", text))
 
 
+def find_confusables(text: str) -> list[str]:
+    """The characters of ``text`` that :func:`fold_confusables` replaces, in order."""
+    if text.isascii():
+        return []
+    table = confusable_fold_table()
+    return [c for c in _NON_ASCII.findall(text) if c in table]
+
+
+@lru_cache(maxsize=1)
+def _fold_translation() -> dict[int, str]:
+    """:func:`confusable_fold_table` as a ``str.translate`` table."""
+    return {ord(char): ascii_char for char, ascii_char in confusable_fold_table().items()}
+
+
 def fold_confusables(text: str) -> str:
     """Replace every character confusable with an ASCII letter or digit by that character.
 
     Raises:
         ValueError: the package ``confusable-homoglyphs`` is not installed.
     """
-    table = confusable_fold_table()
-    return "".join(table.get(c, c) for c in text)
+    if text.isascii():  # the table maps non-ASCII characters only
+        return text
+    return text.translate(_fold_translation())
 
 
 def normalize_round(text: str, *, fold: bool = True, keep_whitespace: bool = True) -> str:

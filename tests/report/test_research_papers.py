@@ -55,6 +55,8 @@ NOT_TECHNIQUES = {
     "UntargetedClassification",
     "Finding",
     "SanitizedClassifier",
+    "TriggerOutcome",
+    "TriggerSearch",
     # certify / detect / preprocess / training
     "Certificate",
     "CertifiedAccuracyCurve",
@@ -63,6 +65,8 @@ NOT_TECHNIQUES = {
     "DetectionMetrics",
     "Preprocessor",
     "PreprocessedModel",
+    "CountLearner",
+    "RoniResult",
 }
 
 # Techniques whose docstrings (in files other helpers are editing) do not cite a listed paper

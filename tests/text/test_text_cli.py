@@ -141,3 +141,42 @@ def test_text_attack_refuses_data_that_is_not_a_text_table(
     result = runner.invoke(app, [*args, "--out", str(tmp_path / "out")])
     assert result.exit_code == 2 and message in result.output
     assert not (tmp_path / "out").exists()
+
+
+def test_text_attack_on_spam_writes_words_added(tmp_path: Path) -> None:
+    """`aisec text-attack --dataset spam --recipe good-words`: test spam, goal ham."""
+    out = tmp_path / "run"
+    result = runner.invoke(
+        app,
+        [
+            "text-attack",
+            "--dataset",
+            "spam",
+            "--model",
+            "spam-nb",
+            "--recipe",
+            "good-words-passive",
+            "--n",
+            "3",
+            "--out",
+            str(out),
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["dataset"] == "spam" and metrics["model"] == "spam-nb" and metrics["n"] == 3
+    assert {"success_rate", "mean_words_added"} <= set(metrics["summary"])
+    assert 0 <= metrics["ham_false_positive_rate"] <= 1
+    assert metrics["config"]["constraints"][-1] == {"constraint": "MaxWordsAdded", "max_words": 10}
+    assert "**+" in (out / "examples.md").read_text() or metrics["summary"]["succeeded"] == 0
+
+
+def test_the_spam_default_victim_and_mismatches() -> None:
+    result = runner.invoke(app, ["text-attack", "--dataset", "spam", "--model", "tweets-bow"])
+    assert result.exit_code == 2 and "classifies tweets, not spam" in result.output
+    result = runner.invoke(app, ["text-attack", "--model", "spam-nb"])
+    assert result.exit_code == 2 and "classifies spam, not tweets" in result.output
+    with pytest.raises(ValueError, match="a spam filter"):
+        experiment.TextDefensesPlan(victims=("spam-nb",), encoder=False, recipes=("pwws",))
+    with pytest.raises(ValueError, match="attacks tweets"):
+        experiment.TextDefensesPlan(encoder=False, recipes=("good-words",))

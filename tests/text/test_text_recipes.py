@@ -115,7 +115,15 @@ def test_unknown_recipe_and_bad_inputs_raise(lexicon_model: LexiconModel) -> Non
         attack.run(lexicon_model, ["fine"], [1, 0])
     with pytest.raises(ValueError, match="class"):
         attack.attack(lexicon_model, "fine", 5)
-    assert set(RECIPES) == {"textfooler", "pwws", "deepwordbug", "bad_characters"}
+    assert set(RECIPES) == {
+        "textfooler",
+        "pwws",
+        "deepwordbug",
+        "bad_characters",
+        "good-words",
+        "good-words-passive",
+        "contextual-insertion",
+    }
 
 
 def test_lone_surrogates_do_not_crash_an_attack(lexicon_model: LexiconModel) -> None:

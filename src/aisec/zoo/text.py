@@ -1,11 +1,14 @@
 """The offline text victims by name: trained on first use, cached and verified.
 
 ``load_text_model("tweets-bow")`` trains the bag-of-embeddings tweet classifier the first time
-(seconds), ``"tweets-minilm"`` a classification head on the MiniLM encoder; both are cached under
-a key that includes a hash of their training recipe, so a changed recipe retrains. The cached
-checkpoint (weights, vocabulary, class names, test accuracy) is verified as a whole on every load
-(:mod:`aisec.models.checkpoint`); one that does not verify is reported and trained again, under
-the entry's cache lock, so that concurrent processes train it once.
+(seconds), ``"tweets-minilm"`` a classification head on the MiniLM encoder; the spam filters
+``"spam-nb"`` and ``"spam-tfidf"`` (linear bag-of-words models, seconds) and ``"spam-minilm"``
+(a head on the MiniLM encoder reading 64 tokens, under a minute) learn from the SpamAssassin
+corpus (:mod:`aisec.zoo.spam_training`). All are cached under a key that includes a hash of
+their training recipe, so a changed recipe retrains. The cached checkpoint (weights, vocabulary,
+class names, test accuracy, and for the spam filters their ham false-positive rate) is verified
+as a whole on every load (:mod:`aisec.models.checkpoint`); one that does not verify is reported
+and trained again, under the entry's cache lock, so that concurrent processes train it once.
 
 A Hugging Face sequence classifier is named ``hf:FOLDER_OR_NAME`` and loaded offline only (a
 local folder, or a hub name already in the local Hugging Face cache); any other name is an error
@@ -26,6 +29,7 @@ from aisec.models.checkpoint import (
     load_model_weights,
     save_checkpoint,
 )
+from aisec.models.linear_text import LinearTextClassifier
 from aisec.models.text import (
     HF_PREFIX,
     TEXT_MODELS,
@@ -36,6 +40,7 @@ from aisec.models.text import (
     TextClassifier,
     TokenClassifier,
 )
+from aisec.zoo.spam_training import SPAM_RECIPES, spam_recipe_fingerprint, train_spam_model
 from aisec.zoo.text_training import recipe_fingerprint, train_tweets_model
 
 __all__ = ["load_text_model", "text_model_info"]
@@ -45,7 +50,10 @@ _FORMAT_VERSION = 1
 
 def _entry_name(name: str, noise_std: float) -> str:
     suffix = "" if noise_std == 0 else f"-noise{noise_std:g}"
-    return f"{name}{suffix}-v{_FORMAT_VERSION}-{recipe_fingerprint(name)}"
+    fingerprint = (
+        spam_recipe_fingerprint(name) if name in SPAM_RECIPES else recipe_fingerprint(name)
+    )
+    return f"{name}{suffix}-v{_FORMAT_VERSION}-{fingerprint}"
 
 
 def _checkpoint_path(name: str, noise_std: float) -> Path:
@@ -73,12 +81,14 @@ def load_text_model(
     """Load a text classifier by name, training and caching the offline victims on first use.
 
     Args:
-        name: ``"tweets-bow"``, ``"tweets-minilm"``, or ``"hf:FOLDER_OR_NAME"`` for a Hugging
-            Face sequence classifier (loaded offline: a local folder, or a hub name already in
-            the local Hugging Face cache).
+        name: ``"tweets-bow"``, ``"tweets-minilm"``, ``"spam-nb"``, ``"spam-tfidf"``,
+            ``"spam-minilm"``, or ``"hf:FOLDER_OR_NAME"`` for a Hugging Face sequence classifier
+            (loaded offline: a local folder, or a hub name already in the local Hugging Face
+            cache).
         embedding_noise_std: train with Gaussian noise of this standard deviation added to the
-            token embeddings (the embedding-noise defense); cached separately per value.
-        encoder: a loaded :class:`MiniLMEncoder` to share (``tweets-minilm`` only).
+            token embeddings (the embedding-noise defense; tweets victims only); cached
+            separately per value.
+        encoder: a loaded :class:`MiniLMEncoder` to share (``tweets-minilm``, ``spam-minilm``).
         progress: show a progress bar while training.
 
     Returns:
@@ -88,7 +98,8 @@ def load_text_model(
         ValueError: an unknown name (listing the offline ones), an ``hf:`` model that is not
             available offline, missing packages (the message names the pip command), or a
             victim that must be trained while the cache is not writable (naming
-            ``AISEC_CACHE``).
+            ``AISEC_CACHE``), a spam victim whose corpus is not fetched (naming ``aisec data
+            fetch spam``), or embedding noise for a spam victim.
     """
     if not isinstance(name, str) or not name:
         raise ValueError(f"model name must be a non-empty string, got {name!r}")
@@ -103,6 +114,11 @@ def load_text_model(
         return HFTextClassifier(name)
     if name not in TEXT_MODELS:
         raise _unknown_text_model_error(name)
+    if name in SPAM_RECIPES and embedding_noise_std:
+        raise ValueError(
+            f"embedding_noise_std applies to the tweets victims, not to {name!r} (the spam "
+            "filters have no embedding-noise recipe)"
+        )
     cached = _load_verified(name, _checkpoint_path(name, embedding_noise_std), encoder, warn=True)
     if cached is not None:
         return cached
@@ -112,6 +128,8 @@ def load_text_model(
         cached = _load_verified(name, path, encoder, warn=False)  # trained while we waited?
         if cached is not None:
             return cached
+        if name in SPAM_RECIPES:
+            return _train_and_save_spam(name, path, encoder, progress)
         model = train_tweets_model(
             name, embedding_noise_std=embedding_noise_std, encoder=encoder, progress=progress
         )
@@ -129,9 +147,30 @@ def load_text_model(
     return model
 
 
+def _train_and_save_spam(
+    name: str, path: Path, encoder: MiniLMEncoder | None, progress: bool
+) -> TextClassifier:
+    """Train a spam victim and write its checkpoint (the caller holds the entry's lock)."""
+    model = train_spam_model(name, encoder=encoder, progress=progress)
+    meta: dict[str, Any]
+    if isinstance(model, LinearTextClassifier):
+        tensors, meta = model.to_tensors()
+    else:
+        tensors = {f"head.{k}": v for k, v in model.head.state_dict().items()}
+        meta = {"class_names": list(model.class_names), "max_length": model.max_length}
+    meta |= {
+        "name": name,
+        "embedding_noise_std": 0.0,
+        "test_accuracy": model.test_accuracy,
+        "ham_false_positive_rate": model.ham_false_positive_rate,
+    }
+    save_checkpoint(path, tensors, meta)
+    return model
+
+
 def _load_verified(
     name: str, path: Path, encoder: MiniLMEncoder | None, *, warn: bool
-) -> TokenClassifier | None:
+) -> TokenClassifier | LinearTextClassifier | None:
     """The cached victim at ``path`` if it verifies; else ``None`` (with a warning if ``warn``)."""
     if not checkpoint_exists(path):
         return None
@@ -143,10 +182,33 @@ def _load_verified(
         return None
 
 
-def _load_cached(name: str, path: Path, encoder: MiniLMEncoder | None) -> TokenClassifier:
+def _load_cached(
+    name: str, path: Path, encoder: MiniLMEncoder | None
+) -> TokenClassifier | LinearTextClassifier:
     tensors, meta = load_checkpoint(path)
+    if meta.get("name", name) != name:
+        raise CorruptCheckpointError(f"checkpoint {path} holds {meta.get('name')!r}, not {name!r}")
+    if name in ("spam-nb", "spam-tfidf"):
+        try:
+            linear = LinearTextClassifier.from_tensors(tensors, meta)
+        except (KeyError, TypeError, ValueError) as error:
+            raise CorruptCheckpointError(
+                f"checkpoint {path} does not fit {name}: {error}"
+            ) from error
+        linear.test_accuracy = meta.get("test_accuracy")
+        linear.ham_false_positive_rate = meta.get("ham_false_positive_rate")
+        return linear
     model: TokenClassifier
-    if name == "tweets-bow":
+    if name == "spam-minilm":
+        model = MiniLMClassifier(
+            meta["class_names"],
+            encoder=encoder,
+            max_length=int(meta["max_length"]),
+            warn_truncation=False,
+        )
+        load_model_weights(model.head, tensors, prefix="head.")
+        model.ham_false_positive_rate = meta.get("ham_false_positive_rate")
+    elif name == "tweets-bow":
         model = BowClassifier(meta["vocabulary"], meta["class_names"], dim=int(meta["dim"]))
         load_model_weights(model, tensors)
     else:

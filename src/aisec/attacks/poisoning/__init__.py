@@ -11,6 +11,10 @@ for the triggered test images that measure attack success.
   the signs renderer, so it survives viewpoint, lighting and blur (stop -> speed limit).
 * :class:`CleanLabel` (Turner et al., 2019): labels never change; target-class images are made
   hard to learn with an adversarial perturbation before the trigger is added.
+
+Spam filters (:mod:`aisec.attacks.poisoning.spam_dictionary`, Nelson et al. 2008): the
+dictionary attack (e-mails holding the attacker's whole dictionary, trained as spam) and the
+focused attack (e-mails holding words guessed from one target ham message).
 """
 
 from __future__ import annotations
@@ -18,6 +22,12 @@ from __future__ import annotations
 from aisec.attacks.poisoning.badnets import BadNets, Trigger
 from aisec.attacks.poisoning.base import PoisoningAttack, PoisonResult, TriggeredSet
 from aisec.attacks.poisoning.clean_label import CleanLabel, max_loss_perturbation
+from aisec.attacks.poisoning.spam_dictionary import (
+    attacker_dictionary,
+    dictionary_attack,
+    focused_attack,
+    guessed_words,
+)
 from aisec.attacks.poisoning.sticker import StickerBackdoor
 
 __all__ = [
@@ -28,5 +38,9 @@ __all__ = [
     "StickerBackdoor",
     "Trigger",
     "TriggeredSet",
+    "attacker_dictionary",
+    "dictionary_attack",
+    "focused_attack",
+    "guessed_words",
     "max_loss_perturbation",
 ]

@@ -53,6 +53,12 @@ class TextAttackResult:
         words_out_of_reach: slots after the victim's token window, which the victim never
             reads and the attack therefore left alone (0 when the text fits, or the victim has
             no known window).
+        words_added: word slots inserted (insertion attacks; not counted in
+            ``words_changed``).
+        words_deleted: slots emptied (each also counted in ``words_changed``).
+        insertions: the inserted texts as ``(gap, text)`` pairs, in the order inserted (gap
+            ``g`` is just before slot ``g`` of the original; see
+            :meth:`AttackText.insert <aisec.attacks.text.core.AttackText.insert>`).
     """
 
     original: str
@@ -71,6 +77,9 @@ class TextAttackResult:
     seconds: float
     gradients: int = 0
     words_out_of_reach: int = 0
+    words_added: int = 0
+    words_deleted: int = 0
+    insertions: tuple[tuple[int, str], ...] = ()
 
     @property
     def success(self) -> bool:
@@ -107,6 +116,7 @@ class AttackSummary:
         texts_beyond_window: examples longer than the victim's token window (their words after
             it were not attacked).
         words_out_of_reach: words after the window, over all examples.
+        mean_words_added: mean words inserted over successful attacks (NaN without one).
     """
 
     examples: int
@@ -123,6 +133,7 @@ class AttackSummary:
     mean_gradients: float = 0.0
     texts_beyond_window: int = 0
     words_out_of_reach: int = 0
+    mean_words_added: float = 0.0
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready dictionary."""
@@ -175,6 +186,7 @@ def summarize(results: Sequence[TextAttackResult], seconds: float = 0.0) -> Atta
         mean_gradients=_mean([float(r.gradients) for r in attacked]) if attacked else 0.0,
         texts_beyond_window=sum(r.words_out_of_reach > 0 for r in results),
         words_out_of_reach=sum(r.words_out_of_reach for r in results),
+        mean_words_added=_mean([float(r.words_added) for r in succeeded]),
     )
 
 
@@ -292,6 +304,9 @@ class TextAttack:
             seconds=time.perf_counter() - began,
             gradients=state.gradients,
             words_out_of_reach=0 if reach is None else len(original) - reach,
+            words_added=adversarial.words_added(original),
+            words_deleted=adversarial.words_deleted(original),
+            insertions=adversarial.insertions,
         )
 
     def run(

@@ -4,13 +4,14 @@ A constraint may restrict the slots a search may modify (:meth:`Constraint.modif
 before transforming: stopwords, named tokens, already-modified slots, the word budget) and may
 reject candidate texts (:meth:`Constraint.check`, applied after transforming and always
 against the *original* text: the fraction of words changed, word-embedding cosine, sentence
-similarity, edit distance, unchanged visible text). :meth:`Constraint.check` is also what the
-tests use to verify every returned example.
+similarity, edit distance, unchanged visible text, the number of words inserted).
+:meth:`Constraint.check` is also what the tests use to verify every returned example.
 """
 
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections.abc import Sequence
 from typing import Any, Protocol
 
@@ -18,10 +19,12 @@ from torch import Tensor
 
 from aisec.attacks.text.core import AttackText
 from aisec.attacks.text.unicode import visible_text
+from aisec.unicode import BIDI_CONTROLS, DELETION_CONTROLS
 
 __all__ = [
     "Constraint",
     "MaxWordEditDistance",
+    "MaxWordsAdded",
     "MaxWordsChanged",
     "NamedTokenModification",
     "RepeatModification",
@@ -157,6 +160,33 @@ class MaxWordsChanged(Constraint):
         return super().describe() | {"max_fraction": self.max_fraction}
 
 
+class MaxWordsAdded(Constraint):
+    """At most ``max_words`` word slots are inserted (:meth:`AttackText.words_added`).
+
+    Args:
+        max_words: an int >= 1.
+
+    Raises:
+        TypeError, ValueError: ``max_words`` is not an int >= 1.
+
+    Reference: Lowd, Meek, "Good Word Attacks on Statistical Spam Filters", CEAS 2005 (the
+    number of words added is the good-word attack's cost).
+    """
+
+    def __init__(self, max_words: int) -> None:
+        if isinstance(max_words, bool) or not isinstance(max_words, int):
+            raise TypeError(f"max_words must be an int, got {max_words!r}")
+        if max_words < 1:
+            raise ValueError(f"max_words must be >= 1, got {max_words}")
+        self.max_words = max_words
+
+    def check(self, original: AttackText, candidates: Sequence[AttackText]) -> list[bool]:
+        return [c.words_added(original) <= self.max_words for c in candidates]
+
+    def describe(self) -> dict[str, Any]:
+        return super().describe() | {"max_words": self.max_words}
+
+
 class WordEmbeddingCosine(Constraint):
     """Each changed word has cosine >= ``min_cosine`` with the word it replaced.
 
@@ -251,9 +281,62 @@ class MaxWordEditDistance(Constraint):
         return super().describe() | {"max_distance": self.max_distance}
 
 
+_BIDI_CLOSERS = frozenset("\u202c\u2069")  # pop directional formatting / isolate
+_BIDI_OPENERS = BIDI_CONTROLS & frozenset("\u202a\u202b\u202d\u202e\u2066\u2067\u2068")
+
+
 class VisibleTextUnchanged(Constraint):
-    """The candidate renders exactly as the original (:func:`visible_text`)."""
+    """The candidate renders exactly as the original (:func:`visible_text`).
+
+    A candidate whose changes are all *self-contained* word slots (bidi controls balanced
+    inside the slot, no deletion control erasing past the slot's start, no leading combining
+    mark, no insertion) renders as the original exactly when each changed slot renders, between
+    its two separators, as the original slot did: that local check costs the length of a word
+    instead of the whole text (e-mails are long). Any other candidate is checked on its whole
+    text.
+    """
 
     def check(self, original: AttackText, candidates: Sequence[AttackText]) -> list[bool]:
-        target = visible_text(original.text)
-        return [visible_text(c.text) == target for c in candidates]
+        target: str | None = None
+        out: list[bool] = []
+        for candidate in candidates:
+            changed = candidate.changed_indices(original)
+            if not candidate.insertions and all(
+                _self_contained(candidate.words[i]) for i in changed
+            ):
+                out.append(all(_renders_alike(original, candidate, i) for i in changed))
+                continue
+            if target is None:
+                target = visible_text(original.text)
+            out.append(visible_text(candidate.text) == target)
+        return out
+
+
+def _self_contained(word: str) -> bool:
+    """Whether the rendering of ``word`` cannot reach past its own slot."""
+    if word and unicodedata.combining(word[0]):
+        return False
+    depth = 0
+    kept = 0
+    for char in word:
+        if char in _BIDI_OPENERS:
+            depth += 1
+        elif char in _BIDI_CLOSERS:
+            depth -= 1
+            if depth < 0:
+                return False
+        elif char in DELETION_CONTROLS:
+            if kept == 0:
+                return False
+            kept -= 1
+        else:
+            kept += 1
+    return depth == 0
+
+
+def _renders_alike(original: AttackText, candidate: AttackText, index: int) -> bool:
+    """Slot ``index`` renders alike in both texts, with the separators around it."""
+    before, after = original.gaps[index], original.gaps[index + 1]
+    return visible_text(before + candidate.words[index] + after) == visible_text(
+        before + original.words[index] + after
+    )

@@ -14,6 +14,9 @@ window; later slots are never offered as modifiable) — and returns the best te
 - :class:`GradientGuidedGreedy` (white-box): rank slots and candidates by the first-order
   estimate of their effect (one gradient per accepted swap, HotFlip's estimate) and query only
   the few best-estimated candidates of each slot.
+- :class:`GreedyInsertion`: with an insertion transformation, insert at each step the piece
+  that raises the goal score most (good-word attacks, Lowd & Meek 2005), inside the victim's
+  token window.
 """
 
 from __future__ import annotations
@@ -24,12 +27,15 @@ from typing import Any
 
 from aisec.attacks.text.constraints import Constraint, SentenceSimilarity
 from aisec.attacks.text.core import AttackText, Evaluation, GoalState
+from aisec.attacks.text.insertion import InsertionTransformation
 from aisec.attacks.text.transformations import Transformation
+from aisec.attacks.text.window import TokenCounter, token_counter
 
 __all__ = [
     "PWWS",
     "BeamSearch",
     "GradientGuidedGreedy",
+    "GreedyInsertion",
     "GreedyWordImportance",
     "SearchContext",
     "SearchMethod",
@@ -75,6 +81,26 @@ class SearchContext:
         )
         self._cheap = [c for c in self.constraints if not isinstance(c, SentenceSimilarity)]
         self._encoder = [c for c in self.constraints if isinstance(c, SentenceSimilarity)]
+        self._window: tuple[TokenCounter, int] | bool | None = False  # False: not looked up
+
+    @property
+    def window(self) -> tuple[TokenCounter, int] | None:
+        """The victim's token counter and window length (``None``: no known window).
+
+        See :func:`~aisec.attacks.text.window.token_counter`; counting tokens is no query.
+        """
+        if self._window is False:
+            self._window = token_counter(self.state.model)
+        return self._window  # type: ignore[return-value]
+
+    def read_whole(self, texts: Sequence[AttackText]) -> list[AttackText]:
+        """The texts whose inserted text the victim reads entirely (all without a window)."""
+        window = self.window
+        if window is None or not texts:
+            return list(texts)
+        count, max_length = window
+        counts = count([t.prefix_through_insertions() for t in texts])
+        return [t for t, n in zip(texts, counts, strict=True) if n < max_length]
 
     def modifiable(self, current: AttackText) -> list[int]:
         """Slots of ``current`` inside the victim's window that every constraint lets change."""
@@ -112,14 +138,15 @@ class SearchContext:
         return kept
 
     def neighbours(self, current: AttackText, index: int) -> list[AttackText]:
-        """Acceptable texts that differ from ``current`` in slot ``index``."""
+        """Acceptable texts that differ from ``current`` in slot ``index`` (for an insertion
+        transformation: with one piece more at gap ``index``)."""
         return self.accept(self.cheap_neighbours(current, index), cheap_checked=True)
 
     def cheap_neighbours(self, current: AttackText, index: int) -> list[AttackText]:
-        """Texts that differ from ``current`` in slot ``index`` and pass every constraint but
-        sentence similarity (which needs an encoder pass per candidate)."""
-        options = self.transformation(current, index)
-        return self._passing([current.replace_word(index, o) for o in options], self._cheap)
+        """Texts that differ from ``current`` in slot ``index`` (:meth:`Transformation.neighbours
+        <aisec.attacks.text.transformations.Transformation.neighbours>`) and pass every
+        constraint but sentence similarity (which needs an encoder pass per candidate)."""
+        return self._passing(self.transformation.neighbours(current, index), self._cheap)
 
     def has_candidates(self, current: AttackText, index: int) -> bool:
         """Whether slot ``index`` has a candidate that the cheap constraints accept.
@@ -153,9 +180,20 @@ class SearchMethod:
         return {"search": type(self).__name__}
 
 
-def _best(texts: Sequence[AttackText], evals: Sequence[Evaluation]) -> tuple[AttackText, float]:
-    i = max(range(len(texts)), key=lambda k: evals[k].score)
-    return texts[i], evals[i].score
+Rank = tuple[float, float]
+"""``(score, log_score)`` of an :class:`Evaluation`: searches compare texts by it, so that a
+confident victim whose probabilities round to 0 or 1 still tells them apart."""
+
+
+def _best(texts: Sequence[AttackText], evals: Sequence[Evaluation]) -> tuple[AttackText, Rank]:
+    i = max(range(len(texts)), key=lambda k: evals[k].rank)
+    return texts[i], evals[i].rank
+
+
+def _gain(evaluation: Evaluation, base: Rank) -> Rank:
+    """How much ``evaluation`` raises the rank over ``base`` (0 where both logs are -inf)."""
+    log_gain = evaluation.log_score - base[1]
+    return (evaluation.score - base[0], log_gain if math.isfinite(log_gain) else 0.0)
 
 
 class GreedyWordImportance(SearchMethod):
@@ -188,13 +226,15 @@ class GreedyWordImportance(SearchMethod):
 
     def __call__(self, context: SearchContext) -> AttackText:
         current = context.original
-        score = context.evaluate([current])[0].score
+        score = context.evaluate([current])[0].rank
         slots = [i for i in context.modifiable(current) if context.has_candidates(current, i)]
         if not slots:
             return current
         deleted = [current.delete_word(i) for i in slots]
-        importance = [e.score - score for e in context.evaluate(deleted)]
-        order = [slots[k] for k in sorted(range(len(slots)), key=lambda k: -importance[k])]
+        importance = [_gain(e, score) for e in context.evaluate(deleted)]
+        order = [
+            slots[k] for k in sorted(range(len(slots)), key=lambda k: importance[k], reverse=True)
+        ]
         for index in order:
             if index not in context.modifiable(current):
                 continue
@@ -268,7 +308,7 @@ class GradientGuidedGreedy(SearchMethod):
 
     def __call__(self, context: SearchContext) -> AttackText:
         current = context.original
-        score = context.evaluate([current])[0].score
+        score = context.evaluate([current])[0].rank
         visited: set[int] = set()
         ranked = self._rank(context, current, visited)
         while ranked:
@@ -363,8 +403,8 @@ class PWWS(SearchMethod):
             candidates = context.neighbours(original, index)
             if not candidates:
                 continue
-            best, best_score = _best(candidates, context.evaluate(candidates))
-            best_words[index], gains[index] = best.words[index], best_score - base
+            best, best_rank = _best(candidates, context.evaluate(candidates))
+            best_words[index], gains[index] = best.words[index], best_rank[0] - base
         if not best_words:
             return original
         peak = max(saliency)
@@ -403,7 +443,7 @@ class BeamSearch(SearchMethod):
 
     def __call__(self, context: SearchContext) -> AttackText:
         best = context.original
-        best_score = context.evaluate([best])[0].score
+        best_score = context.evaluate([best])[0].rank
         beam = [best]
         while True:
             expansions: list[AttackText] = []
@@ -420,11 +460,139 @@ class BeamSearch(SearchMethod):
             winners = [c for c, e in zip(expansions, evals, strict=True) if e.success]
             if winners:
                 return context.most_similar(winners)
-            ranked = sorted(range(len(expansions)), key=lambda k: -evals[k].score)
-            if evals[ranked[0]].score <= best_score:
+            ranked = sorted(range(len(expansions)), key=lambda k: evals[k].rank, reverse=True)
+            if evals[ranked[0]].rank <= best_score:
                 return best
-            best, best_score = expansions[ranked[0]], evals[ranked[0]].score
+            best, best_score = expansions[ranked[0]], evals[ranked[0]].rank
             beam = [expansions[k] for k in ranked[: self.width]]
 
     def describe(self) -> dict[str, Any]:
         return super().describe() | {"width": self.width}
+
+
+class GreedyInsertion(SearchMethod):
+    """Greedy insertion: at each step, insert the piece that raises the goal score most.
+
+    Needs an :class:`~aisec.attacks.text.insertion.InsertionTransformation`. Every piece goes
+    to the same gap, the one the transformation's position names, so the added text is one
+    block. At each step every candidate (the current text with one more piece) that passes the
+    constraints is queried in one batch; the search stops at the first step with a successful
+    text (returning the most similar successful one), when no candidate raises the score
+    (unless ``require_gain`` is off), after ``max_steps`` steps, or when the query budget is
+    spent (the last step then queries only the candidates the budget allows, in order, and the
+    best text so far is returned).
+
+    A victim that reads only its first tokens must read what is inserted: when the victim's
+    token window is known (:func:`~aisec.attacks.text.window.token_counter`; counting tokens
+    is no query), the block moves to an earlier gap until ``max_steps`` copies of the longest
+    piece (failing that, one copy) end inside the window, and a candidate whose inserted text
+    would not be read whole is never queried.
+
+    Args:
+        max_steps: most pieces inserted.
+        require_gain: stop when the best candidate does not raise the score. With ``False``
+            the best candidate is inserted anyway; with an ordered
+            :class:`~aisec.attacks.text.insertion.InsertWords` (one candidate per step) this
+            is a passive attack: words in a fixed order, one query per word count, no feedback
+            used but success.
+
+    Raises:
+        TypeError, ValueError: ``max_steps`` is not an int >= 1; (when called) the
+            transformation is not an insertion.
+
+    Reference: Lowd, Meek, "Good Word Attacks on Statistical Spam Filters", CEAS 2005.
+    """
+
+    def __init__(self, max_steps: int = 10, *, require_gain: bool = True) -> None:
+        if isinstance(max_steps, bool) or not isinstance(max_steps, int):
+            raise TypeError(f"max_steps must be an int, got {max_steps!r}")
+        if max_steps < 1:
+            raise ValueError(f"max_steps must be >= 1, got {max_steps}")
+        self.max_steps = max_steps
+        self.require_gain = bool(require_gain)
+
+    def __call__(self, context: SearchContext) -> AttackText:
+        transformation = context.transformation
+        if not isinstance(transformation, InsertionTransformation):
+            raise TypeError(
+                "GreedyInsertion needs an insertion transformation (InsertWords or "
+                f"InsertSentences), got {type(transformation).__name__}"
+            )
+        current = context.original
+        first = context.evaluate([current])[0]
+        if first.success:
+            return current
+        score = first.rank
+        gap = self._gap(context, transformation)
+        for _ in range(self.max_steps):
+            candidates = context.read_whole(_distinct(context.cheap_neighbours(current, gap)))
+            candidates = _affordable(context.state, context.accept(candidates, cheap_checked=True))
+            if not candidates:
+                break
+            evals = context.evaluate(candidates)
+            winners = [c for c, e in zip(candidates, evals, strict=True) if e.success]
+            if winners:
+                return context.most_similar(winners)
+            best, best_score = _best(candidates, evals)
+            if self.require_gain and best_score <= score:
+                break
+            current, score = best, best_score
+        return current
+
+    def _gap(self, context: SearchContext, transformation: InsertionTransformation) -> int:
+        """The gap of the block: the position's, moved earlier until the victim reads it."""
+        original = context.original
+        gap = transformation.gap(original, context.reach)
+        window = context.window
+        pieces = transformation.all_pieces()
+        if window is None or not pieces:
+            return gap
+        count, max_length = window
+
+        def fits(block: str, at: int) -> bool:
+            return count([original.insert(at, block).prefix_through_insertions()])[0] < max_length
+
+        longest = max(pieces, key=len)
+        for block in (" ".join([longest] * self.max_steps), longest):
+            if fits(block, gap):
+                return gap
+            if not fits(block, 0):
+                continue
+            low, high = 0, gap  # fits at low, not at high
+            while high - low > 1:
+                middle = (low + high) // 2
+                low, high = (middle, high) if fits(block, middle) else (low, middle)
+            return low
+        return gap
+
+    def describe(self) -> dict[str, Any]:
+        return super().describe() | {
+            "max_steps": self.max_steps,
+            "require_gain": self.require_gain,
+        }
+
+
+def _distinct(texts: Sequence[AttackText]) -> list[AttackText]:
+    """``texts`` without repeated renderings (first kept)."""
+    seen: set[str] = set()
+    out: list[AttackText] = []
+    for text in texts:
+        if text.text not in seen:
+            seen.add(text.text)
+            out.append(text)
+    return out
+
+
+def _affordable(state: GoalState, texts: Sequence[AttackText]) -> list[AttackText]:
+    """The leading ``texts`` that the query budget left can evaluate (cached ones are free)."""
+    left = state.budget_left
+    if left is None:
+        return list(texts)
+    out: list[AttackText] = []
+    for text in texts:
+        if not state.is_cached(text.text):
+            if left == 0:
+                break
+            left -= 1
+        out.append(text)
+    return out

@@ -1,11 +1,13 @@
-"""Transformations: the candidate replacements of one word slot.
+"""Transformations: the candidate replacements of one word slot (insertions: see
+:mod:`aisec.attacks.text.insertion`).
 
 - :class:`WordSwapSynonym` — synonyms from a :class:`~aisec.attacks.text.synonyms.SynonymSource`
   (TextFooler, Jin et al. 2020; PWWS, Ren et al. 2019);
 - :class:`CharacterEdits` — one character swapped, substituted by a keyboard neighbour,
   deleted or inserted (DeepWordBug, Gao et al. 2018);
 - :class:`BadCharacters` — invisible characters, homoglyphs, bidi reorderings and deletion
-  controls (Boucher et al. 2022), all of which leave the rendered text unchanged.
+  controls (Boucher et al. 2022), all of which leave the rendered text unchanged;
+- :class:`DeleteWord` — the slot emptied.
 
 Randomized choices are seeded by ``(seed, word, slot)``, so an attack is reproducible.
 """
@@ -31,7 +33,7 @@ from aisec.attacks.text.unicode import (
     is_invisible,
 )
 
-__all__ = ["BadCharacters", "CharacterEdits", "Transformation", "WordSwapSynonym"]
+__all__ = ["BadCharacters", "CharacterEdits", "DeleteWord", "Transformation", "WordSwapSynonym"]
 
 _KEYBOARD_ROWS = ("qwertyuiop", "asdfghjkl", "zxcvbnm")
 
@@ -54,6 +56,11 @@ class Transformation:
     def __call__(self, text: AttackText, index: int) -> list[str]:
         """Candidate replacements for ``text.words[index]`` (never the word itself)."""
         raise NotImplementedError
+
+    def neighbours(self, text: AttackText, index: int) -> list[AttackText]:
+        """The candidate texts at ``index``: here ``text`` with slot ``index`` replaced by each
+        candidate of :meth:`__call__` (insertions override this; their ``index`` is a gap)."""
+        return [text.replace_word(index, candidate) for candidate in self(text, index)]
 
     def describe(self) -> dict[str, Any]:
         """JSON-ready description."""
@@ -87,6 +94,16 @@ class WordSwapSynonym(Transformation):
         return super().describe() | {"source": self.source.name}
 
 
+class DeleteWord(Transformation):
+    """Delete a word: the slot is emptied (the separators around it stay).
+
+    Reference: Morris et al., "TextAttack", EMNLP 2020 (word deletion as a transformation).
+    """
+
+    def __call__(self, text: AttackText, index: int) -> list[str]:
+        return [""] if text.words[index] else []
+
+
 class CharacterEdits(Transformation):
     """DeepWordBug's character edits of one position of a word.
 
@@ -115,7 +132,7 @@ class CharacterEdits(Transformation):
         self.kinds = tuple(kinds)
         self.max_candidates = max_candidates
         self.seed = seed
-        self.neighbours = _keyboard_neighbours()
+        self.keyboard = _keyboard_neighbours()
 
     def __call__(self, text: AttackText, index: int) -> list[str]:
         word = text.words[index]
@@ -129,7 +146,7 @@ class CharacterEdits(Transformation):
                 if kind == "swap" and i < n - 1 and word[i] != word[i + 1]:
                     edits.append(word[:i] + word[i + 1] + word[i] + word[i + 2 :])
                 elif kind == "substitute":
-                    options = self.neighbours.get(word[i].lower(), "")
+                    options = self.keyboard.get(word[i].lower(), "")
                     if options:
                         new = rng.choice(options)
                         new = new.upper() if word[i].isupper() else new

@@ -13,6 +13,9 @@ scores the flags against known poisoned indices.
 :class:`FeatureSqueezing` (Xu et al., 2018) detects adversarial *inputs* instead: the largest L1
 distance between the softmax on an input and on its squeezed versions; :func:`roc_auc` scores
 any detector's scores.
+
+:class:`RONI` (Nelson et al., 2009) screens a spam filter's new training mail: a message whose
+addition to small training sets lowers accuracy on trusted mail is rejected.
 """
 
 from __future__ import annotations
@@ -24,14 +27,30 @@ from aisec.defenses.detect.backdoor import (
     detection_metrics,
     penultimate_features,
 )
+from aisec.defenses.detect.roni import (
+    RONI,
+    CountLearner,
+    NaiveBayesLearner,
+    RoniMetric,
+    RoniResult,
+    SpamBayesLearner,
+    count_matrix,
+)
 from aisec.defenses.detect.spectral import spectral_signatures
 from aisec.defenses.detect.squeezing import FeatureSqueezing, roc_auc
 
 __all__ = [
+    "RONI",
     "BackdoorDetection",
+    "CountLearner",
     "DetectionMetrics",
     "FeatureSqueezing",
+    "NaiveBayesLearner",
+    "RoniMetric",
+    "RoniResult",
+    "SpamBayesLearner",
     "activation_clustering",
+    "count_matrix",
     "detection_metrics",
     "penultimate_features",
     "roc_auc",

@@ -20,7 +20,11 @@ CHAPTERS: tuple[Chapter, ...] = (
     Chapter("evasion", "Evasion attacks and worst-case robustness evaluation", run_evasion),
     Chapter("physical", "Physical attacks: stickers and patches that fool a camera", run_physical),
     Chapter("defenses", "Vision defenses, evaluated against adaptive attacks", run_defenses),
-    Chapter("text", "Text attacks and defenses: words, typos and invisible characters", run_text),
+    Chapter(
+        "text",
+        "Text attacks and defenses: words, typos, invisible characters and spam filters",
+        run_text,
+    ),
     Chapter(
         "poisoning", "Data poisoning: backdoors, their detection and removal", run_poisoning_chapter
     ),

@@ -1,8 +1,9 @@
-"""Tour chapter "text": word, character and Unicode attacks on tweet classifiers, and defenses.
+"""Tour chapter "text": attacks on tweet classifiers and spam filters, and their defenses.
 
 The plan (:data:`FULL`, or :data:`QUICK` in quick mode, with the tour's seed) runs through
 :func:`aisec.experiments.text.run_defenses`; this module only renders its result: the numbers,
-the attack table, one successful example per attack and the defense table.
+the attack table, one successful example per attack and the defense table. The spam section
+(:mod:`aisec.report.chapters.spam`) follows, with its own plan.
 """
 
 from __future__ import annotations
@@ -11,7 +12,9 @@ import math
 from dataclasses import replace
 from typing import Any
 
+from aisec.experiments.spam import SpamPlan
 from aisec.experiments.text import TextDefensesPlan, TextDefensesResult, run_defenses
+from aisec.report.chapters import spam
 from aisec.report.text import highlight
 from aisec.report.tour import ChapterContext, ChapterResult, Table
 
@@ -131,11 +134,20 @@ def render(result: TextDefensesResult, context: ChapterContext) -> ChapterResult
     return chapter
 
 
-def run_with_plan(plan: TextDefensesPlan, context: ChapterContext) -> ChapterResult:
-    """Run the chapter with ``plan`` (the tour uses :func:`plan_for`; tests a tiny plan)."""
-    return render(run_defenses(plan), context)
+def run_with_plan(
+    plan: TextDefensesPlan, context: ChapterContext, spam_plan: SpamPlan | None = None
+) -> ChapterResult:
+    """Run the chapter with ``plan`` and, when given, the spam section with ``spam_plan``.
+
+    The tour uses :func:`plan_for` and :func:`aisec.report.chapters.spam.plan_for`; tests use
+    tiny plans.
+    """
+    chapter = render(run_defenses(plan), context)
+    if spam_plan is not None:
+        spam.run_spam_section(chapter, spam_plan, context)
+    return chapter
 
 
 def run_text(context: ChapterContext) -> ChapterResult:
-    """Attack the tweet victims with every recipe; measure the sanitizer and the defenses."""
-    return run_with_plan(plan_for(context), context)
+    """Attack the tweet victims and the spam filters; measure the defenses of both."""
+    return run_with_plan(plan_for(context), context, spam.plan_for(context))

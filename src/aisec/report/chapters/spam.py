@@ -83,8 +83,32 @@ def targets_missed(numbers: dict[str, Any]) -> list[str]:
             continue  # not measured in this plan
         reached = value >= threshold if comparison == ">=" else value <= threshold
         if not reached:
-            missed.append(f"{meaning}: measured {100 * value:.1f}%")
+            missed.append(f"{meaning}: measured {100 * value:.1f}%{_context(key, numbers)}")
     return missed
+
+
+def _context(key: str, numbers: dict[str, Any]) -> str:
+    """What a reader needs next to a missed target (the bound it runs into, the contrast)."""
+
+    def pct(name: str) -> str | None:
+        value = numbers.get(name)
+        return None if not isinstance(value, (int, float)) else f"{100 * value:.1f}%"
+
+    if key.endswith("good-words.success_rate"):
+        ceiling = pct(key.replace("success_rate", "ceiling"))
+        if ceiling is not None:
+            return f" (no insertion of as many words can do better than {ceiling} here)"
+    if key == "poisoning.naive-bayes.poisoned.ham_misclassified":
+        missed = pct("poisoning.naive-bayes.poisoned.spam_missed")
+        spambayes = pct("poisoning.spambayes.poisoned.ham_misclassified")
+        parts = []
+        if missed is not None:
+            parts.append(f"it lets {missed} of spam through instead")
+        if spambayes is not None:
+            parts.append(f"the SpamBayes-style filter misclassifies {spambayes} of ham")
+        if parts:
+            return " (" + "; ".join(parts) + ")"
+    return ""
 
 
 def _summary(result: SpamResult) -> str:

@@ -92,6 +92,11 @@ def test_dictionary_poisoning_and_roni(result: SpamResult) -> None:
     focused = poisoning.focused["spambayes"]
     assert focused.blocked.total <= TINY.focused_targets
     assert focused.n_poison == poisoning.n_poison
+    # RONI attacked adaptively: the focused e-mails go through RONI before training.
+    screened, rejected = poisoning.focused_roni["spambayes"]
+    assert rejected.total == TINY.focused_targets * poisoning.n_poison
+    assert screened.blocked.total == focused.blocked.total
+    assert screened.blocked.count <= focused.blocked.count or rejected.count == 0
 
 
 def test_defenses_are_attacked_adaptively(result: SpamResult) -> None:

@@ -53,6 +53,8 @@ RESULTS: dict[str, Any] = {
         (41.7, "s", "42 s"),
         (None, "pct", "n/a"),
         (float("nan"), "f2", "n/a"),
+        ("yankee critics sucks", "str", "yankee critics sucks"),
+        (None, "str", "n/a"),
     ],
 )
 def test_format_value(value: Any, fmt: str, expected: str) -> None:
@@ -66,6 +68,10 @@ def test_format_value_rejects_bad_formats_and_non_numbers() -> None:
         format_value({"a": 1}, "f2")
     with pytest.raises(TypeError, match="expected a number"):
         format_value(True, "int")
+    with pytest.raises(TypeError, match="expects a string"):
+        format_value(0.5, "str")
+    with pytest.raises(ValueError, match="Markdown"):
+        format_value("<b>x</b>", "str")
 
 
 def test_lookup_exact_nested_list_and_chapter_fields() -> None:

@@ -430,6 +430,9 @@ class SpamPoisoningOutcome:
         focused: filter -> the focused attack on the target ham messages.
         roni: filter -> RONI's screening of the poisoned training mail.
         roni_filter: filter -> the filter retrained on the mail RONI kept, on the test mail.
+        focused_roni: filter -> the focused attack when RONI screens its e-mails first (the
+            attack that knows RONI: each e-mail changes little), and the share of its e-mails
+            RONI rejected.
     """
 
     dictionary: dict[str, PoisoningEffect]
@@ -438,6 +441,7 @@ class SpamPoisoningOutcome:
     focused: dict[str, FocusedAttackEffect]
     roni: dict[str, RoniScreening] = field(default_factory=dict)
     roni_filter: dict[str, SpamFilterRates] = field(default_factory=dict)
+    focused_roni: dict[str, tuple[FocusedAttackEffect, Rate]] = field(default_factory=dict)
 
     def rows(self) -> list[dict[str, Any]]:
         """One row per filter: clean, poisoned (and RONI for naive Bayes)."""
@@ -475,14 +479,19 @@ class SpamPoisoningOutcome:
 
     def focused_rows(self) -> list[dict[str, Any]]:
         """One row per filter: target ham blocked by its focused attack."""
-        return [
-            {
+        rows: list[dict[str, Any]] = []
+        for name, effect in self.focused.items():
+            row: dict[str, Any] = {
                 "filter": name,
                 "target ham blocked": effect.blocked,
                 "attack e-mails per target": effect.n_poison,
             }
-            for name, effect in self.focused.items()
-        ]
+            if name in self.focused_roni:
+                screened, rejected = self.focused_roni[name]
+                row["blocked with RONI screening"] = screened.blocked
+                row["attack e-mails RONI rejected"] = rejected
+            rows.append(row)
+        return rows
 
     def to_dict(self) -> dict[str, Any]:
         """JSON of every measurement."""
@@ -493,6 +502,10 @@ class SpamPoisoningOutcome:
             "focused": {k: v.to_dict() for k, v in self.focused.items()},
             "roni": {k: v.to_dict() for k, v in self.roni.items()},
             "roni_filter": {k: v.to_dict() for k, v in self.roni_filter.items()},
+            "focused_roni": {
+                k: {"effect": effect.to_dict(), "rejected": rejected.to_dict()}
+                for k, (effect, rejected) in self.focused_roni.items()
+            },
         }
 
 
@@ -609,6 +622,10 @@ class SpamResult:
                 out[f"poisoning.focused.{name}.targets"] = focused.blocked.total
                 if focused.not_ham is not None:
                     out[f"poisoning.focused.{name}.not_ham"] = focused.not_ham.value
+                if name in poisoning.focused_roni:
+                    screened, rejected = poisoning.focused_roni[name]
+                    out[f"poisoning.focused.{name}.roni_blocked"] = screened.blocked.value
+                    out[f"poisoning.focused.{name}.roni_rejected"] = rejected.value
             for name, roni in poisoning.roni.items():
                 out[f"roni.{name}.attack_rejected"] = roni.attack_rejected.value
                 out[f"roni.{name}.ham_rejected"] = roni.ham_rejected.value
@@ -820,10 +837,15 @@ def _poisoning(
         )
     focused: dict[str, FocusedAttackEffect] = {}
     targets = _sample(_split(test, _HAM), plan.focused_targets, plan.seed + 2)
+    focused_roni: dict[str, tuple[FocusedAttackEffect, Rate]] = {}
     for name in plan.focused_filters if targets else ():
         focused[name] = _focused(
             plan, name, clean_models[name], train_texts, train_labels, targets, n_poison
         )
+        if name in plan.roni_filters:
+            focused_roni[name] = _focused_through_roni(
+                plan, name, clean_models[name], train_texts, train_labels, targets, n_poison
+            )
     screenings: dict[str, RoniScreening] = {}
     screened: dict[str, SpamFilterRates] = {}
     for name in plan.roni_filters:
@@ -837,6 +859,7 @@ def _poisoning(
         focused=focused,
         roni=screenings,
         roni_filter=screened,
+        focused_roni=focused_roni,
     )
 
 
@@ -868,6 +891,66 @@ def _focused(
     return focused_attack_effect(clean, retrain, targets, attack, ham_cutoff=_ham_cutoff(name))
 
 
+def _focused_through_roni(
+    plan: SpamPlan,
+    name: str,
+    clean: TextClassifier,
+    train_texts: list[str],
+    train_labels: np.ndarray,
+    targets: list[str],
+    n_poison: int,
+) -> tuple[FocusedAttackEffect, Rate]:
+    """The focused attack when RONI screens the attack e-mails first (RONI, attacked adaptively).
+
+    Each target's e-mails go through RONI (its verdict on a message does not depend on the
+    other candidates: the small training sets are drawn from the trusted mail, shared by all
+    candidates); the filter is retrained on the ones it keeps. Returns the effect and the
+    share of attack e-mails RONI rejected.
+    """
+    trusted_index, _ = _trusted_split(plan, len(train_texts))
+    trusted = [train_texts[i] for i in trusted_index]
+    trusted_labels = train_labels[trusted_index]
+    roni = _roni_for(plan, name)
+    rejected = [0, 0]  # rejected, screened
+
+    def attack(target: str) -> list[str]:
+        emails = focused_attack(
+            target, n_poison, known_fraction=plan.focused_known_fraction, seed=plan.seed
+        )
+        verdict = roni.screen(
+            emails, [_SPAM] * len(emails), trusted, trusted_labels, seed=plan.seed
+        )
+        rejected[0] += int(verdict.rejected.sum())
+        rejected[1] += len(emails)
+        kept = [e for e, out in zip(emails, verdict.rejected.tolist(), strict=True) if not out]
+        return kept
+
+    fit = _fit(name)
+
+    def retrain(emails: Sequence[str]) -> TextClassifier:
+        if isinstance(clean, SpamBayesClassifier):
+            return clean.updated(list(emails), [_SPAM] * len(emails))
+        model: TextClassifier = fit(
+            [*train_texts, *emails], [*train_labels.tolist(), *([_SPAM] * len(emails))]
+        )
+        return model
+
+    effect = focused_attack_effect(clean, retrain, targets, attack, ham_cutoff=_ham_cutoff(name))
+    return effect, Rate(rejected[0], rejected[1])
+
+
+def _trusted_split(plan: SpamPlan, n_train: int) -> tuple[np.ndarray, np.ndarray]:
+    """Indices of the training mail the defender trusts (a seeded sample) and of the rest."""
+    order = np.random.default_rng(plan.seed).permutation(n_train)
+    return np.sort(order[: plan.roni_trusted]), np.sort(order[plan.roni_trusted :])
+
+
+def _roni_for(plan: SpamPlan, name: str) -> RONI:
+    """RONI with the plan's settings, for the filter ``name`` (its count-based learner)."""
+    learner = SpamBayesLearner() if name == "spambayes" else NaiveBayesLearner()
+    return RONI(learner, train_size=plan.roni_train_size, threshold=plan.roni_threshold)
+
+
 def _roni(
     plan: SpamPlan,
     name: str,
@@ -882,10 +965,7 @@ def _roni(
     mail read and labelled by hand); the rest of the training mail and the attack e-mails are
     the candidates.
     """
-    rng = np.random.default_rng(plan.seed)
-    order = rng.permutation(len(train_texts))
-    trusted_index = np.sort(order[: plan.roni_trusted])
-    candidate_index = np.sort(order[plan.roni_trusted :])
+    trusted_index, candidate_index = _trusted_split(plan, len(train_texts))
     trusted = [train_texts[i] for i in trusted_index]
     trusted_labels = train_labels[trusted_index]
     candidates = [train_texts[i] for i in candidate_index] + poison
@@ -894,9 +974,7 @@ def _roni(
     )
     is_attack = np.zeros(len(candidates), dtype=bool)
     is_attack[len(candidate_index) :] = True
-    learner = SpamBayesLearner() if name == "spambayes" else NaiveBayesLearner()
-    roni = RONI(learner, train_size=plan.roni_train_size, threshold=plan.roni_threshold)
-    result: RoniResult = roni.screen(
+    result: RoniResult = _roni_for(plan, name).screen(
         candidates, candidate_labels, trusted, trusted_labels, seed=plan.seed
     )
     screening = roni_screening(result, is_attack, candidate_labels)

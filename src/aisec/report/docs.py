@@ -15,7 +15,8 @@ chapter's other fields (``seconds``). Formats:
 * ``pct``: a fraction as a percentage with one decimal (``0.125`` -> ``12.5%``);
 * ``f2`` / ``f3``: a number with two / three decimals;
 * ``int``: a number rounded to an integer;
-* ``s``: seconds with no decimals (``12.3`` -> ``12 s``).
+* ``s``: seconds with no decimals (``12.3`` -> ``12 s``);
+* ``str``: a string as it is (a trigger phrase, a word; no Markdown or HTML is allowed in it).
 
 A missing value (``null`` in the JSON, e.g. a rate over zero examples) is written ``n/a``.
 
@@ -62,7 +63,7 @@ __all__ = [
     "sync_includes",
 ]
 
-FORMATS = ("pct", "f2", "f3", "int", "s")
+FORMATS = ("pct", "f2", "f3", "int", "s", "str")
 MARKER = re.compile(r"<!-- r:(?P<spec>[^\n]*?) -->(?P<value>[^\n]*?)<!-- /r -->")
 _FENCE = re.compile(r"^(?P<fence>```|~~~)[^\n]*\n.*?^(?P=fence)[ \t]*$", re.M | re.S)
 _MISSING = "n/a"
@@ -103,20 +104,28 @@ def format_value(value: Any, fmt: str) -> str:
     """Render one number in a marker format.
 
     Args:
-        value: an ``int``/``float`` (or ``None`` for a missing value, rendered ``n/a``).
+        value: an ``int``/``float`` (or ``None`` for a missing value, rendered ``n/a``); a
+            ``str`` for the ``str`` format.
         fmt: one of :data:`FORMATS`.
 
     Returns:
         The text to put between the markers.
 
     Raises:
-        ValueError: unknown format.
-        TypeError: the value is not a number (a dict, a string, a bool).
+        ValueError: unknown format, or a string that would break the marker or the page.
+        TypeError: the value is not a number (a dict, a string, a bool), or not a string for
+            the ``str`` format.
     """
     if fmt not in FORMATS:
         raise ValueError(f"unknown format {fmt!r}; expected one of {list(FORMATS)}")
     if value is None:
         return _MISSING
+    if fmt == "str":
+        if not isinstance(value, str):
+            raise TypeError(f"the str format expects a string, got {type(value).__name__}")
+        if any(c in value for c in "<>`*_[]\n|"):
+            raise ValueError(f"{value!r:.60} holds characters that Markdown would interpret")
+        return value
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise TypeError(f"expected a number, got {type(value).__name__} {value!r:.60}")
     number = float(value)

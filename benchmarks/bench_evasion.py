@@ -1,16 +1,19 @@
 """Evasion attacks: aisec against a plain PyTorch loop, ART, Foolbox and torchattacks.
 
-Three measurements in one run, on the signs CNN of the model zoo (L∞, eps = 8/255):
+Four measurements in one run, on the signs CNN of the model zoo (L∞), each row with its peak
+memory (``benchmarks/_memory.py``):
 
 1. **PGD speed** — 20 steps of 2/255 from the clean point (no random start, so every
    implementation computes the same iterates) on a batch of 256: aisec, a plain hand-written
    PyTorch loop (the model's own forward and backward passes and nothing else), ART, Foolbox
    and torchattacks. Median wall time of several interleaved repeats, as a ratio to the loop.
    aisec stops optimising a point once it is adversarial; the same run at eps = 0, where no
-   point can fall, measures the cost per step without that saving.
+   point can fall, measures the cost per step without that saving (APGD-CE too).
 2. **APGD-CE** — aisec against torchattacks' APGD at the same number of steps: robust accuracy
    and time.
-3. **Worst-case robust accuracy** — :func:`aisec.evaluate.evaluate_robustness` (APGD-CE,
+3. **Square's cost per query** — aisec's Square at eps = 2/255 against a replay of the bare
+   forward passes it made (same batch sizes, the model alone).
+4. **Worst-case robust accuracy** — :func:`aisec.evaluate.evaluate_robustness` (APGD-CE,
    APGD-T, Square) against torchattacks' ``AutoAttack(version="standard")`` on the same points.
 
 The reference libraries are optional (``pip install -e .[bench]``; torchattacks with
@@ -40,14 +43,21 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from aisec.attacks import APGD, PGD
+from aisec.attacks import APGD, PGD, SquareAttack
+from aisec.attacks.base import CPU_FORWARD_ROWS
 from aisec.evaluate import default_suite, evaluate_robustness
 from aisec.threat import ThreatModel, parse_eps
 
+try:
+    from benchmarks._memory import peak_memory_mib
+except ImportError:  # run as a script: benchmarks/ is on sys.path
+    from _memory import peak_memory_mib  # type: ignore[no-redef]
+
 RESULTS = Path(__file__).resolve().parent / "results"
-SECTIONS = ("pgd", "pgd_overhead", "apgd", "autoattack")
+SECTIONS = ("pgd", "pgd_overhead", "apgd", "square", "autoattack")
 EPS = 8 / 255
 STEP = 2 / 255
+SQUARE_EPS = 2 / 255  # most points survive Square here: the common case on a robust model
 
 
 @dataclass(frozen=True)
@@ -63,6 +73,8 @@ class Config:
     n_autoattack: int
     stand_in: bool
     square_queries: int = 5000
+    square_bench_queries: int = 1000
+    square_repeats: int = 3
     autoattack_eps: tuple[float, ...] = (8 / 255, 2 / 255)
     only: tuple[str, ...] = ()
 
@@ -75,11 +87,11 @@ def _parse(argv: list[str]) -> Config:
     parser.add_argument("--repeats", type=int, default=9, help="timed PGD repeats (median)")
     parser.add_argument("--apgd-steps", type=int, default=100)
     parser.add_argument("--apgd-repeats", type=int, default=1)
-    parser.add_argument("--n-autoattack", type=int, default=300, help="points for section 3")
+    parser.add_argument("--n-autoattack", type=int, default=300, help="points for sections 3 and 4")
     parser.add_argument(
         "--autoattack-eps",
         default="8/255,2/255",
-        help="comma-separated L∞ budgets for section 3 (the smaller one leaves robust points)",
+        help="comma-separated L∞ budgets for section 4 (the smaller one leaves robust points)",
     )
     parser.add_argument(
         "--stand-in",
@@ -90,8 +102,8 @@ def _parse(argv: list[str]) -> Config:
     parser.add_argument(
         "--only",
         default="",
-        help="comma-separated sections to re-run (pgd, pgd_overhead, apgd, autoattack); the "
-        "others are kept from the existing results/evasion.json",
+        help=f"comma-separated sections to re-run ({', '.join(SECTIONS)}); the others are kept "
+        "from the existing results/evasion.json",
     )
     args = parser.parse_args(argv)
     only = tuple(part for part in args.only.split(",") if part)
@@ -110,6 +122,8 @@ def _parse(argv: list[str]) -> Config:
             48,
             args.stand_in,
             100,
+            square_bench_queries=50,
+            square_repeats=1,
             autoattack_eps=budgets[:1],
             only=only,
         )
@@ -218,6 +232,9 @@ def _pgd_contestants(
     contestants["plain PyTorch loop"] = lambda: plain_pgd(model, x, y, eps, STEP, steps)
     attack = PGD(ThreatModel("linf", eps), steps=steps, step_size=STEP, random_start=False)
     contestants["aisec"] = lambda: attack(model, x, y).x_adv
+    if eps == 0:  # one forward and one backward pass per step too: its cost per step
+        apgd = APGD(ThreatModel("linf", eps), steps=steps, loss="ce", seed=0)
+        contestants[f"aisec APGD-CE ({steps} steps)"] = lambda: apgd(model, x, y).x_adv
 
     try:
         from art.attacks.evasion import ProjectedGradientDescentPyTorch
@@ -283,18 +300,23 @@ def bench_pgd(
     times: dict[str, list[float]] = {name: [] for name in contestants}
     accuracy: dict[str, float] = {}
     failed: dict[str, str] = {}
-    for name, run in contestants.items():  # warm-up, and the accuracy check
+    peaks: dict[str, float | None] = {}
+    for name, run in contestants.items():  # warm-up, the accuracy check and the peak memory
         try:
-            accuracy[name] = _accuracy(model, run().to(x.device), y)
+            x_adv, peaks[name] = peak_memory_mib(run, x.device)
+            accuracy[name] = _accuracy(model, x_adv.to(x.device), y)
         except Exception as error:
             failed[name] = f"{type(error).__name__}: {error}"
     for name in failed:
         contestants.pop(name)
         times.pop(name)
-    for _ in range(config.repeats):
-        for name, run in contestants.items():
+    names = list(contestants)
+    for repeat in range(config.repeats):
+        # Each repeat starts with the next implementation, so no one always runs in the same
+        # position of the round (right after the same neighbour, or first after a pause).
+        for name in names[repeat % len(names) :] + names[: repeat % len(names)]:
             start = time.perf_counter()
-            run()
+            contestants[name]()
             times[name].append(time.perf_counter() - start)
     plain = statistics.median(times["plain PyTorch loop"])
     rows = [
@@ -304,6 +326,7 @@ def bench_pgd(
             "min_s": min(t),
             "ratio_to_plain": statistics.median(t) / plain,
             "robust_accuracy": accuracy[name],
+            "peak_mib": peaks[name],
         }
         for name, t in times.items()
     ]
@@ -339,15 +362,20 @@ def bench_apgd(model: nn.Module, x: Tensor, y: Tensor, config: Config) -> dict[s
     for name, run in runs.items():
         times = []
         x_adv = x
-        for _ in range(config.apgd_repeats):
+        peak: float | None = None
+        for repeat in range(config.apgd_repeats):
             start = time.perf_counter()
-            x_adv = run()
+            if repeat == 0:
+                x_adv, peak = peak_memory_mib(run, x.device)
+            else:
+                x_adv = run()
             times.append(time.perf_counter() - start)
         rows.append(
             {
                 "implementation": name,
                 "median_s": statistics.median(times),
                 "robust_accuracy": _accuracy(model, x_adv, y),
+                "peak_mib": peak,
             }
         )
     if len(rows) == 2:
@@ -358,6 +386,90 @@ def bench_apgd(model: nn.Module, x: Tensor, y: Tensor, config: Config) -> dict[s
         "repeats": config.apgd_repeats,
         "rows": rows,
         "skipped": skipped,
+    }
+
+
+class _BatchRecorder(nn.Module):
+    """The model, noting the batch size of every forward pass made through it."""
+
+    def __init__(self, model: nn.Module) -> None:
+        super().__init__()
+        self.model = model
+        self.sizes: list[int] = []
+
+    def forward(self, x: Tensor) -> Tensor:
+        self.sizes.append(int(x.shape[0]))
+        out: Tensor = self.model(x)
+        return out
+
+
+def bench_square(model: nn.Module, x: Tensor, y: Tensor, config: Config) -> dict[str, Any]:
+    """Section 3: Square alone against the bare forward passes it makes, replayed.
+
+    One recorded run notes the batch size of every forward pass Square asks for (the clean
+    pass, each query on the points still robust, the final check). The baseline replays exactly
+    those passes on the model alone, under ``torch.no_grad``, with nothing else, as whole batches
+    and in the pieces aisec cuts them into on this device (``EvasionAttack.forward_rows``): the
+    ratio to the whole batches is what a query costs against a bare forward pass of the same
+    batch. Interleaved repeats, median.
+    """
+    threat = ThreatModel("linf", SQUARE_EPS)
+    with torch.no_grad():
+        correct = model(x).argmax(dim=1) == y
+    x, y = x[correct], y[correct]
+    attack = SquareAttack(threat, n_queries=config.square_bench_queries, p_init=0.8, seed=0)
+    recording = SquareAttack(threat, n_queries=config.square_bench_queries, p_init=0.8, seed=0)
+    recording.forward_rows = max(int(x.shape[0]), 1)  # whole batches: the calls Square makes
+    recorder = _BatchRecorder(model)
+    recorded = recording(recorder, x, y)
+    sizes = recorder.sizes
+    piece = CPU_FORWARD_ROWS if x.device.type == "cpu" else None
+
+    def replay(rows: int | None) -> Callable[[], None]:
+        def run() -> None:
+            with torch.no_grad():
+                for size in sizes:
+                    for part in x[:size].split(rows or size):
+                        model(part)
+
+        return run
+
+    runs: dict[str, Callable[[], Any]] = {
+        "aisec Square": lambda: attack(model, x, y),
+        "bare forward passes, whole batches": replay(None),
+    }
+    if piece is not None:
+        runs[f"bare forward passes, in pieces of {piece} rows"] = replay(piece)
+    peaks = {name: peak_memory_mib(run, x.device)[1] for name, run in runs.items()}  # warm-up
+    times: dict[str, list[float]] = {name: [] for name in runs}
+    names = list(runs)
+    for repeat in range(config.square_repeats):
+        for name in names[repeat % len(names) :] + names[: repeat % len(names)]:
+            start = time.perf_counter()
+            runs[name]()
+            times[name].append(time.perf_counter() - start)
+    medians = {name: statistics.median(t) for name, t in times.items()}
+    whole_s = medians["bare forward passes, whole batches"]
+    rows = sum(sizes)
+    return {
+        "eps": SQUARE_EPS,
+        "n": int(x.shape[0]),
+        "n_queries": config.square_bench_queries,
+        "repeats": config.square_repeats,
+        "forward_passes": len(sizes),
+        "forward_rows": rows,
+        "piece_rows": piece,
+        "robust_accuracy": float((~recorded.success).float().mean()),
+        "rows": [
+            {
+                "implementation": name,
+                "median_s": seconds,
+                "ms_per_1000_rows": 1e6 * seconds / rows,
+                "ratio_to_forward": seconds / whole_s,
+                "peak_mib": peaks[name],
+            }
+            for name, seconds in medians.items()
+        ],
     }
 
 
@@ -395,11 +507,14 @@ def _published_autoattack(model: nn.Module, eps: float, num_classes: int) -> Any
 def bench_autoattack(
     model: nn.Module, num_classes: int, x: Tensor, y: Tensor, eps: float, config: Config
 ) -> dict[str, Any]:
-    """Section 3: worst-case robust accuracy, aisec's suite against AutoAttack (torchattacks)."""
+    """Section 4: worst-case robust accuracy, aisec's suite against AutoAttack (torchattacks)."""
     threat = ThreatModel("linf", eps)
     suite = default_suite(threat, num_classes=num_classes, n_queries=config.square_queries)
     start = time.perf_counter()
-    report = evaluate_robustness(model, x, y, threat, suite, batch_size=256, warn=False)
+    report, ours_peak = peak_memory_mib(
+        lambda: evaluate_robustness(model, x, y, threat, suite, batch_size=256, warn=False),
+        x.device,
+    )
     ours_s = time.perf_counter() - start
     out: dict[str, Any] = {
         "eps": eps,
@@ -408,6 +523,7 @@ def bench_autoattack(
         "aisec": {
             "robust_accuracy": report.robust_accuracy,
             "time_s": ours_s,
+            "peak_mib": ours_peak,
             "stages": [stage.to_dict() for stage in report.stages],
             "warnings": report.warnings,
         },
@@ -433,7 +549,12 @@ def bench_autoattack(
             parts = attack._autoattack.attacks if hasattr(attack, "_autoattack") else attack.attacks
             parts[-1].n_queries = config.square_queries
         start = time.perf_counter()
-        x_ref = torch.cat([attack(x[i : i + 256], y[i : i + 256]) for i in range(0, len(y), 256)])
+        x_ref, peak = peak_memory_mib(
+            lambda attack=attack: torch.cat(
+                [attack(x[i : i + 256], y[i : i + 256]) for i in range(0, len(y), 256)]
+            ),
+            x.device,
+        )
         seconds = time.perf_counter() - start
         with torch.no_grad():
             pred = torch.cat(
@@ -444,6 +565,7 @@ def bench_autoattack(
         out["references"][name] = {
             "robust_accuracy": accuracy,
             "time_s": seconds,
+            "peak_mib": peak,
             "gap_points": 100 * (report.robust_accuracy - accuracy),
             "time_ratio": ours_s / seconds,
             "robust_only_aisec": int((report.robust & ~robust).sum()),
@@ -474,7 +596,8 @@ def _markdown(results: dict[str, Any]) -> str:
     lines += [
         f"## PGD: {pgd['steps']} steps of 2/255, no random start, batch {pgd['batch']}",
         "",
-        f"Median of {pgd['repeats']} interleaved repeats after a warm-up run, on {pgd['batch']} "
+        f"Median of {pgd['repeats']} interleaved repeats (each starting with the next "
+        f"implementation) after a warm-up run, on {pgd['batch']} "
         "test signs the model classifies correctly (so that no implementation saves work by "
         "skipping misclassified points); the ratio is to the plain PyTorch loop. aisec keeps the "
         "first adversarial iterate of each point and stops optimising it there; the others run "
@@ -503,15 +626,19 @@ def _markdown(results: dict[str, Any]) -> str:
         "aisec stops optimising each point once it is misclassified; torchattacks runs every "
         "point for all steps.",
         "",
-        "| implementation | time (s) | robust accuracy |",
-        "|---|---:|---:|",
+        "| implementation | time (s) | robust accuracy | peak memory (MiB) |",
+        "|---|---:|---:|---:|",
     ]
     for row in apgd["rows"]:
         lines.append(
-            f"| {row['implementation']} | {row['median_s']:.2f} | {row['robust_accuracy']:.1%} |"
+            f"| {row['implementation']} | {row['median_s']:.2f} | {row['robust_accuracy']:.1%} "
+            f"| {_mib(row)} |"
         )
     if "time_ratio" in apgd["rows"][0]:
         lines += ["", f"Time ratio aisec / torchattacks: {apgd['rows'][0]['time_ratio']:.2f}."]
+    square = results.get("square")
+    if square is not None:
+        lines += _square_section(square)
     for auto in results["autoattack"]:
         lines += [
             "",
@@ -524,18 +651,19 @@ def _markdown(results: dict[str, Any]) -> str:
             "standard settings built from torchattacks' parts. Clean accuracy "
             f"{auto['clean_accuracy']:.1%}.",
             "",
-            "| evaluation | robust accuracy | time (s) | aisec − reference | aisec time ratio |",
-            "|---|---:|---:|---:|---:|",
+            "| evaluation | robust accuracy | time (s) | peak memory (MiB) | aisec − reference "
+            "| aisec time ratio |",
+            "|---|---:|---:|---:|---:|---:|",
             f"| aisec evaluate_robustness | {auto['aisec']['robust_accuracy']:.1%} "
-            f"| {auto['aisec']['time_s']:.1f} | | |",
+            f"| {auto['aisec']['time_s']:.1f} | {_mib(auto['aisec'])} | | |",
         ]
         for name, ref in auto["references"].items():
             lines.append(
-                f"| {name} | {ref['robust_accuracy']:.1%} | {ref['time_s']:.1f} "
+                f"| {name} | {ref['robust_accuracy']:.1%} | {ref['time_s']:.1f} | {_mib(ref)} "
                 f"| {ref['gap_points']:+.1f} points | {ref['time_ratio']:.2f} |"
             )
         for name, why in auto["skipped"].items():
-            lines.append(f"| {name} | skipped: {why} | | | |")
+            lines.append(f"| {name} | skipped: {why} | | | | |")
         lines += ["", "| aisec stage | attacked | broken | accuracy after | time (s) |"]
         lines += ["|---|---:|---:|---:|---:|"]
         for stage in auto["aisec"]["stages"]:
@@ -548,17 +676,49 @@ def _markdown(results: dict[str, Any]) -> str:
 
 def _pgd_table(pgd: dict[str, Any]) -> list[str]:
     lines = [
-        "| implementation | median time (s) | × plain loop | robust accuracy |",
-        "|---|---:|---:|---:|",
+        "| implementation | median time (s) | × plain loop | robust accuracy | peak memory (MiB) |",
+        "|---|---:|---:|---:|---:|",
     ]
     for row in pgd["rows"]:
         lines.append(
             f"| {row['implementation']} | {row['median_s']:.2f} | {row['ratio_to_plain']:.2f}× "
-            f"| {row['robust_accuracy']:.1%} |"
+            f"| {row['robust_accuracy']:.1%} | {_mib(row)} |"
         )
     for name, why in pgd["skipped"].items():
-        lines.append(f"| {name} | skipped: {why} | | |")
+        lines.append(f"| {name} | skipped: {why} | | | |")
     return lines
+
+
+def _square_section(square: dict[str, Any]) -> list[str]:
+    lines = [
+        "",
+        f"## Square: cost per query, eps = {square['eps'] * 255:.3g}/255, {square['n']} points, "
+        f"{square['n_queries']} queries",
+        "",
+        "One run records the batch size of every forward pass Square asks for (the clean pass, "
+        "each query on the points still robust, the final check): "
+        f"{square['forward_passes']} passes, {square['forward_rows']:,} rows. The baselines "
+        "replay exactly those passes on the model alone under `torch.no_grad`, as whole batches "
+        "and in the pieces aisec cuts them into on this device (`EvasionAttack.forward_rows`); "
+        "the ratio is to the whole batches, a bare forward pass of the same batch. Median of "
+        f"{square['repeats']} interleaved repeats. Robust accuracy after Square: "
+        f"{square['robust_accuracy']:.1%} of the {square['n']} correctly classified points.",
+        "",
+        "| run | median time (s) | ms per 1,000 rows | × bare forward | peak memory (MiB) |",
+        "|---|---:|---:|---:|---:|",
+    ]
+    for row in square["rows"]:
+        lines.append(
+            f"| {row['implementation']} | {row['median_s']:.2f} | {row['ms_per_1000_rows']:.1f} "
+            f"| {row['ratio_to_forward']:.2f}× | {_mib(row)} |"
+        )
+    return lines
+
+
+def _mib(row: dict[str, Any]) -> str:
+    """A row's peak memory for the tables: MiB above the start, or n/a where unmeasured."""
+    peak = row.get("peak_mib")
+    return "n/a" if peak is None else f"{peak:,.0f}"
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -591,6 +751,7 @@ def main(argv: list[str] | None = None) -> None:
             lambda: bench_pgd(model, num_classes, x[correct], y[correct], config, eps=0.0),
         ),
         ("apgd", lambda: bench_apgd(model, x[:batch], y[:batch], config)),
+        ("square", lambda: bench_square(model, x[:n], y[:n], config)),
     ]
     for key, run in sections:
         if key not in wanted:

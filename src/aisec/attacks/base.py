@@ -24,6 +24,7 @@ from aisec.models.plumbing import CountingModel, Model, eval_mode
 from aisec.threat import ThreatModel
 
 __all__ = [
+    "CPU_FORWARD_ROWS",
     "AttackContext",
     "AttackResult",
     "CleanGraph",
@@ -35,6 +36,15 @@ __all__ = [
     "predict",
     "validate_inputs",
 ]
+
+
+#: Rows per forward pass on a CPU (:attr:`EvasionAttack.forward_rows`). On a CPU, torch takes
+#: its tensors from ``malloc``; with glibc, a block above the dynamic mmap threshold (at most
+#: 32 MiB) is mapped afresh at every allocation and page-faulted in, so a batch whose
+#: activations exceed it pays that on every forward and backward pass. Pieces of 64 rows keep a
+#: small CNN's activations below it (in ``benchmarks/results/evasion.md`` PGD and APGD at batch
+#: 256 run in such pieces); a GPU wants whole batches.
+CPU_FORWARD_ROWS = 64
 
 
 class NonFiniteOutputError(ValueError):
@@ -87,10 +97,11 @@ class FiniteWatch(CountingModel):
 
     Args:
         model: the classifier to wrap.
+        max_rows: the most rows per call of ``model`` (see :class:`~aisec.models.CountingModel`).
     """
 
-    def __init__(self, model: Model) -> None:
-        super().__init__(model)
+    def __init__(self, model: Model, max_rows: int | None = None) -> None:
+        super().__init__(model, max_rows)
         self._bad_rows: Tensor | None = None
 
     def __call__(self, x: Tensor) -> Tensor:
@@ -425,6 +436,12 @@ class EvasionAttack(abc.ABC):
     supported_norms: ClassVar[tuple[str, ...]] = ("linf", "l2")
     uses_gradients: ClassVar[bool] = True
     min_ndim: ClassVar[int] = 2
+    #: The most rows per call of the model: a larger batch is passed in consecutive pieces and
+    #: their logits concatenated (the model is in eval mode, so each row's logits, gradients and
+    #: hence the attack's result do not depend on the cut). ``None`` (the default) means
+    #: :data:`CPU_FORWARD_ROWS` on a CPU and whole batches elsewhere; set it on an instance to
+    #: change it (``attack.forward_rows = 256``).
+    forward_rows: int | None = None
 
     def __init__(self, threat: ThreatModel) -> None:
         if not isinstance(threat, ThreatModel):
@@ -482,7 +499,14 @@ class EvasionAttack(abc.ABC):
         if not callable(model):
             raise TypeError(f"model must be callable (an nn.Module), got {type(model).__name__}")
         x, y, targets = validate_inputs(x, y, targets, self.threat, min_ndim=self.min_ndim)
-        counted = FiniteWatch(model)
+        max_rows = self.forward_rows
+        if max_rows is not None and (
+            isinstance(max_rows, bool) or not isinstance(max_rows, int) or max_rows < 1
+        ):
+            raise ValueError(f"forward_rows must be None or an int >= 1, got {max_rows!r}")
+        if max_rows is None and x.device.type == "cpu":
+            max_rows = CPU_FORWARD_ROWS
+        counted = FiniteWatch(model, max_rows)
         n = x.shape[0]
         extras: dict[str, Tensor] = {}
         with eval_mode(model):

@@ -284,11 +284,14 @@ class APGD(EvasionAttack):
                 state.increases = torch.zeros_like(state.increases)
                 last_mark = k
             with torch.no_grad():
+                # z = P(x + η·d), then x_next = P(x + α·(z − x) + (1 − α)·(x − x_prev)), written
+                # in place into two buffers (the same operations on the same operands, so the
+                # same bits as the formula; large temporaries are what a CPU step pays for).
                 x_cur = state.x_cur
-                z = project(x_cur + batch_view(state.eta, grad) * ascent_direction(grad, norm))
-                x_next = project(
-                    x_cur + alpha * (z - x_cur) + (1.0 - alpha) * (x_cur - state.x_prev)
-                )
+                step = ascent_direction(grad, norm)
+                z = project(step.mul_(batch_view(state.eta, step)).add_(x_cur))
+                x_next = z.sub_(x_cur).mul_(alpha).add_(x_cur)
+                x_next = project(x_next.add_((x_cur - state.x_prev).mul_(1.0 - alpha)))
             state.x_prev = x_cur
             state.x_cur = x_next
         # The last iterate has not been evaluated yet: one forward pass decides it.

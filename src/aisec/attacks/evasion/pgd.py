@@ -123,7 +123,8 @@ def projected_gradient_ascent(
             if observe is not None:
                 with torch.no_grad():
                     keep = observe(Iterate(step, x_adv, loss.detach(), info, context, rows))
-                    if keep is not None:
+                    # Rows leave the batch only when some do: no copies on steps that drop none.
+                    if keep is not None and not bool(keep.all()):
                         if out is None:
                             out = torch.empty_like(x_adv)
                         drop = ~keep

@@ -40,7 +40,9 @@ class SquareAttack(EvasionAttack):
     channel; the candidate replaces the current point if it lowers the margin loss
     ``z_y − max_{i≠y} z_i`` (targeted: ``max_{i≠t} z_i − z_t``). ``p`` follows the published
     schedule (:func:`square_fraction`). Each example stops as soon as it is adversarial, and only
-    the remaining ones are queried.
+    the remaining ones are queried. Besides the forward pass, an iteration touches only the
+    ``m·c·side²`` values of the squares: each is written into the current points in place, and
+    put back where the candidate is rejected, so a query costs about one forward pass.
 
     Args:
         threat: an ``"linf"`` threat model.
@@ -81,6 +83,7 @@ class SquareAttack(EvasionAttack):
         self, model: Model, x: Tensor, y: Tensor, targets: Tensor | None
     ) -> tuple[Tensor, Tensor]:
         g = make_generator(self.seed, x.device)
+        x = x.contiguous()  # the squares are written through flat views of x_best
         lo, hi = self.threat.bounds
         eps = self.threat.eps
         n, c, h, w = x.shape
@@ -99,8 +102,6 @@ class SquareAttack(EvasionAttack):
         index = torch.arange(n, device=device)
         ys, ts = y, targets
         max_side = max(min(h, w) - 1, 1)
-        side = 0
-        rows_of = cols_of = torch.empty(0, dtype=torch.bool, device=device)
 
         for query in range(1, self.n_queries + 1):
             if bool(hit.any()):
@@ -121,31 +122,31 @@ class SquareAttack(EvasionAttack):
             if m == 0 or query == self.n_queries:
                 break
             p = square_fraction(query, self.n_queries, self.p_init)
-            new_side = min(max(round(math.sqrt(p * h * w)), 1), max_side)
-            if new_side != side:  # rows_of[t]: the rows of a square whose top row is t
-                side = new_side
-                rows_of = _intervals(h, side, device)
-                cols_of = _intervals(w, side, device)
+            side = min(max(round(math.sqrt(p * h * w)), 1), max_side)
             top = torch.randint(0, h - side + 1, (m,), generator=g, device=device)
             left = torch.randint(0, w - side + 1, (m,), generator=g, device=device)
-            window = rows_of[top][:, None, :, None] & cols_of[left][:, None, None, :]
-            square = torch.where(self._colours((m, c, 1, 1), g, device), x_plus, x_minus)
-            candidate = torch.where(window, square, x_best)
+            # Only the square changes: work on its m·c·side² entries, never on whole images.
+            window = _window_indices(top, left, side, (c, h, w))
+            best_flat = x_best.view(-1)
+            inside = best_flat[window]  # (m, c, side, side): the current values in the square
+            plus, minus = x_plus.view(-1)[window], x_minus.view(-1)[window]
+            square = torch.where(self._colours((m, c, 1, 1), g, device), plus, minus)
             # Redraw the colour of squares that would not change the image (as the reference
             # implementation does), a few times at most.
             for _ in range(8):
-                same = (candidate == x_best).reshape(m, -1).all(dim=1)
+                same = (square == inside).reshape(m, -1).all(dim=1)
                 if not bool(same.any()):
                     break
-                redraw = torch.where(self._colours((m, c, 1, 1), g, device), x_plus, x_minus)
+                redraw = torch.where(self._colours((m, c, 1, 1), g, device), plus, minus)
                 square = torch.where(batch_view(same, square), redraw, square)
-                candidate = torch.where(window, square, x_best)
-            logits = model(candidate)
+            best_flat[window] = square  # x_best now holds every candidate ...
+            logits = model(x_best)
             loss = self._objective(logits, ys, ts)
             pred = logits.argmax(dim=1)
             hit = pred == ts if ts is not None else pred != ys
             improved = (loss < loss_best) | hit
-            x_best = torch.where(batch_view(improved, x_best), candidate, x_best)
+            rejected = ~improved  # ... and gets its old square back where it did not improve
+            best_flat[window[rejected]] = inside[rejected]
             loss_best = torch.where(improved, loss, loss_best)
             pred_best = torch.where(improved, pred, pred_best)
         x_out[index] = x_best
@@ -158,8 +159,14 @@ class SquareAttack(EvasionAttack):
         return torch.randint(0, 2, shape, generator=g, device=device, dtype=torch.bool)
 
 
-def _intervals(size: int, side: int, device: torch.device) -> Tensor:
-    """``(size − side + 1, size)`` bool: row ``t`` marks the ``side`` positions from ``t`` on."""
-    start = torch.arange(size - side + 1, device=device)[:, None]
-    position = torch.arange(size, device=device)[None, :]
-    return (position >= start) & (position < start + side)
+def _window_indices(top: Tensor, left: Tensor, side: int, shape: tuple[int, int, int]) -> Tensor:
+    """Flat indices ``(m, c, side, side)`` into ``m`` contiguous ``(c, h, w)`` images of the
+    square of each image whose top-left corner is ``(top[i], left[i])``."""
+    c, h, w = shape
+    m = top.numel()
+    offsets = torch.arange(side, device=top.device)
+    rows = (top[:, None] + offsets)[:, None, :, None]  # (m, 1, side, 1)
+    cols = (left[:, None] + offsets)[:, None, None, :]  # (m, 1, 1, side)
+    images = torch.arange(m, device=top.device)[:, None, None, None] * (c * h * w)
+    channels = torch.arange(c, device=top.device)[None, :, None, None] * (h * w)
+    return images + channels + rows * w + cols

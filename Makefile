@@ -7,7 +7,7 @@ BIN    := $(VENV)/bin
 DEV    := $(VENV)/.aisec-dev-installed
 BENCH  := $(VENV)/.aisec-bench-installed
 
-.PHONY: tour tour-quick docs test lint typecheck layers pytest spam-data bench bench-textattack-env clean
+.PHONY: tour tour-quick docs notebooks test lint typecheck layers pytest spam-data bench bench-textattack-env clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -50,6 +50,11 @@ docs: $(DEV)
 	@test -f report/results.json || { echo "report/results.json is missing: run 'make tour' first"; exit 1; }
 	$(BIN)/python -m aisec.report.docs --results report/results.json README.md benchmarks/README.md docs/*.md
 	cp report/results.json docs/results.json
+
+# Every chapter docs/NN-*.md as notebooks/NN-*.ipynb (jupytext; committed without outputs), then
+# each one run headless (nbclient) into report/notebooks/ with its outputs.
+notebooks: $(DEV) spam-data
+	$(BIN)/python tools/notebooks.py --execute report/notebooks
 
 lint: $(DEV)
 	$(BIN)/ruff check src tests benchmarks examples tools

@@ -438,7 +438,9 @@ class EvasionAttack(abc.ABC):
     min_ndim: ClassVar[int] = 2
     #: The most rows per call of the model: a larger batch is passed in consecutive pieces and
     #: their logits concatenated (the model is in eval mode, so each row's logits, gradients and
-    #: hence the attack's result do not depend on the cut). ``None`` (the default) means
+    #: hence the attack's result do not depend on the cut). The exception is a randomized model,
+    #: e.g. random preprocessing under EOT: it draws its randomness per call, so other pieces
+    #: mean other draws (from the same distribution). ``None`` (the default) means
     #: :data:`CPU_FORWARD_ROWS` on a CPU and whole batches elsewhere; set it on an instance to
     #: change it (``attack.forward_rows = 256``).
     forward_rows: int | None = None

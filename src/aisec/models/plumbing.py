@@ -27,9 +27,10 @@ class CountingModel:
 
     With ``max_rows``, a batch of more rows is passed to the model in consecutive pieces of at
     most that many rows and their logits are concatenated (gradients flow back through each
-    piece). For a model that treats each row on its own (any model in eval mode) this is the
-    same function; it only changes how the work is cut. Counts stay per call: one forward pass
-    of ``N`` examples, however many pieces it took.
+    piece). For a model that treats each row on its own (any deterministic model in eval mode)
+    this is the same function; it only changes how the work is cut. A randomized model draws
+    per call, so it sees other draws. Counts stay per call: one forward pass of ``N`` examples,
+    however many pieces it took.
 
     Args:
         model: the classifier to wrap.

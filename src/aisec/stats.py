@@ -2,7 +2,7 @@
 
 A :class:`Rate` is a count out of a total (``45`` successes of ``64`` points). It knows its
 value and its Wilson score interval, so a table can print "70.3% (45/64)" and a report
-"70.3% [58.2–80.3%] of 64" without anyone re-deriving the sample size.
+"70.3% [58.2–80.1%] of 64" without anyone re-deriving the sample size.
 """
 
 from __future__ import annotations

@@ -196,3 +196,47 @@ def test_include_of_a_missing_file_or_heading_is_reported(tmp_path: Path) -> Non
         doc = f"<!-- include:{spec} -->\nkept\n<!-- /include -->\n"
         new, problems = sync_includes(doc, tmp_path)
         assert new == doc and [p.kind for p in problems] == ["unknown"]
+
+
+_RATES: dict[str, Any] = {
+    "chapters": {
+        "evasion": {
+            "status": "ok",
+            "numbers": {
+                "suite": {"robust_accuracy": 0.09375, "n": 64, "half": 0.5, "odd": 0.3},
+                "clean": {"rate": 45 / 64, "count": 45, "n": 64, "ci95": [0.58, 0.80]},
+                "empty": {"rate": None, "count": 0, "n": 0},
+            },
+        }
+    }
+}
+
+
+def test_rate_shows_the_wilson_interval_and_the_sample_size() -> None:
+    text = (
+        "A <!-- r:evasion/clean:rate -->?<!-- /r -->, "
+        "B <!-- r:evasion/suite/robust_accuracy:rate@evasion/suite/n -->?<!-- /r -->, "
+        "C <!-- r:evasion/empty:rate -->?<!-- /r -->"
+    )
+    new, problems = rewrite_markdown(text, _RATES)
+    # 45/64 and 6/64: the Wilson score interval, not the normal approximation.
+    assert "A <!-- r:evasion/clean:rate -->70.3% [58.2–80.1%] of 64<!-- /r -->" in new
+    assert "-->9.4% [4.4–19.0%] of 64<!-- /r -->" in new
+    assert "C <!-- r:evasion/empty:rate -->n/a of 0<!-- /r -->" in new
+    assert {p.kind for p in problems} == {"stale"}
+
+
+@pytest.mark.parametrize(
+    ("spec", "message"),
+    [
+        ("evasion/suite/robust_accuracy:rate", "sample size"),  # a bare fraction has no n
+        ("evasion/suite/robust_accuracy:pct@evasion/suite/n", "unknown format"),
+        ("evasion/suite/odd:rate@evasion/suite/n", "not a count out of 64"),
+        ("evasion/suite/n:rate@evasion/suite/n", "fraction in"),
+        ("evasion/suite/half:rate@evasion/suite/half", "whole number"),
+        ("evasion/suite/half:rate@evasion/suite/missing", "no number"),
+    ],
+)
+def test_rate_refuses_what_is_not_a_count_out_of_n(spec: str, message: str) -> None:
+    _, problems = rewrite_markdown(f"<!-- r:{spec} -->x<!-- /r -->", _RATES)
+    assert [(p.kind, message in p.message) for p in problems] == [("unknown", True)]

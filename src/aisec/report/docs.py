@@ -16,7 +16,11 @@ chapter's other fields (``seconds``). Formats:
 * ``f2`` / ``f3``: a number with two / three decimals;
 * ``int``: a number rounded to an integer;
 * ``s``: seconds with no decimals (``12.3`` -> ``12 s``);
-* ``str``: a string as it is (a trigger phrase, a word; no Markdown or HTML is allowed in it).
+* ``str``: a string as it is (a trigger phrase, a word; no Markdown or HTML is allowed in it);
+* ``rate``: a rate with its 95% Wilson interval and sample size (``70.3% [58.2–80.1%] of 64``).
+  The value is a rate as :class:`aisec.stats.Rate` writes it (``{"rate", "count", "n", ...}``),
+  or a fraction whose sample size another key names after ``:rate@``:
+  ``r:evasion/suite/robust_accuracy:rate@evasion/suite/n`` (the count is ``round(rate × n)``).
 
 A missing value (``null`` in the JSON, e.g. a rate over zero examples) is written ``n/a``.
 
@@ -50,6 +54,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from aisec.stats import Rate
+
 __all__ = [
     "FORMATS",
     "MARKER",
@@ -63,7 +69,7 @@ __all__ = [
     "sync_includes",
 ]
 
-FORMATS = ("pct", "f2", "f3", "int", "s", "str")
+FORMATS = ("pct", "f2", "f3", "int", "s", "str", "rate")
 MARKER = re.compile(r"<!-- r:(?P<spec>[^\n]*?) -->(?P<value>[^\n]*?)<!-- /r -->")
 _FENCE = re.compile(r"^(?P<fence>```|~~~)[^\n]*\n.*?^(?P=fence)[ \t]*$", re.M | re.S)
 _MISSING = "n/a"
@@ -120,6 +126,8 @@ def format_value(value: Any, fmt: str) -> str:
         raise ValueError(f"unknown format {fmt!r}; expected one of {list(FORMATS)}")
     if value is None:
         return _MISSING
+    if fmt == "rate":
+        return _format_rate(value)
     if fmt == "str":
         if not isinstance(value, str):
             raise TypeError(f"the str format expects a string, got {type(value).__name__}")
@@ -140,6 +148,36 @@ def format_value(value: Any, fmt: str) -> str:
     if fmt == "int":
         return str(round(number))
     return f"{number:.0f} s"
+
+
+def _format_rate(value: Any) -> str:
+    """``{"count", "n"}`` (a :class:`~aisec.stats.Rate` dict) as ``p% [low–high%] of n``."""
+    if not isinstance(value, Mapping) or not {"count", "n"} <= set(value):
+        raise TypeError(
+            "the rate format expects a rate with its sample size ({'rate', 'count', 'n'}, or a "
+            f"fraction and ':rate@N_KEY'), got {type(value).__name__} {value!r:.60}"
+        )
+    count, total = value["count"], value["n"]
+    if any(isinstance(v, bool) or not isinstance(v, int) for v in (count, total)):
+        raise TypeError(f"a rate's count and n must be ints, got {count!r} and {total!r}")
+    if total == 0:
+        return f"{_MISSING} of 0"
+    rate = Rate(count, total)
+    low, high = rate.interval()
+    return f"{rate.value * 100:.1f}% [{low * 100:.1f}–{high * 100:.1f}%] of {total}"
+
+
+def _rate_with_n(value: Any, n: Any, spec: str) -> dict[str, int]:
+    """A fraction and its sample size as ``{"count", "n"}``; ``TypeError`` if they are not."""
+    if isinstance(n, bool) or not isinstance(n, int | float) or n != int(n) or n < 0:
+        raise TypeError(f"{spec}: the sample size must be a whole number, got {n!r:.60}")
+    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value <= 1:
+        raise TypeError(f"{spec}: expected a fraction in [0, 1], got {value!r:.60}")
+    total = int(n)
+    count = round(value * total)
+    if total and abs(count / total - value) > 1e-6:
+        raise TypeError(f"{spec}: {value!r} is not a count out of {total}")
+    return {"count": count, "n": total}
 
 
 def _walk(node: Any, path: str) -> Any:
@@ -229,11 +267,18 @@ def rewrite_markdown(
             return match.group(0)  # a marker shown as code is an example, not a number
         spec, old = match.group("spec"), match.group("value")
         line = text.count("\n", 0, match.start()) + 1
-        key, colon, fmt = spec.rpartition(":")
+        key, with_n, n_key = spec.partition(":rate@")  # keys may hold ':' and '@' themselves
+        if with_n:
+            fmt, colon = "rate", ":"
+        else:
+            key, colon, fmt = spec.rpartition(":")
         try:
             if not colon:
                 raise ValueError(f"expected CHAPTER/NUMBER_KEY:FORMAT, got {spec!r}")
-            new = format_value(lookup(results, key), fmt)
+            value = lookup(results, key)
+            if with_n and value is not None:
+                value = _rate_with_n(value, lookup(results, n_key), spec)
+            new = format_value(value, fmt)
         except (KeyError, ValueError, TypeError) as error:
             message = error.args[0] if isinstance(error, KeyError) else str(error)
             problems.append(DocsProblem(path, line, spec, "unknown", str(message)))

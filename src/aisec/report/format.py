@@ -30,7 +30,7 @@ _RATE_KEYS = frozenset({"rate", "count", "n", "ci95"})
 
 
 def format_rate(rate: Rate, *, interval: bool = False) -> str:
-    """``"70.3% (45/64)"``; with ``interval``, ``"70.3% (45/64; 95% CI 58.2–80.3%)"``."""
+    """``"70.3% (45/64)"``; with ``interval``, ``"70.3% (45/64; 95% CI 58.2–80.1%)"``."""
     if rate.total == 0:
         return "— (0 points)"
     text = f"{100 * rate.value:.1f}% ({rate.count}/{rate.total}"

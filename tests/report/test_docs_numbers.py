@@ -240,3 +240,27 @@ def test_rate_shows_the_wilson_interval_and_the_sample_size() -> None:
 def test_rate_refuses_what_is_not_a_count_out_of_n(spec: str, message: str) -> None:
     _, problems = rewrite_markdown(f"<!-- r:{spec} -->x<!-- /r -->", _RATES)
     assert [(p.kind, message in p.message) for p in problems] == [("unknown", True)]
+
+
+# Rates quoted without their interval (the `pct` format). The honesty pass moves them to `rate`
+# as the tour's numbers gain their sample sizes; this number may only go down, so that no new
+# rate enters the README or the docs without its interval and sample size.
+PCT_MARKERS_AT_MOST = 140
+
+
+def test_no_new_rate_without_its_interval() -> None:
+    pct = sum(
+        1
+        for path in DOCS
+        for match in MARKER.finditer(path.read_text("utf-8"))
+        if match.group("spec").endswith(":pct")
+    )
+    assert pct <= PCT_MARKERS_AT_MOST, (
+        f"{pct} rates use the pct format (at most {PCT_MARKERS_AT_MOST}): quote a new rate with "
+        "its interval, r:KEY:rate (a Rate dict) or r:KEY:rate@N_KEY"
+    )
+    assert any(
+        ":rate" in match.group("spec")
+        for path in DOCS
+        for match in MARKER.finditer(path.read_text("utf-8"))
+    )

@@ -288,6 +288,20 @@ def _pgd_contestants(
     return contestants, missing
 
 
+def interleaved_times(runs: dict[str, Callable[[], Any]], repeats: int) -> dict[str, list[float]]:
+    """Wall times of ``repeats`` rounds of every run. Each round starts with the next run, so
+    that none always runs in the same position (right after the same neighbour, or first after
+    a pause)."""
+    names = list(runs)
+    times: dict[str, list[float]] = {name: [] for name in names}
+    for repeat in range(repeats):
+        for name in names[repeat % len(names) :] + names[: repeat % len(names)]:
+            start = time.perf_counter()
+            runs[name]()
+            times[name].append(time.perf_counter() - start)
+    return times
+
+
 def bench_pgd(
     model: nn.Module, num_classes: int, x: Tensor, y: Tensor, config: Config, eps: float = EPS
 ) -> dict[str, Any]:
@@ -297,7 +311,6 @@ def bench_pgd(
     every point: the time per step without early stopping.
     """
     contestants, missing = _pgd_contestants(model, num_classes, x, y, config.pgd_steps, eps)
-    times: dict[str, list[float]] = {name: [] for name in contestants}
     accuracy: dict[str, float] = {}
     failed: dict[str, str] = {}
     peaks: dict[str, float | None] = {}
@@ -309,15 +322,7 @@ def bench_pgd(
             failed[name] = f"{type(error).__name__}: {error}"
     for name in failed:
         contestants.pop(name)
-        times.pop(name)
-    names = list(contestants)
-    for repeat in range(config.repeats):
-        # Each repeat starts with the next implementation, so no one always runs in the same
-        # position of the round (right after the same neighbour, or first after a pause).
-        for name in names[repeat % len(names) :] + names[: repeat % len(names)]:
-            start = time.perf_counter()
-            contestants[name]()
-            times[name].append(time.perf_counter() - start)
+    times = interleaved_times(contestants, config.repeats)
     plain = statistics.median(times["plain PyTorch loop"])
     rows = [
         {
@@ -441,13 +446,7 @@ def bench_square(model: nn.Module, x: Tensor, y: Tensor, config: Config) -> dict
     if piece is not None:
         runs[f"bare forward passes, in pieces of {piece} rows"] = replay(piece)
     peaks = {name: peak_memory_mib(run, x.device)[1] for name, run in runs.items()}  # warm-up
-    times: dict[str, list[float]] = {name: [] for name in runs}
-    names = list(runs)
-    for repeat in range(config.square_repeats):
-        for name in names[repeat % len(names) :] + names[: repeat % len(names)]:
-            start = time.perf_counter()
-            runs[name]()
-            times[name].append(time.perf_counter() - start)
+    times = interleaved_times(runs, config.square_repeats)
     medians = {name: statistics.median(t) for name, t in times.items()}
     whole_s = medians["bare forward passes, whole batches"]
     rows = sum(sizes)

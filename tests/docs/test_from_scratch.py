@@ -129,6 +129,17 @@ def digits_like(n: int, seed: int, dtype: torch.dtype) -> tuple[Tensor, Tensor]:
     return x, torch.randint(10, (n,), generator=generator)
 
 
+def model_and_its_labels(
+    model_seed: int, n: int, data_seed: int, dtype: torch.dtype
+) -> tuple[nn.Module, Tensor, Tensor]:
+    """A tiny CNN and ``n`` images labelled with its own predictions (all correctly classified)."""
+    model = tiny_cnn(model_seed, dtype)
+    x, _ = digits_like(n, data_seed, dtype)
+    with torch.no_grad():
+        y = model(x).argmax(1)
+    return model, x, y
+
+
 def pgd_setup(dtype: torch.dtype) -> tuple[nn.Module, Tensor, Tensor]:
     """A tiny CNN and 24 images labelled with its own predictions (even rows) or at random
     (odd rows, mostly wrong)."""
@@ -164,10 +175,7 @@ def test_pgd_from_scratch_equals_aisec_pgd_bit_for_bit(
 
 def test_pgd_equality_check_can_fail() -> None:
     pgd = load("pgd.py")
-    model = tiny_cnn(1, torch.float64)
-    x, _ = digits_like(24, 2, torch.float64)
-    with torch.no_grad():
-        y = model(x).argmax(1)
+    model, x, y = model_and_its_labels(1, 24, 2, torch.float64)
     theirs = PGD(ThreatModel("linf", 0.1), steps=10, seed=3)(model, x, y).x_adv
     assert not torch.equal(pgd.pgd_linf(model, x, y, 0.1, steps=10, seed=4), theirs)  # seed
     assert not torch.equal(pgd.pgd_linf(model, x, y, 0.1, steps=9, seed=3), theirs)  # steps
@@ -248,10 +256,7 @@ def test_linear_margin_drops_by_eps_times_l1_norm() -> None:
 
 def test_bpda_matches_aisec_forward_gradient_and_attack() -> None:
     bpda = load("bpda.py")
-    model = tiny_cnn(5, torch.float32)
-    x, _ = digits_like(16, 6, torch.float32)
-    with torch.no_grad():
-        y = model(x).argmax(1)
+    model, x, y = model_and_its_labels(5, 16, 6, torch.float32)
     defended = PreprocessedModel(model, BitDepthReduction(bits=3))
     mine, theirs = bpda.BPDABits(model, bits=3), defended.with_bpda()
 

@@ -12,6 +12,7 @@ from typer.testing import CliRunner
 from aisec.attacks.text import deepwordbug
 from aisec.cli import app
 from aisec.experiments import text as experiment
+from aisec.experiments.text_defenses import TextDefensesPlan
 from aisec.report.text import write_attack_report
 
 runner = CliRunner()
@@ -177,6 +178,6 @@ def test_the_spam_default_victim_and_mismatches() -> None:
     result = runner.invoke(app, ["text-attack", "--model", "spam-nb"])
     assert result.exit_code == 2 and "classifies spam, not tweets" in result.output
     with pytest.raises(ValueError, match="a spam filter"):
-        experiment.TextDefensesPlan(victims=("spam-nb",), encoder=False, recipes=("pwws",))
+        TextDefensesPlan(victims=("spam-nb",), encoder=False, recipes=("pwws",))
     with pytest.raises(ValueError, match="attacks tweets"):
-        experiment.TextDefensesPlan(encoder=False, recipes=("good-words",))
+        TextDefensesPlan(encoder=False, recipes=("good-words",))

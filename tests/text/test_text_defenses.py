@@ -11,7 +11,7 @@ from aisec.attacks.text import AttackSummary, build_recipe
 from aisec.attacks.text.attack import AttackRun
 from aisec.defenses.text import SanitizedClassifier
 from aisec.evaluate.text import attack_rates, sanitizer_effect
-from aisec.experiments.text import DEFENSES, DefenseOutcome
+from aisec.experiments.text_defenses import DEFENSES, DefenseOutcome
 from aisec.models.text import BowClassifier
 from aisec.stats import Rate
 

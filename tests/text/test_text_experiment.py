@@ -9,7 +9,8 @@ from text_stubs import LexiconModel, StubEncoder
 
 from aisec.experiments import ExperimentResult
 from aisec.experiments import text as experiment
-from aisec.experiments.text import TextAttackPlan, TextDefensesPlan
+from aisec.experiments.text import TextAttackPlan
+from aisec.experiments.text_defenses import TextDefensesPlan
 from aisec.stats import Rate
 
 

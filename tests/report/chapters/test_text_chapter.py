@@ -10,8 +10,8 @@ import pytest
 from aisec.attacks.text import build_recipe
 from aisec.attacks.text.attack import AttackRun
 from aisec.attacks.text.core import AttackText
-from aisec.experiments import text as experiment
-from aisec.experiments.text import TextDefensesPlan, TextDefensesResult
+from aisec.experiments import text_defenses as experiment
+from aisec.experiments.text_defenses import TextDefensesPlan, TextDefensesResult
 from aisec.report.chapters import text as chapter_module
 from aisec.report.chapters.text import run_with_plan
 from aisec.report.tour import ChapterContext

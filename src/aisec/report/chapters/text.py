@@ -1,8 +1,8 @@
 """Tour chapter "text": attacks on tweet classifiers and spam filters, and their defenses.
 
 The plan (:data:`FULL`, or :data:`QUICK` in quick mode, with the tour's seed) runs through
-:func:`aisec.experiments.text.run_defenses`; this module only renders its result: the numbers,
-the attack table, one successful example per attack and the defense table. The spam section
+:func:`aisec.experiments.text_defenses.run_defenses`; this module only renders its result: the
+numbers, the attack table, one successful example per attack and the defense table. The spam section
 (:mod:`aisec.report.chapters.spam`) follows, with its own plan.
 """
 
@@ -13,7 +13,7 @@ from dataclasses import replace
 from typing import Any
 
 from aisec.experiments.spam import SpamPlan
-from aisec.experiments.text import TextDefensesPlan, TextDefensesResult, run_defenses
+from aisec.experiments.text_defenses import TextDefensesPlan, TextDefensesResult, run_defenses
 from aisec.report.chapters import spam
 from aisec.report.text import highlight
 from aisec.report.tour import ChapterContext, ChapterResult, Table

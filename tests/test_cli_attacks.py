@@ -149,3 +149,22 @@ def test_attack_rejects_a_norm_the_attack_does_not_support() -> None:
     result = runner.invoke(app, [*args, "--eps", "0.5"])
     assert result.exit_code == 2, result.output
     assert "Square supports the norms" in _text(result.output)
+
+
+def test_attack_stores_its_shards_and_a_rerun_resumes(tmp_path: Path) -> None:
+    out = tmp_path / "square"
+    args = ["attack", "--model", "digits-cnn", "--attack", "square", "--eps", str(EPS)]
+    args += ["--n", str(N), "--steps", "50", "--batch-size", "8", "--out", str(out)]
+    first = runner.invoke(app, args)
+    assert first.exit_code == 0, first.output
+    assert "shard 2/2: 16 of 16 examples" in _text(first.output)
+    record = json.loads((out / "attack.json").read_text())
+    assert record["execution"]["executor"] == "serial"
+    assert (record["execution"]["computed"], record["execution"]["resumed"]) == (2, 0)
+    assert len(list((out / "shards").rglob("*.safetensors"))) == 2
+    second = runner.invoke(app, args)
+    assert second.exit_code == 0, second.output
+    again = json.loads((out / "attack.json").read_text())
+    assert (again["execution"]["computed"], again["execution"]["resumed"]) == (0, 2)
+    for key in ("success", "adv_pred", "norms", "robust_accuracy"):
+        assert again[key] == record[key], key

@@ -93,6 +93,16 @@ _EPS_ROWS: list[tuple[tuple[str, ...], str]] = [
     (("--norm", ""), "norm must be one of"),
 ]
 
+_EXECUTION_ROWS: list[tuple[tuple[str, ...], str]] = [
+    (("--executor", "dask"), "unknown executor 'dask'"),
+    (("--address", "auto"), "apply to the ray executor only"),
+    (("--workers", "2"), "apply to the ray executor only"),
+    (("--shard-size", "0"), "shard_size must be None or an int >= 1"),
+    (("--executor", "ray", "--workers", "0"), "workers must be None or an int >= 1"),
+    (("--executor", "ray", "--gpus-per-worker=-1"), "gpus_per_worker must be >= 0"),
+]
+"""The options of commands that run in shards (attack, evaluate, certify, text-attack)."""
+
 _VISION_ROWS: list[tuple[tuple[str, ...], str]] = [
     *_EPS_ROWS,
     (("--model", "resnet-9000"), "known models"),
@@ -136,18 +146,25 @@ ATTACK = _rows(
         (("--attack", "square", "--norm", "l2", "--eps", "0.5"), "Square supports the norms"),
         (("--steps", "0"), "steps must be >= 1"),
         (("--steps", "x"), "Invalid value"),
+        *_EXECUTION_ROWS,
     ],
 )
 
 EVALUATE = _rows(
     ("evaluate", "--model", "digits-cnn", "--n", "4"),
-    [*_VISION_ROWS, *_SOURCE_ROWS, (("--model", "onnxrt:{file}", "--data", "signs"), "black-box")],
+    [
+        *_VISION_ROWS,
+        *_SOURCE_ROWS,
+        (("--model", "onnxrt:{file}", "--data", "signs"), "black-box"),
+        *_EXECUTION_ROWS,
+    ],
 )
 
 CERTIFY = _rows(
     ("certify", "--model", "digits-cnn-noise", "--points", "2", "--n", "10", "--n0", "5"),
     [
         *_SOURCE_ROWS[:7],
+        *_EXECUTION_ROWS,
         (("--sigma", "nan"), "sigma must be a finite float > 0"),
         (("--sigma", "inf"), "sigma must be a finite float > 0"),
         (("--sigma", "0"), "sigma must be a finite float > 0"),
@@ -249,6 +266,7 @@ PHYSICAL = _rows(
 TEXT_ATTACK = _rows(
     ("text-attack", "--model", "tweets-bow", "--n", "2"),
     [
+        *_EXECUTION_ROWS,
         (("--model", "bogus"), "bogus"),
         (("--recipe", "bogus"), "bogus"),
         (("--search", "bogus"), "bogus"),

@@ -113,8 +113,17 @@ def test_experiment_equals_the_evaluation_on_the_same_points(tiny_zoo: list[str]
     plan = CertifyPlan(model="digits-cnn", n_points=10, data_seed=3, n0=20, n=100, seed=1)
     result = run(plan)
     task = names.load_task("digits-cnn", n=10, seed=3)
+    # The experiment keys each point's noise by its index (it runs in shards).
     direct = evaluate_smoothing(
-        task.model, task.x, task.y, sigma=0.25, n0=20, n=100, seed=1, name="digits-cnn"
+        task.model,
+        task.x,
+        task.y,
+        sigma=0.25,
+        n0=20,
+        n=100,
+        seed=1,
+        name="digits-cnn",
+        ids=torch.arange(10),
     )
     assert result.curve.certified_accuracy == direct.curve.certified_accuracy
     assert result.to_dict()["per_point"] == direct.to_dict()["per_point"]

@@ -105,7 +105,8 @@ def test_attack_writes_its_files_into_a_new_folder(tmp_path: Path) -> None:
     args = ["attack", "--model", "digits-cnn", "--n", "8", "--steps", "2", "--eps", "0.1"]
     result = runner.invoke(app, [*args, "--out", str(out)])
     assert result.exit_code == 0, result.output
-    assert _names(out) == ["attack.json", "attack.png"]
+    # The finished shards stay under shards/, so that a rerun resumes.
+    assert _names(out) == ["attack.json", "attack.png", "shards"]
     assert json.loads((out / "attack.json").read_text())["n"] == 8
 
 

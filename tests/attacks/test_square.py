@@ -106,7 +106,7 @@ def _search(
     """The attack's search itself (before the final projection every attack shares)."""
     counted = CountingModel(model)
     with torch.no_grad():
-        x_adv, pred = attack._search(counted, x, y, targets)
+        x_adv, pred = attack._search(counted, x, y, targets, None)
     return x_adv, pred, counted.forward_examples
 
 

@@ -189,7 +189,10 @@ def test_run_attack_joins_batches(digits: Digits) -> None:
     result = run_attack(digits.model, x, y, attack, batch_size=16)
     assert isinstance(result, AttackResult)
     assert result.n == 50 and result.x_adv.shape == x.shape
-    parts = [attack(digits.model, x[i : i + 16], y[i : i + 16]) for i in range(0, 50, 16)]
+    parts = [
+        attack(digits.model, x[i : i + 16], y[i : i + 16], ids=torch.arange(i, min(i + 16, 50)))
+        for i in range(0, 50, 16)
+    ]
     assert result.forwards == sum(p.forwards for p in parts)
     assert result.backwards == sum(p.backwards for p in parts)
     assert torch.equal(result.success, torch.cat([p.success for p in parts]))

@@ -27,6 +27,7 @@ from aisec.attacks.model_output import (
     predict,
 )
 from aisec.models.plumbing import Model, eval_mode
+from aisec.seeding import check_ids
 from aisec.threat import ThreatModel
 
 __all__ = [
@@ -37,6 +38,7 @@ __all__ = [
     "EvasionAttack",
     "FiniteWatch",
     "NonFiniteOutputError",
+    "check_ids",
     "check_labels",
     "check_logits",
     "predict",
@@ -341,6 +343,9 @@ class AttackContext:
         logits: ``(n, K)`` the model's logits on ``x`` (detached).
         clean_graph: the clean pass with its graph, if the attack asked for it.
         info: per-example ``(n,)`` tensors the attack reports (they become result extras).
+        ids: ``(n,)`` the examples' indices in the data set, or ``None``. Given, every random
+            draw of an example is keyed by ``(seed, its index)`` (:mod:`aisec.seeding`), so it
+            does not depend on the batch it shares; ``None``: one generator for the batch.
     """
 
     model: Model
@@ -350,6 +355,7 @@ class AttackContext:
     logits: Tensor
     clean_graph: CleanGraph | None = None
     info: dict[str, Tensor] = field(default_factory=dict)
+    ids: Tensor | None = None
 
 
 class EvasionAttack(abc.ABC):
@@ -417,7 +423,13 @@ class EvasionAttack(abc.ABC):
         return False
 
     def __call__(
-        self, model: Model, x: Tensor, y: Tensor, targets: Tensor | None = None
+        self,
+        model: Model,
+        x: Tensor,
+        y: Tensor,
+        targets: Tensor | None = None,
+        *,
+        ids: Tensor | None = None,
     ) -> AttackResult:
         """Attack ``model`` on the batch ``x``.
 
@@ -427,6 +439,10 @@ class EvasionAttack(abc.ABC):
             x: ``(N, C, H, W)`` (or ``(N, ...)``) inputs inside the threat model's bounds.
             y: ``(N,)`` true labels.
             targets: ``(N,)`` target classes for a targeted attack, or ``None``.
+            ids: ``(N,)`` int64 indices of the examples in their data set (distinct, ``>= 0``).
+                Given, a randomized attack draws each example's randomness from ``(seed, its
+                index)``, so its result for an example is the same whichever batch, shard or
+                worker it ran in; ``None`` (a single batch): one generator for the batch.
 
         Returns:
             An :class:`AttackResult`; ``x_adv`` has ``x``'s shape, dtype and device.
@@ -435,6 +451,7 @@ class EvasionAttack(abc.ABC):
         if not callable(model):
             raise TypeError(f"model must be callable (an nn.Module), got {type(model).__name__}")
         x, y, targets = validate_inputs(x, y, targets, self.threat, min_ndim=self.min_ndim)
+        ids = check_ids(ids, x.shape[0], x.device)
         max_rows = self.forward_rows
         if max_rows is not None and (
             isinstance(max_rows, bool) or not isinstance(max_rows, int) or max_rows < 1
@@ -490,6 +507,7 @@ class EvasionAttack(abc.ABC):
                     targets=None if targets is None else (targets if every else targets[todo]),
                     logits=logits if every else logits[todo],
                     clean_graph=graph,
+                    ids=None if ids is None else (ids if every else ids[todo]),
                 )
                 out = self._run(context)
                 info = context.info

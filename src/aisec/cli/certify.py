@@ -8,6 +8,14 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from aisec.cli._common import app, check_out_dir, console, fail
+from aisec.cli._execution import (
+    AddressOption,
+    ExecutorOption,
+    GpusPerWorkerOption,
+    ShardSizeOption,
+    WorkersOption,
+    execution_of,
+)
 from aisec.cli._model import with_model_options
 
 if TYPE_CHECKING:
@@ -36,8 +44,14 @@ def certify(
     seed: Annotated[int, typer.Option(help="seed of the data sample and the noise")] = 0,
     predict: Annotated[bool, typer.Option(help="also run PREDICT with n copies")] = True,
     out: Annotated[
-        Path | None, typer.Option(help="write metrics.json and certified_accuracy.png here")
+        Path | None,
+        typer.Option(help="write metrics.json and certified_accuracy.png here (and shards)"),
     ] = None,
+    executor: ExecutorOption = "serial",
+    address: AddressOption = None,
+    shard_size: ShardSizeOption = None,
+    workers: WorkersOption = None,
+    gpus_per_worker: GpusPerWorkerOption = 0.0,
     *,
     options: ModelOptions,
 ) -> None:
@@ -66,8 +80,11 @@ def certify(
             options=options,
         )
         out = check_out_dir(out)
-        with console.status(f"certifying {points} points with {n0} + {n} noisy copies ..."):
-            result = run(plan)
+        execution = execution_of(
+            executor, address, shard_size, out, workers=workers, gpus_per_worker=gpus_per_worker
+        )
+        console.print(f"certifying {points} points with {n0} + {n} noisy copies ...")
+        result = run(plan, execution=execution)
     except (ValueError, TypeError) as error:
         raise fail(error) from error
     evaluation, curve = result.evaluation, result.curve

@@ -13,6 +13,14 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from aisec.cli._common import app, check_out_dir, console, fail
+from aisec.cli._execution import (
+    AddressOption,
+    ExecutorOption,
+    GpusPerWorkerOption,
+    ShardSizeOption,
+    WorkersOption,
+    execution_of,
+)
 from aisec.cli._model import ModelOption, with_model_options
 
 _ATTACK_LABELS = {
@@ -62,7 +70,15 @@ def attack(
     ] = None,
     batch_size: Annotated[int, typer.Option(help="examples per attack call")] = 256,
     seed: Annotated[int, typer.Option(help="seed of the data sample and the attack")] = 0,
-    out: Annotated[Path | None, typer.Option(help="write attack.json and attack.png here")] = None,
+    out: Annotated[
+        Path | None,
+        typer.Option(help="write attack.json and attack.png here (and resumable shards)"),
+    ] = None,
+    executor: ExecutorOption = "serial",
+    address: AddressOption = None,
+    shard_size: ShardSizeOption = None,
+    workers: WorkersOption = None,
+    gpus_per_worker: GpusPerWorkerOption = 0.0,
     *,
     options: ModelOptions,
 ) -> None:
@@ -86,8 +102,11 @@ def attack(
             options=options,
         )
         out = check_out_dir(out)
+        execution = execution_of(
+            executor, address, shard_size, out, workers=workers, gpus_per_worker=gpus_per_worker
+        )
         console.print(f"{attack_name} on up to {n} {model} test images ...")
-        run = run_attack_plan(plan)
+        run = run_attack_plan(plan, execution=execution)
     except (ValueError, TypeError) as error:
         raise fail(error) from error
     result = run.result
@@ -122,8 +141,14 @@ def evaluate(
     batch_size: Annotated[int, typer.Option(help="examples per attack call")] = 256,
     seed: Annotated[int, typer.Option(help="seed of the data sample and the attacks")] = 0,
     out: Annotated[
-        Path | None, typer.Option(help="write evaluation.json and evaluation.png here")
+        Path | None,
+        typer.Option(help="write evaluation.json and evaluation.png here (and resumable shards)"),
     ] = None,
+    executor: ExecutorOption = "serial",
+    address: AddressOption = None,
+    shard_size: ShardSizeOption = None,
+    workers: WorkersOption = None,
+    gpus_per_worker: GpusPerWorkerOption = 0.0,
     *,
     options: ModelOptions,
 ) -> None:
@@ -153,7 +178,10 @@ def evaluate(
             options=options,
         )
         out = check_out_dir(out)
-        run = run_suite(plan, on_stage=announce)
+        execution = execution_of(
+            executor, address, shard_size, out, workers=workers, gpus_per_worker=gpus_per_worker
+        )
+        run = run_suite(plan, on_stage=announce, execution=execution)
     except (ValueError, TypeError) as error:
         raise fail(error) from error
     report = run.report

@@ -8,6 +8,14 @@ from typing import Annotated
 import typer
 
 from aisec.cli._common import app, check_out_dir, console, fail
+from aisec.cli._execution import (
+    AddressOption,
+    ExecutorOption,
+    GpusPerWorkerOption,
+    ShardSizeOption,
+    WorkersOption,
+    execution_of,
+)
 
 _DEFAULT_VICTIM = {"tweets": "tweets-minilm", "spam": "spam-nb"}
 
@@ -53,6 +61,11 @@ def text_attack(
     ] = None,
     text_column: Annotated[str, typer.Option(help="the table's column of texts")] = "text",
     label_column: Annotated[str, typer.Option(help="the table's column of labels")] = "label",
+    executor: ExecutorOption = "serial",
+    address: AddressOption = None,
+    shard_size: ShardSizeOption = None,
+    workers: WorkersOption = None,
+    gpus_per_worker: GpusPerWorkerOption = 0.0,
 ) -> None:
     """Attack a text classifier on test tweets or spam (or your own texts); print the summary."""
     from aisec.experiments import text as experiment
@@ -77,7 +90,10 @@ def text_attack(
         )
         # the plan checks the recipe, search and model name before the encoder and model load
         out = check_out_dir(out)
-        outcome = experiment.run(plan, progress=True)
+        execution = execution_of(
+            executor, address, shard_size, out, workers=workers, gpus_per_worker=gpus_per_worker
+        )
+        outcome = experiment.run(plan, execution=execution)
     except (ValueError, TypeError) as error:
         raise fail(error) from error
     (row,) = outcome.rows()  # one row: shown as one line per column on a narrow terminal

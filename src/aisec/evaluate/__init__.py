@@ -29,6 +29,8 @@ from aisec.evaluate.robustness import (
     RobustnessReport,
     default_suite,
     evaluate_robustness,
+    merge_robustness_reports,
+    robustness_sanity_checks,
     run_attack,
 )
 from aisec.evaluate.sanity import (
@@ -61,5 +63,7 @@ __all__ = [
     "evaluate_defense",
     "evaluate_feature_squeezing",
     "evaluate_robustness",
+    "merge_robustness_reports",
+    "robustness_sanity_checks",
     "run_attack",
 ]

@@ -18,13 +18,22 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+import torch
 from torch import Tensor
 
 from aisec.attacks.base import AttackResult, EvasionAttack
 from aisec.evaluate.sanity import check_blackbox_beats_whitebox
 from aisec.models.plumbing import Model
 
-__all__ = ["Judge", "StageLoop", "StageRun", "attack_success", "batches", "run_stages"]
+__all__ = [
+    "Judge",
+    "StageLoop",
+    "StageRun",
+    "attack_success",
+    "batch_groups",
+    "batches",
+    "run_stages",
+]
 
 Judge = Callable[[AttackResult, Tensor], tuple[Tensor, Tensor]]
 """``judge(result, y)`` for one attack's result on the attacked points and their labels
@@ -96,6 +105,28 @@ def batches(index: Tensor, batch_size: int) -> list[Tensor]:
     return [index[i : i + batch_size] for i in range(0, index.numel(), batch_size)]
 
 
+def batch_groups(index: Tensor, ids: Tensor, batch_size: int) -> list[Tensor]:
+    """``index`` split by the data set's batch each point belongs to (``ids // batch_size``).
+
+    An attack called on the still-robust points of one fixed batch of the data set (never on
+    survivors packed from several) sees the same rows in a sharded run as in a serial one
+    whenever shards are made of whole batches, so the same floating-point operations run
+    (CPU matrix kernels round differently for different row counts).
+
+    Args:
+        index: ``(M,)`` positions of points in ``ids``.
+        ids: ``(N,)`` the points' indices in their data set.
+        batch_size: the data set's batch size.
+
+    Returns:
+        The positions in ``index`` of each batch's points, batch by batch.
+    """
+    if index.numel() == 0:
+        return []
+    keys = ids[index] // batch_size
+    return [index[keys == key] for key in keys.unique().tolist()]
+
+
 def run_stages(
     model: Model,
     x: Tensor,
@@ -109,13 +140,15 @@ def run_stages(
     judge: Judge = attack_success,
     check_black_box: bool = True,
     on_stage: Callable[[StageRun], None] | None = None,
+    ids: Tensor | None = None,
 ) -> StageLoop:
     """Run ``attacks`` in order, each on the points still robust, and keep the worst case.
 
-    Each attack runs on ``model`` in chunks of ``batch_size`` of the points still robust
-    before it (in index order); ``judge`` decides which of its candidates are adversarial, and
-    those points stop being robust, keeping the candidate that broke them. A point is robust
-    at the end only if it was robust at the start and every attack failed on it.
+    Each attack runs on ``model`` on the points still robust before it, one call per batch of
+    the data set (``ids // batch_size``, see :func:`batch_groups`); ``judge`` decides which of
+    its candidates are adversarial, and those points stop being robust, keeping the candidate
+    that broke them. A point is robust at the end only if it was robust at the start and every
+    attack failed on it.
 
     Args:
         model: the model the attacks run on (the caller sets its mode).
@@ -130,6 +163,9 @@ def run_stages(
         check_black_box: warn when a black-box attack breaks points the earlier white-box
             attacks left robust (see :func:`~aisec.evaluate.check_blackbox_beats_whitebox`).
         on_stage: called with each :class:`StageRun` as soon as its attack finished.
+        ids: ``(N,)`` the points' indices in their data set, which key each point's random
+            draws (see :class:`~aisec.attacks.AttackContext`); default ``0 … N−1``. So a point
+            gets the same draws whatever the batch size and whichever points are still robust.
 
     Returns:
         A :class:`StageLoop`; ``robust``, ``x_adv`` and ``adv_pred`` are new tensors (the
@@ -141,10 +177,15 @@ def run_stages(
     adv_pred = None if adv_pred is None else adv_pred.clone()
     messages: list[str] = []
     seen_white_box = False
+    if ids is None:
+        ids = torch.arange(n, device=x.device)
     for attack in attacks:
         began = time.perf_counter()
         todo = robust.nonzero().squeeze(1)
-        results = [attack(model, x[chunk], y[chunk]) for chunk in batches(todo, batch_size)]
+        results = [
+            attack(model, x[chunk], y[chunk], ids=ids[chunk])
+            for chunk in batch_groups(todo, ids, batch_size)
+        ]
         broken = 0
         if results:
             result = AttackResult.concatenate(results)

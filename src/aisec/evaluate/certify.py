@@ -10,7 +10,8 @@ and its test data by name, and :mod:`aisec.report.certify` writes the result to 
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, fields
 from typing import Any
 
 import torch
@@ -26,8 +27,9 @@ from aisec.defenses.certify.curve import (
 )
 from aisec.defenses.certify.smoothing import Certificate, RandomizedSmoothing, SmoothedPrediction
 from aisec.models.plumbing import Model, eval_mode
+from aisec.seeding import check_ids
 
-__all__ = ["SmoothingEvaluation", "evaluate_smoothing"]
+__all__ = ["SmoothingEvaluation", "evaluate_smoothing", "merge_smoothing_evaluations"]
 
 
 class _CheckedLogits(nn.Module):
@@ -145,6 +147,7 @@ def evaluate_smoothing(
     predict: bool = True,
     radius_steps: int = 50,
     name: str = "model",
+    ids: Tensor | None = None,
 ) -> SmoothingEvaluation:
     """Certify ``x`` with the smoothed ``model`` and measure certified accuracy against radius.
 
@@ -163,6 +166,10 @@ def evaluate_smoothing(
         radius_steps: the curve's grid has ``radius_steps + 1`` radii from 0 to the largest
             radius CERTIFY can return with ``n`` and ``alpha``.
         name: recorded in the result.
+        ids: ``(N,)`` int64 indices of the points in their data set, or ``None``. Given, each
+            point's noise is keyed by ``(seed, its index)`` and each point is classified on
+            its own, so a shard of the points gives them what the whole set gives them (see
+            :func:`merge_smoothing_evaluations`).
 
     Returns:
         A :class:`SmoothingEvaluation`.
@@ -182,18 +189,22 @@ def evaluate_smoothing(
         raise ValueError("x must hold at least one test point")
     y = check_labels("y", y, int(x.shape[0]))
     smoothed = RandomizedSmoothing(_CheckedLogits(model), sigma)
-    cert = smoothed.certify(x, n0=n0, n=n, alpha=alpha, batch_size=batch_size, seed=seed)
+    ids = check_ids(ids, int(x.shape[0]), x.device)
+    cert = smoothed.certify(x, n0=n0, n=n, alpha=alpha, batch_size=batch_size, seed=seed, ids=ids)
     prediction = None
     if predict:
-        prediction = smoothed.predict(x, n=n, alpha=alpha, batch_size=batch_size, seed=seed + 1)
+        prediction = smoothed.predict(
+            x, n=n, alpha=alpha, batch_size=batch_size, seed=seed + 1, ids=ids
+        )
     grid = radius_grid(max_certifiable_radius(sigma, n, alpha), radius_steps)
     curve = certified_accuracy_curve(cert, y, grid)
     labels = y.to(cert.counts.device, torch.int64)
+    rows = 1 if ids is not None else batch_size  # with ids: every point on its own
     with eval_mode(model), torch.inference_mode():
         clean_pred = torch.cat(
             [
-                predict_classes(model(x[i : i + batch_size]), "clean test points")
-                for i in range(0, x.shape[0], batch_size)
+                predict_classes(model(x[i : i + rows]), "clean test points")
+                for i in range(0, x.shape[0], rows)
             ]
         )
     base_noisy = cert.counts.gather(1, labels.unsqueeze(1)).double().sum() / (n * x.shape[0])
@@ -217,4 +228,65 @@ def evaluate_smoothing(
         base_noisy_accuracy=float(base_noisy),
         settings=settings,
         time_s=time.perf_counter() - began,
+    )
+
+
+def _joined(parts: Sequence[Any], cls: type[Any]) -> Any:
+    """Certificates (or predictions) of consecutive shards as one: tensors joined, times
+    summed, settings from the first."""
+    first = parts[0]
+    values: dict[str, Any] = {}
+    for field in fields(cls):
+        items = [getattr(part, field.name) for part in parts]
+        if isinstance(items[0], Tensor):
+            values[field.name] = torch.cat(items)
+        elif field.name == "time_s":
+            values[field.name] = sum(items)
+        else:
+            values[field.name] = getattr(first, field.name)
+    return cls(**values)
+
+
+def merge_smoothing_evaluations(parts: Sequence[SmoothingEvaluation]) -> SmoothingEvaluation:
+    """One evaluation from those of consecutive shards of the points (run with ``ids``).
+
+    Per-point certificates and predictions are joined, the curve is recomputed on the first
+    part's radius grid, the base model's accuracies are averaged over all points and times
+    are summed.
+
+    Raises:
+        ValueError: for no parts, or parts with different settings.
+    """
+    if not parts:
+        raise ValueError("merge_smoothing_evaluations needs at least one evaluation")
+    first = parts[0]
+
+    def shared(settings: dict[str, Any]) -> dict[str, Any]:
+        return {k: v for k, v in settings.items() if k != "points"}
+
+    if any(shared(part.settings) != shared(first.settings) for part in parts[1:]):
+        raise ValueError("the evaluations to merge must share their settings")
+    points = [int(part.settings["points"]) for part in parts]
+    total = sum(points)
+    labels = torch.cat([part.labels for part in parts])
+    cert = _joined([part.certificate for part in parts], Certificate)
+    prediction = None
+    if first.prediction is not None:
+        prediction = _joined([part.prediction for part in parts], SmoothedPrediction)
+    # The accuracies as counts (exact: c/k·k rounds back to c), then over all the points.
+    clean = sum(round(p.base_clean_accuracy * k) for p, k in zip(parts, points, strict=True))
+    votes = first.certificate.n
+    noisy = sum(
+        round(p.base_noisy_accuracy * votes * k) for p, k in zip(parts, points, strict=True)
+    )
+    return SmoothingEvaluation(
+        name=first.name,
+        labels=labels,
+        certificate=cert,
+        prediction=prediction,
+        curve=certified_accuracy_curve(cert, labels, list(first.curve.radii)),
+        base_clean_accuracy=clean / total,
+        base_noisy_accuracy=noisy / (votes * total),
+        settings={**first.settings, "points": total},
+        time_s=sum(part.time_s for part in parts),
     )

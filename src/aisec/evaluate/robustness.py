@@ -25,8 +25,9 @@ from aisec.attacks.base import (
     validate_inputs,
 )
 from aisec.attacks.evasion import APGD, SquareAttack
-from aisec.evaluate._stages import StageRun, batches, run_stages
+from aisec.evaluate._stages import StageRun, batch_groups, run_stages
 from aisec.evaluate.sanity import (
+    check_blackbox_beats_whitebox,
     check_gradients,
     check_output_kind,
     check_perturbed_outputs,
@@ -34,6 +35,7 @@ from aisec.evaluate.sanity import (
     emit,
 )
 from aisec.models.plumbing import Model, eval_mode
+from aisec.seeding import check_ids
 from aisec.stats import Rate
 from aisec.threat import ThreatModel
 
@@ -42,6 +44,8 @@ __all__ = [
     "RobustnessReport",
     "default_suite",
     "evaluate_robustness",
+    "merge_robustness_reports",
+    "robustness_sanity_checks",
     "run_attack",
 ]
 
@@ -223,6 +227,130 @@ class RobustnessReport:
         return rows
 
 
+def _sanity_messages(
+    model: Model,
+    x: Tensor,
+    y: Tensor,
+    threat: ThreatModel,
+    correct: Tensor,
+    first_logits: Tensor,
+    seed: int,
+) -> list[str]:
+    """The sanity checks of an evaluation on its first points (errors for NaN outputs)."""
+    probe = x[:_SANITY_POINTS]
+    # NaN a step away from the data would make every attack's predictions meaningless:
+    # an error up front, before the attacks run (they would raise it too).
+    nonfinite = check_perturbed_outputs(model, probe, threat, seed=seed)
+    if nonfinite:
+        raise NonFiniteOutputError(nonfinite[0])
+    messages = check_output_kind(first_logits)
+    messages += check_randomness(model, probe)
+    ok = correct.nonzero().squeeze(1)[:_SANITY_POINTS]
+    messages += check_gradients(model, x[ok], y[ok])
+    return messages
+
+
+def robustness_sanity_checks(
+    model: Model, x: Tensor, y: Tensor, threat: ThreatModel, *, seed: int = 0
+) -> list[str]:
+    """The sanity checks of :func:`evaluate_robustness`, alone, on the first points of ``x``.
+
+    A sharded evaluation runs them once, on the driver, and evaluates its shards without them;
+    the black-box check, which needs the whole suite's counts, is
+    :func:`merge_robustness_reports`'s.
+
+    Returns:
+        The warnings (not issued).
+
+    Raises:
+        NonFiniteOutputError: if the model returns NaN or infinite logits near the data.
+    """
+    x, y, _ = validate_inputs(x, y, None, threat)
+    probe_x, probe_y = x[:_SANITY_POINTS], y[:_SANITY_POINTS]
+    if probe_x.shape[0] == 0:
+        return []
+    with eval_mode(model), torch.no_grad():
+        logits = model(probe_x)
+    correct = predict(logits, "clean inputs") == probe_y
+    with eval_mode(model):
+        return _sanity_messages(model, probe_x, probe_y, threat, correct, logits, seed)
+
+
+def merge_robustness_reports(
+    reports: Sequence[RobustnessReport], *, warnings: Sequence[str] = ()
+) -> RobustnessReport:
+    """One report from the reports of consecutive shards of a data set, in order.
+
+    Per-point tensors are concatenated; each stage's counts, calls and times are summed over
+    the shards and its robust accuracy is recomputed over all points. The black-box check of
+    the whole suite runs on the summed counts, after ``warnings`` (the driver's sanity checks).
+
+    Args:
+        reports: the shards' reports, in data-set order, all of the same suite and threat.
+        warnings: warnings to put first.
+
+    Returns:
+        The :class:`RobustnessReport` of all the points (``time_s``: the shards' total).
+
+    Raises:
+        ValueError: for no reports, or reports of different threats or suites.
+    """
+    if not reports:
+        raise ValueError("merge_robustness_reports needs at least one report")
+    first = reports[0]
+    suite = [(stage.attack, stage.black_box) for stage in first.stages]
+    for report in reports[1:]:
+        if (
+            report.threat != first.threat
+            or [(stage.attack, stage.black_box) for stage in report.stages] != suite
+        ):
+            raise ValueError("the reports to merge must come from the same suite and threat")
+    n = sum(report.n for report in reports)
+    robust = torch.cat([report.robust for report in reports])
+    clean_pred = torch.cat([report.clean_pred for report in reports])
+    y = torch.cat([report.y for report in reports])
+    correct = int((clean_pred == y).sum())
+    stages: list[AttackStage] = []
+    messages = list(warnings)
+    remaining = correct
+    seen_white_box = False
+    for index, (name, black_box) in enumerate(suite):
+        parts = [report.stages[index] for report in reports]
+        broken = sum(part.broken for part in parts)
+        remaining -= broken
+        stages.append(
+            AttackStage(
+                attack=name,
+                black_box=black_box,
+                attacked=sum(part.attacked for part in parts),
+                broken=broken,
+                robust_accuracy=remaining / n if n else 0.0,
+                time_s=sum(part.time_s for part in parts),
+                forwards=sum(part.forwards for part in parts),
+                backwards=sum(part.backwards for part in parts),
+                forward_examples=sum(part.forward_examples for part in parts),
+            )
+        )
+        if not black_box:
+            seen_white_box = True
+        elif seen_white_box:
+            messages += check_blackbox_beats_whitebox(broken, n, name)
+    return RobustnessReport(
+        threat=first.threat,
+        n=n,
+        clean_accuracy=correct / n if n else 0.0,
+        robust_accuracy=float(robust.float().mean()) if n else 0.0,
+        stages=stages,
+        robust=robust,
+        x_adv=torch.cat([report.x_adv for report in reports]),
+        clean_pred=clean_pred,
+        adv_pred=torch.cat([report.adv_pred for report in reports]),
+        y=y,
+        warnings=messages,
+        time_s=sum(report.time_s for report in reports),
+    )
+
+
 def _check_batch_size(batch_size: int) -> int:
     if isinstance(batch_size, bool) or not isinstance(batch_size, int):
         raise TypeError(f"batch_size must be an int, got {type(batch_size).__name__}")
@@ -239,8 +367,12 @@ def run_attack(
     *,
     targets: Tensor | None = None,
     batch_size: int = 256,
+    ids: Tensor | None = None,
 ) -> AttackResult:
     """Run one attack over a data set in batches and join the results.
+
+    Every example's random draws are keyed by its index (``ids``), so the result does not
+    depend on ``batch_size`` (nor, in a sharded run, on the shards).
 
     Args:
         model: the classifier (logits out).
@@ -249,6 +381,7 @@ def run_attack(
         attack: the configured attack.
         targets: ``(N,)`` targets for a targeted attack, or ``None``.
         batch_size: examples per call of the attack.
+        ids: ``(N,)`` int64 indices of the examples in their data set; default ``0 … N−1``.
 
     Returns:
         One :class:`~aisec.attacks.AttackResult` for all ``N`` examples; its ``summary()`` has the
@@ -262,12 +395,15 @@ def run_attack(
     n = x.shape[0] if x.ndim else 0
     if n == 0:
         return attack(model, x, y, targets)
+    ids = check_ids(torch.arange(n, device=x.device) if ids is None else ids, n, x.device)
+    assert ids is not None
     results = [
         attack(
             model,
             x[start : start + batch_size],
             y[start : start + batch_size],
             None if targets is None else targets[start : start + batch_size],
+            ids=ids[start : start + batch_size],
         )
         for start in range(0, n, batch_size)
     ]
@@ -286,6 +422,7 @@ def evaluate_robustness(
     sanity_checks: bool = True,
     warn: bool = True,
     on_stage: Callable[[AttackStage], None] | None = None,
+    ids: Tensor | None = None,
 ) -> RobustnessReport:
     """Evaluate worst-case robust accuracy under a suite of attacks.
 
@@ -306,6 +443,10 @@ def evaluate_robustness(
         sanity_checks: run the sanity checks.
         warn: also issue the sanity warnings with ``warnings.warn``.
         on_stage: called with each :class:`AttackStage` as soon as it finishes (progress).
+        ids: ``(N,)`` int64 indices of the points in their data set; default ``0 … N−1``.
+            They key each point's random draws and its batch (``ids // batch_size``), so a
+            shard of whole batches evaluated alone gives its points exactly what the whole
+            data set gives them (see :func:`merge_robustness_reports`).
 
     Returns:
         A :class:`RobustnessReport`.
@@ -329,12 +470,14 @@ def evaluate_robustness(
     batch_size = _check_batch_size(batch_size)
     x, y, _ = validate_inputs(x, y, None, threat)
     n = x.shape[0]
+    ids = check_ids(torch.arange(n, device=x.device) if ids is None else ids, n, x.device)
+    assert ids is not None
     messages: list[str] = []
     with eval_mode(model):
         clean_pred = torch.zeros(n, dtype=torch.long, device=x.device)
         first_logits: Tensor | None = None
         with torch.no_grad():
-            for chunk in batches(torch.arange(n, device=x.device), batch_size):
+            for chunk in batch_groups(torch.arange(n, device=x.device), ids, batch_size):
                 logits = model(x[chunk])
                 if not isinstance(logits, Tensor) or logits.ndim != 2:
                     raise ValueError(
@@ -363,16 +506,7 @@ def evaluate_robustness(
 
         if sanity_checks and n:
             assert first_logits is not None
-            probe = x[:_SANITY_POINTS]
-            # NaN a step away from the data would make every attack's predictions meaningless:
-            # an error up front, before the attacks run (they would raise it too).
-            nonfinite = check_perturbed_outputs(model, probe, threat, seed=seed)
-            if nonfinite:
-                raise NonFiniteOutputError(nonfinite[0])
-            messages += check_output_kind(first_logits)
-            messages += check_randomness(model, probe)
-            ok = correct.nonzero().squeeze(1)[:_SANITY_POINTS]
-            messages += check_gradients(model, x[ok], y[ok])
+            messages += _sanity_messages(model, x, y, threat, correct, first_logits, seed)
 
         stages: list[AttackStage] = []
 
@@ -403,6 +537,7 @@ def evaluate_robustness(
             batch_size=batch_size,
             check_black_box=sanity_checks,
             on_stage=record,
+            ids=ids,
         )
         messages += loop.warnings
         robust, x_adv = loop.robust, loop.x_adv

@@ -22,12 +22,28 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
-from aisec.defenses.certify.curve import CertifiedAccuracyCurve
-from aisec.evaluate.certify import SmoothingEvaluation, evaluate_smoothing
-from aisec.experiments.base import check_int
-from aisec.experiments.targets import ModelOptions, check_target, load_target
+import torch
+from torch import Tensor
 
-__all__ = ["CertifyPlan", "CertifyResult", "run"]
+from aisec.defenses.certify.curve import CertifiedAccuracyCurve
+from aisec.defenses.certify.smoothing import Certificate, SmoothedPrediction
+from aisec.evaluate.certify import (
+    SmoothingEvaluation,
+    evaluate_smoothing,
+    merge_smoothing_evaluations,
+)
+from aisec.experiments.base import check_int
+from aisec.experiments.sharded import Execution, ExecutionRecord, run_sharded
+from aisec.experiments.shards import ShardOutput, fingerprint
+from aisec.experiments.targets import ModelOptions, check_target, load_target
+from aisec.models.plumbing import Model
+
+__all__ = ["CertifyPlan", "CertifyResult", "CertifyTask", "run"]
+
+_SHARD_POINTS = 10
+"""Points per shard by default (each costs ``n0 + n`` forward copies)."""
+_CERT_TENSORS = ("prediction", "radius", "p_a_lower", "abstained", "counts")
+_PREDICT_TENSORS = ("prediction", "abstained", "counts", "p_value")
 
 
 @dataclass(frozen=True)
@@ -102,6 +118,7 @@ class CertifyResult:
 
     plan: CertifyPlan
     evaluation: SmoothingEvaluation
+    execution: ExecutionRecord | None = None
 
     @property
     def curve(self) -> CertifiedAccuracyCurve:
@@ -109,8 +126,12 @@ class CertifyResult:
         return self.evaluation.curve
 
     def to_dict(self) -> dict[str, Any]:
-        """The JSON record: :meth:`SmoothingEvaluation.to_dict` (``metrics.json``)."""
-        return self.evaluation.to_dict()
+        """The JSON record: :meth:`SmoothingEvaluation.to_dict` (``metrics.json``) and
+        ``execution`` (the shards: :class:`~aisec.experiments.sharded.ExecutionRecord`)."""
+        return {
+            **self.evaluation.to_dict(),
+            "execution": None if self.execution is None else self.execution.to_dict(),
+        }
 
     def rows(self, points: int = 6) -> list[dict[str, Any]]:
         """Certified accuracy at ``points`` evenly spaced radii of the curve's grid.
@@ -135,16 +156,109 @@ class CertifyResult:
         ]
 
 
-def run(plan: CertifyPlan) -> CertifyResult:
+@dataclass
+class CertifyTask:
+    """CERTIFY (and PREDICT) on points ``start … stop−1``, each point's noise keyed by
+    ``(seed, its index)`` (a shard task, see :mod:`aisec.experiments.sharded`)."""
+
+    model: Model
+    x: Tensor
+    y: Tensor
+    plan: CertifyPlan
+
+    def run_shard(self, start: int, stop: int) -> ShardOutput:
+        """Certify points ``start … stop−1``."""
+        plan = self.plan
+        part = evaluate_smoothing(
+            self.model,
+            self.x[start:stop],
+            self.y[start:stop],
+            sigma=plan.sigma,
+            n0=plan.n0,
+            n=plan.n,
+            alpha=plan.alpha,
+            batch_size=plan.batch_size,
+            seed=plan.seed,
+            predict=plan.predict,
+            radius_steps=plan.radius_steps,
+            name=plan.model,
+            ids=torch.arange(start, stop, device=self.x.device),
+        )
+        tensors = {"labels": part.labels}
+        tensors |= {f"cert.{k}": getattr(part.certificate, k) for k in _CERT_TENSORS}
+        if part.prediction is not None:
+            tensors |= {f"predict.{k}": getattr(part.prediction, k) for k in _PREDICT_TENSORS}
+        meta = {
+            "base_clean_accuracy": part.base_clean_accuracy,
+            "base_noisy_accuracy": part.base_noisy_accuracy,
+            "settings": part.settings,
+            "radii": list(part.curve.radii),
+            "certify_time_s": part.certificate.time_s,
+            "predict_time_s": None if part.prediction is None else part.prediction.time_s,
+            "time_s": part.time_s,
+        }
+        return ShardOutput(tensors=tensors, meta=meta)
+
+    def to(self, device: str) -> CertifyTask:
+        """This task with its model and points on ``device``."""
+        if isinstance(self.model, torch.nn.Module):
+            self.model = self.model.to(device)
+        self.x, self.y = self.x.to(device), self.y.to(device)
+        return self
+
+    def fingerprint(self) -> str:
+        """The plan, the weights and the points."""
+        return fingerprint("certify", self.plan, self.model, self.x, self.y)
+
+    def evaluation_of(self, output: ShardOutput) -> SmoothingEvaluation:
+        """The :class:`SmoothingEvaluation` of one shard's output (to merge)."""
+        from aisec.defenses.certify.curve import certified_accuracy_curve
+
+        plan, tensors, meta = self.plan, output.tensors, output.meta
+        cert = Certificate(
+            **{k: tensors[f"cert.{k}"] for k in _CERT_TENSORS},
+            sigma=plan.sigma,
+            n0=plan.n0,
+            n=plan.n,
+            alpha=plan.alpha,
+            time_s=float(meta["certify_time_s"]),
+        )
+        prediction = None
+        if plan.predict:
+            prediction = SmoothedPrediction(
+                **{k: tensors[f"predict.{k}"] for k in _PREDICT_TENSORS},
+                sigma=plan.sigma,
+                n=plan.n,
+                alpha=plan.alpha,
+                time_s=float(meta["predict_time_s"]),
+            )
+        labels = tensors["labels"]
+        return SmoothingEvaluation(
+            name=plan.model,
+            labels=labels,
+            certificate=cert,
+            prediction=prediction,
+            curve=certified_accuracy_curve(cert, labels, meta["radii"]),
+            base_clean_accuracy=float(meta["base_clean_accuracy"]),
+            base_noisy_accuracy=float(meta["base_noisy_accuracy"]),
+            settings=dict(meta["settings"]),
+            time_s=float(meta["time_s"]),
+        )
+
+
+def run(plan: CertifyPlan, *, execution: Execution | None = None) -> CertifyResult:
     """Certify ``plan.n_points`` test points of ``plan.model`` with randomized smoothing.
 
     The model and its test points come from :func:`aisec.experiments.targets.load_target` (a
     zoo model through :func:`aisec.experiments.names.load_task`, so a test can replace
     :func:`aisec.experiments.names.zoo_model`); an unknown model name raises
-    before anything loads.
+    before anything loads. The points are certified in shards (10 points each by default),
+    each point's noise keyed by ``(plan.seed, its index)``, so the result does not depend on
+    ``execution``.
 
     Args:
         plan: the settings.
+        execution: executor, shards and checkpoints (default: this process, no checkpoints).
 
     Returns:
         The :class:`CertifyResult`.
@@ -152,18 +266,13 @@ def run(plan: CertifyPlan) -> CertifyResult:
     if not isinstance(plan, CertifyPlan):
         raise TypeError(f"plan must be a CertifyPlan, got {type(plan).__name__}")
     task = load_target(plan.model, plan.options, n=plan.n_points, seed=plan.data_seed)
-    evaluation = evaluate_smoothing(
-        task.model,
-        task.x,
-        task.y,
-        sigma=plan.sigma,
-        n0=plan.n0,
-        n=plan.n,
-        alpha=plan.alpha,
-        batch_size=plan.batch_size,
-        seed=plan.seed,
-        predict=plan.predict,
-        radius_steps=plan.radius_steps,
-        name=plan.model,
+    work = CertifyTask(task.model, task.x, task.y, plan)
+    outputs, record = run_sharded(
+        work,
+        len(task.y),
+        kind="certify",
+        execution=execution,
+        default_shard_size=_SHARD_POINTS,
     )
-    return CertifyResult(plan=plan, evaluation=evaluation)
+    evaluation = merge_smoothing_evaluations([work.evaluation_of(o) for o in outputs])
+    return CertifyResult(plan=plan, evaluation=evaluation, execution=record)

@@ -25,12 +25,14 @@ from aisec.evaluate import (
     AttackStage,
     RobustnessReport,
     default_suite,
-    evaluate_robustness,
-    run_attack,
+    merge_robustness_reports,
+    robustness_sanity_checks,
 )
 from aisec.experiments import names
 from aisec.experiments.base import check_int, set_field
+from aisec.experiments.evasion_shards import AttackTask, SuiteTask, attack_result_of, report_of
 from aisec.experiments.robustness import attack_row
+from aisec.experiments.sharded import Execution, ExecutionRecord, run_sharded
 from aisec.experiments.targets import ModelOptions, check_attack_access, check_target, load_target
 from aisec.stats import Rate
 from aisec.threat import ThreatModel
@@ -115,6 +117,7 @@ class AttackRunResult:
     result: AttackResult
     x: Tensor
     class_names: tuple[str, ...]
+    execution: ExecutionRecord | None = None
 
     def rows(self) -> list[dict[str, Any]]:
         """One row (see :func:`attack_row`)."""
@@ -124,28 +127,39 @@ class AttackRunResult:
         """The JSON of ``aisec attack --out``: the outcome with per-example lists.
 
         Keys: ``model``, those of :meth:`~aisec.attacks.AttackResult.to_dict` with
-        ``per_example=True`` (``attack`` is the attack's name), and ``attack_config`` (its repr).
+        ``per_example=True`` (``attack`` is the attack's name), ``attack_config`` (its repr)
+        and ``execution`` (the shards: :class:`~aisec.experiments.shards.ExecutionRecord`).
         """
         return {
             "model": self.plan.model,
             **self.result.to_dict(per_example=True),
             "attack_config": self.attack_config,
+            "execution": None if self.execution is None else self.execution.to_dict(),
         }
 
 
-def run_attack_plan(plan: AttackPlan) -> AttackRunResult:
+def run_attack_plan(plan: AttackPlan, *, execution: Execution | None = None) -> AttackRunResult:
     """Load the model and its test data, and run the plan's attack over them in batches.
 
     Args:
         plan: the attack and its data (checked when the plan was built).
+        execution: executor, shards and checkpoints (default: this process, one shard per
+            batch, no checkpoints); the result does not depend on it.
 
     Returns:
         An :class:`AttackRunResult`.
     """
     attack = plan.build_attack()
     task = load_target(plan.model, plan.options, n=plan.n, seed=plan.seed)
-    result = run_attack(task.model, task.x, task.y, attack, batch_size=plan.batch_size)
-    return AttackRunResult(plan, repr(attack), result, task.x, tuple(task.class_names))
+    work = AttackTask(task.model, task.x, task.y, attack, plan.batch_size, plan)
+    outputs, record = run_sharded(
+        work, len(task.y), kind="attack", execution=execution, batch_size=plan.batch_size
+    )
+    if outputs:
+        result = AttackResult.concatenate([attack_result_of(o, attack) for o in outputs])
+    else:
+        result = attack_result_of(work.run_shard(0, 0), attack)
+    return AttackRunResult(plan, repr(attack), result, task.x, tuple(task.class_names), record)
 
 
 # --- the worst case under a suite (aisec evaluate) ----------------------------------------
@@ -234,6 +248,7 @@ class SuiteResult:
     report: RobustnessReport
     x: Tensor
     class_names: tuple[str, ...]
+    execution: ExecutionRecord | None = None
 
     @property
     def clean(self) -> Rate:
@@ -250,33 +265,52 @@ class SuiteResult:
         return self.report.rows()
 
     def to_dict(self) -> dict[str, Any]:
-        """``model`` and the report with per-example robustness and predictions."""
-        return {"model": self.plan.model, **self.report.to_dict(per_example=True)}
+        """``model``, the report with per-example robustness and predictions, and
+        ``execution`` (the shards: :class:`~aisec.experiments.shards.ExecutionRecord`)."""
+        return {
+            "model": self.plan.model,
+            **self.report.to_dict(per_example=True),
+            "execution": None if self.execution is None else self.execution.to_dict(),
+        }
 
 
 def run_suite(
-    plan: SuitePlan, *, on_stage: Callable[[AttackStage], None] | None = None
+    plan: SuitePlan,
+    *,
+    on_stage: Callable[[AttackStage], None] | None = None,
+    execution: Execution | None = None,
 ) -> SuiteResult:
     """Load the model and its test data and evaluate the worst case under the plan's suite.
 
+    The sanity checks run once, here; the examples are evaluated in shards of whole batches
+    by ``execution``'s executor (see :mod:`aisec.experiments.shards`) and the shards' reports
+    merged, which gives what one :func:`~aisec.evaluate.evaluate_robustness` call over all
+    the examples gives.
+
     Args:
         plan: the suite and its data (checked when the plan was built).
-        on_stage: called with each :class:`~aisec.evaluate.AttackStage` as it finishes.
+        on_stage: called with each merged :class:`~aisec.evaluate.AttackStage`, in order.
+        execution: executor, shards and checkpoints (default: this process, one shard per
+            batch, no checkpoints); the result does not depend on it.
 
     Returns:
         A :class:`SuiteResult`.
     """
     task = load_target(plan.model, plan.options, n=plan.n, seed=plan.seed)
     attacks = plan.build_attacks(num_classes=len(task.class_names))
-    report = evaluate_robustness(
-        task.model,
-        task.x,
-        task.y,
-        plan.threat,
-        attacks,
-        batch_size=plan.batch_size,
-        seed=plan.seed,
-        warn=False,
-        on_stage=on_stage,
+    warnings = robustness_sanity_checks(task.model, task.x, task.y, plan.threat, seed=plan.seed)
+    work = SuiteTask(
+        task.model, task.x, task.y, plan.threat, attacks, plan.batch_size, plan.seed, plan
     )
-    return SuiteResult(plan, report, task.x, tuple(task.class_names))
+    outputs, record = run_sharded(
+        work, len(task.y), kind="suite", execution=execution, batch_size=plan.batch_size
+    )
+    if not outputs:
+        outputs = [work.run_shard(0, 0)]
+    report = merge_robustness_reports(
+        [report_of(output, plan.threat) for output in outputs], warnings=warnings
+    )
+    if on_stage is not None:
+        for stage in report.stages:
+            on_stage(stage)
+    return SuiteResult(plan, report, task.x, tuple(task.class_names), record)

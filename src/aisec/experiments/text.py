@@ -31,7 +31,12 @@ from aisec.data.tweets import load_tweets
 from aisec.evaluate.text import SanitizerEffect, attack_rates, sanitizer_effect
 from aisec.experiments import names
 from aisec.experiments.base import check_int
+from aisec.experiments.sharded import Execution, ExecutionRecord, run_sharded
+from aisec.experiments.text_shards import TextAttackTask, attack_run_of
 from aisec.models.text import TEXT_MODELS, MiniLMEncoder
+
+_SHARD_TEXTS = 16
+"""Texts per shard by default."""
 
 __all__ = [
     "RECIPE_NAMES",
@@ -294,6 +299,7 @@ class TextAttackOutcome:
     test_accuracy: float | None = None
     dataset: str = "tweets"
     ham_false_positive_rate: float | None = None
+    execution: ExecutionRecord | None = None
 
     @property
     def summary(self) -> AttackSummary:
@@ -336,6 +342,7 @@ class TextAttackOutcome:
             "search": self.search,
             "test_accuracy": self.test_accuracy,
             "ham_false_positive_rate": self.ham_false_positive_rate,
+            "execution": None if self.execution is None else self.execution.to_dict(),
         } | self.sanitizer.to_dict()
 
     def row(self) -> dict[str, Any]:
@@ -365,7 +372,11 @@ class TextAttackOutcome:
 
 
 def run(
-    plan: TextAttackPlan, *, encoder: MiniLMEncoder | None = None, progress: bool = False
+    plan: TextAttackPlan,
+    *,
+    encoder: MiniLMEncoder | None = None,
+    progress: bool = False,
+    execution: Execution | None = None,
 ) -> TextAttackOutcome:
     """Attack ``plan.n`` test tweets with a recipe and measure the sanitizer's effect.
 
@@ -377,6 +388,8 @@ def run(
         plan: the plan.
         encoder: a loaded MiniLM to share.
         progress: show progress bars.
+        execution: executor, shards (16 texts by default) and checkpoints (default: this
+            process, no checkpoints); the result does not depend on it.
 
     Returns:
         The :class:`TextAttackOutcome`.
@@ -400,7 +413,15 @@ def run(
     )
     model = names.text_model(plan.model, encoder=encoder, progress=progress)
     texts, labels = _texts_to_attack(plan, model.class_names)
-    attack_run = attack.run(model, texts, labels, progress=progress)
+    attack.check_inputs(texts, labels)  # bad texts fail before any shard runs
+    outputs, record = run_sharded(
+        TextAttackTask(attack, model, texts, labels, plan, progress),
+        len(texts),
+        kind="text-attack",
+        execution=execution,
+        default_shard_size=_SHARD_TEXTS,
+    )
+    attack_run = attack_run_of(attack, outputs)
     return TextAttackOutcome(
         model=plan.model,
         recipe=plan.recipe,
@@ -412,4 +433,5 @@ def run(
         test_accuracy=getattr(model, "test_accuracy", None),
         dataset=plan.dataset,
         ham_false_positive_rate=getattr(model, "ham_false_positive_rate", None),
+        execution=record,
     )

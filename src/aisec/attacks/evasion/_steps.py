@@ -7,6 +7,7 @@ from typing import Protocol
 import torch
 from torch import Tensor
 
+from aisec.seeding import example_generator
 from aisec.threat import ThreatModel, linf_box
 
 __all__ = [
@@ -17,6 +18,7 @@ __all__ = [
     "batch_view",
     "make_generator",
     "random_start",
+    "random_start_per_example",
 ]
 
 
@@ -54,6 +56,43 @@ def random_start(x: Tensor, threat: ThreatModel, generator: torch.Generator) -> 
     u = torch.rand(x.shape[0], generator=generator, device=x.device, dtype=x.dtype)
     radius = eps * u.pow(1.0 / flat.shape[1])
     return (x + direction * batch_view(radius, x)).clamp_(lo, hi)
+
+
+def random_start_per_example(
+    x: Tensor, threat: ThreatModel, seed: int, ids: Tensor, *counters: int
+) -> Tensor:
+    """:func:`random_start` with each row's draws keyed by ``(seed, ids[i], *counters)``.
+
+    Row ``i``'s start is the same whatever other rows share the batch (a shard, a worker),
+    because its noise comes from its own generator (:func:`aisec.seeding.example_generator`).
+
+    Args:
+        x: ``(N, ...)`` clean inputs.
+        threat: the threat model (``"linf"`` or ``"l2"``).
+        seed: the attack's seed.
+        ids: ``(N,)`` int64 example indices.
+        counters: what else the start depends on (a restart or target-class run).
+
+    Returns:
+        ``(N, ...)`` starting points inside the threat model.
+    """
+    lo, hi = threat.bounds
+    eps = threat.eps
+    shape = x.shape[1:]
+    noises = []
+    for index in ids.tolist():
+        generator = example_generator(seed, index, *counters, device=x.device)
+        if threat.norm == "linf":
+            noise = torch.rand(shape, generator=generator, device=x.device, dtype=x.dtype)
+            noises.append((2.0 * noise - 1.0) * eps)
+            continue
+        direction = torch.randn(shape, generator=generator, device=x.device, dtype=x.dtype)
+        u = torch.rand((), generator=generator, device=x.device, dtype=x.dtype)
+        radius = eps * u.pow(1.0 / direction.numel())
+        noises.append(direction * (radius / direction.norm().clamp(min=1e-12)))
+    if not noises:
+        return x.clone()
+    return (x + torch.stack(noises)).clamp_(lo, hi)
 
 
 def ascent_direction(grad: Tensor, norm: str) -> Tensor:

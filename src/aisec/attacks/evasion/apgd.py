@@ -32,6 +32,7 @@ from aisec.attacks.evasion._steps import (
     batch_view,
     make_generator,
     random_start,
+    random_start_per_example,
 )
 from aisec.attacks.evasion.losses import LossName, named_loss
 from aisec.models.plumbing import Model
@@ -55,6 +56,7 @@ class _State:
     """Per-example state of the examples still being optimised (rows align)."""
 
     index: Tensor  # (n,) row in the caller's batch
+    run: Tensor  # (n,) which of the side-by-side runs the row belongs to (0, 1, ...)
     y: Tensor
     goal: Tensor | None  # targets that define success (None: untargeted)
     loss_target: Tensor | None  # targets of the loss (APGD-T), else None
@@ -145,7 +147,7 @@ class APGD(EvasionAttack):
 
     def _run(self, ctx: AttackContext) -> tuple[Tensor, Tensor]:
         x, y, targets, logits = ctx.x, ctx.y, ctx.targets, ctx.logits
-        generator = make_generator(self.seed, x.device)
+        generator = make_generator(self.seed, x.device) if ctx.ids is None else None
         runs: list[Tensor | None]
         if targets is None and self.n_target_classes:
             k = min(self.n_target_classes, logits.shape[1] - 1)
@@ -163,17 +165,32 @@ class APGD(EvasionAttack):
                 break
             # Few points left: run several target classes side by side in one batch
             # (small batches cost the model about as much as large ones); many: one at a time,
-            # so that later runs skip the points the earlier ones fooled.
+            # so that later runs skip the points the earlier ones fooled. Either way an example
+            # gets what running its target classes one after the other would give it.
             width = max(1, min(len(runs) - done, self.parallel_rows // rest.numel()))
             chunk = runs[done : done + width]
+            x_rest = x[rest]
+            if ctx.ids is None:
+                assert generator is not None
+                start = random_start(
+                    x_rest.repeat(width, *([1] * (x.ndim - 1))), self.threat, generator
+                )
+            else:
+                # Each example's start of run r is keyed by (seed, its index, r).
+                start = torch.cat(
+                    [
+                        random_start_per_example(x_rest, self.threat, self.seed, ctx.ids[rest], run)
+                        for run in range(done, done + width)
+                    ]
+                )
             done += width
             x_out, fooled, out_pred = self._attack_once(
                 ctx.model,
-                x[rest].repeat(width, *([1] * (x.ndim - 1))),
+                x_rest.repeat(width, *([1] * (x.ndim - 1))),
+                start,
                 y[rest].repeat(width),
                 None if targets is None else targets[rest].repeat(width),
                 None if chunk[0] is None else torch.cat([t[rest] for t in chunk if t is not None]),
-                generator,
                 rest.numel(),
             )
             best[rest] = x_out
@@ -195,22 +212,24 @@ class APGD(EvasionAttack):
         self,
         model: Model,
         x: Tensor,
+        x0: Tensor,
         y: Tensor,
         goal: Tensor | None,
         loss_target: Tensor | None,
-        generator: torch.Generator,
         n_points: int,
     ) -> tuple[Tensor, Tensor, Tensor]:
         """APGD runs on ``n_points`` examples, side by side, with per-example early stopping.
 
-        Row ``i`` of the batch attacks example ``i % n_points`` (the rows are whole copies of
-        the examples, one per run); an example stops in all its rows once one of them fools
-        the model.
+        Row ``i`` of the batch attacks example ``i % n_points`` in run ``i // n_points`` (the
+        rows are whole copies of the examples, one per run, starting at ``x0``). The result is
+        what the runs would give one after the other: an example takes the first adversarial
+        iterate of its earliest run that fools the model, so a row stops once it, or an earlier
+        run of its example, fooled the model; later runs never decide for an earlier one.
 
         Returns:
-            ``(x_out, fooled, pred)`` per example: its first adversarial iterate if fooled, else
-            its final iterate (of its last run); which examples were fooled; the predictions on
-            ``x_out``.
+            ``(x_out, fooled, pred)`` per example: its first adversarial iterate (of its
+            earliest fooling run) if fooled, else its final iterate of its last run; which
+            examples were fooled; the predictions on ``x_out``.
         """
         rows = x.shape[0]
         norm = self.threat.norm
@@ -218,12 +237,15 @@ class APGD(EvasionAttack):
         x_out = x[:n_points].clone()
         fooled = torch.zeros(n_points, dtype=torch.bool, device=x.device)
         pred = torch.full((n_points,), -1, dtype=torch.long, device=x.device)
+        # The earliest run that fooled each example so far (the number of runs: none yet).
+        earliest = torch.full((n_points,), rows // n_points, dtype=torch.long, device=x.device)
         project = BallProjector(x, self.threat)
 
-        x0 = random_start(x, self.threat, generator)
         zeros = torch.zeros(rows, dtype=x.dtype, device=x.device)
+        rows_index = torch.arange(rows, device=x.device)
         state = _State(
-            index=torch.arange(rows, device=x.device) % n_points,
+            index=rows_index % n_points,
+            run=rows_index // n_points,
             y=y,
             goal=goal,
             loss_target=loss_target,
@@ -238,6 +260,16 @@ class APGD(EvasionAttack):
             increases=torch.zeros(rows, dtype=torch.long, device=x.device),
             eta=torch.full((rows,), 2.0 * self.threat.eps, dtype=x.dtype, device=x.device),
         )
+
+        def record(hit: Tensor, iterate: Tensor, step_pred: Tensor) -> None:
+            # Rows are in run order, so the first hit of an example is its earliest run's.
+            first = _first_of_each(state.index, hit, n_points)
+            points = state.index[first]
+            x_out[points] = iterate[first]
+            pred[points] = step_pred[first]
+            fooled[points] = True
+            earliest[points] = state.run[first]
+
         marks = set(checkpoints(self.steps)[1:])
         last_mark = 0
         for k in range(self.steps):
@@ -245,12 +277,8 @@ class APGD(EvasionAttack):
             step_pred = logits.argmax(dim=1)
             hit = step_pred == state.goal if state.goal is not None else step_pred != state.y
             if bool(hit.any()):
-                first = _first_of_each(state.index, hit, n_points)
-                points = state.index[first]
-                x_out[points] = state.x_cur[first]
-                pred[points] = step_pred[first]
-                fooled[points] = True
-                keep = ~torch.isin(state.index, points)
+                record(hit, state.x_cur, step_pred)
+                keep = state.run < earliest[state.index]
                 state.keep(keep)
                 project = project.select(keep)
                 loss, grad = loss[keep], grad[keep]
@@ -298,13 +326,14 @@ class APGD(EvasionAttack):
         with torch.no_grad():
             last_pred = model(state.x_cur).argmax(dim=1)
         hit = last_pred == state.goal if state.goal is not None else last_pred != state.y
-        # Fooled examples keep a fooling row; the others the row of their last run.
-        last = _first_of_each(state.index.flip(0), torch.ones_like(hit), n_points).flip(0)
-        chosen = torch.where(torch.isin(state.index, state.index[hit]), hit, last)
-        chosen &= _first_of_each(state.index, chosen, n_points)
-        x_out[state.index[chosen]] = state.x_cur[chosen]
-        pred[state.index[chosen]] = last_pred[chosen]
-        fooled[state.index[chosen & hit]] = True
+        if bool(hit.any()):
+            record(hit, state.x_cur, last_pred)
+        # Examples no run fooled keep the final iterate of their last run (every row of such an
+        # example is still here, in run order).
+        never = ~fooled[state.index]
+        last = _first_of_each(state.index.flip(0), never.flip(0), n_points).flip(0)
+        x_out[state.index[last]] = state.x_cur[last]
+        pred[state.index[last]] = last_pred[last]
         return x_out, fooled, pred
 
 

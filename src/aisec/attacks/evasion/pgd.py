@@ -23,6 +23,7 @@ from aisec.attacks.evasion._steps import (
     ascent_direction,
     make_generator,
     random_start,
+    random_start_per_example,
 )
 from aisec.attacks.evasion.losses import (
     FromLogits,
@@ -207,12 +208,16 @@ class PGD(EvasionAttack):
     def _run(self, ctx: AttackContext) -> tuple[Tensor, Tensor]:
         x, y, targets = ctx.x, ctx.y, ctx.targets
         loss = as_input_loss(self.loss)
-        generator = make_generator(self.seed, x.device)
         first_grad = None
         if ctx.clean_graph is not None and isinstance(loss, FromLogits):
             logit_loss = loss.loss
             first_grad = ctx.clean_graph.gradient(lambda z: logit_loss(z, y, targets))
-        start = random_start(x, self.threat, generator) if self.random_start else x.clone()
+        if not self.random_start:
+            start = x.clone()
+        elif ctx.ids is not None:
+            start = random_start_per_example(x, self.threat, self.seed, ctx.ids)
+        else:
+            start = random_start(x, self.threat, make_generator(self.seed, x.device))
         pred = torch.full((x.shape[0],), -1, dtype=torch.long, device=x.device)
 
         def first_adversarial(iterate: Iterate[Tensor]) -> Tensor | None:

@@ -11,6 +11,7 @@ from aisec.attacks.base import AttackContext, EvasionAttack
 from aisec.attacks.evasion._steps import batch_view, make_generator
 from aisec.attacks.evasion.losses import margin, targeted_margin
 from aisec.models.plumbing import Model
+from aisec.seeding import example_bits, example_ints
 from aisec.threat import ThreatModel
 
 __all__ = ["SquareAttack", "square_fraction"]
@@ -77,12 +78,12 @@ class SquareAttack(EvasionAttack):
 
     def _run(self, ctx: AttackContext) -> tuple[Tensor, Tensor]:
         with torch.no_grad():
-            return self._search(ctx.model, ctx.x, ctx.y, ctx.targets)
+            return self._search(ctx.model, ctx.x, ctx.y, ctx.targets, ctx.ids)
 
     def _search(
-        self, model: Model, x: Tensor, y: Tensor, targets: Tensor | None
+        self, model: Model, x: Tensor, y: Tensor, targets: Tensor | None, ids: Tensor | None
     ) -> tuple[Tensor, Tensor]:
-        g = make_generator(self.seed, x.device)
+        draw = _Draws(self.seed, ids, x.device)
         x = x.contiguous()  # the squares are written through flat views of x_best
         lo, hi = self.threat.bounds
         eps = self.threat.eps
@@ -94,12 +95,12 @@ class SquareAttack(EvasionAttack):
         x_plus, x_minus = (x + eps).clamp_(lo, hi), (x - eps).clamp_(lo, hi)
 
         # Vertical stripes: one ±ε colour per (channel, column).
-        x_best = torch.where(self._colours((n, c, 1, w), g, device), x_plus, x_minus)
+        index = torch.arange(n, device=device)
+        x_best = torch.where(draw.signs(index, (c, 1, w), 0), x_plus, x_minus)
         logits = model(x_best)
         loss_best = self._objective(logits, y, targets)
         pred_best = logits.argmax(dim=1)
         hit = pred_best == targets if targets is not None else pred_best != y
-        index = torch.arange(n, device=device)
         ys, ts = y, targets
         max_side = max(min(h, w) - 1, 1)
 
@@ -123,21 +124,21 @@ class SquareAttack(EvasionAttack):
                 break
             p = square_fraction(query, self.n_queries, self.p_init)
             side = min(max(round(math.sqrt(p * h * w)), 1), max_side)
-            top = torch.randint(0, h - side + 1, (m,), generator=g, device=device)
-            left = torch.randint(0, w - side + 1, (m,), generator=g, device=device)
+            top = draw.ints(index, h - side + 1, query, 1)
+            left = draw.ints(index, w - side + 1, query, 2)
             # Only the square changes: work on its m·c·side² entries, never on whole images.
             window = _window_indices(top, left, side, (c, h, w))
             best_flat = x_best.view(-1)
             inside = best_flat[window]  # (m, c, side, side): the current values in the square
             plus, minus = x_plus.view(-1)[window], x_minus.view(-1)[window]
-            square = torch.where(self._colours((m, c, 1, 1), g, device), plus, minus)
+            square = torch.where(draw.signs(index, (c, 1, 1), query, 3), plus, minus)
             # Redraw the colour of squares that would not change the image (as the reference
             # implementation does), a few times at most.
-            for _ in range(8):
+            for attempt in range(8):
                 same = (square == inside).reshape(m, -1).all(dim=1)
                 if not bool(same.any()):
                     break
-                redraw = torch.where(self._colours((m, c, 1, 1), g, device), plus, minus)
+                redraw = torch.where(draw.signs(index, (c, 1, 1), query, 4 + attempt), plus, minus)
                 square = torch.where(batch_view(same, square), redraw, square)
             best_flat[window] = square  # x_best now holds every candidate ...
             logits = model(x_best)
@@ -153,10 +154,33 @@ class SquareAttack(EvasionAttack):
         pred_out[index] = pred_best
         return x_out, pred_out
 
-    @staticmethod
-    def _colours(shape: tuple[int, ...], g: torch.Generator, device: torch.device) -> Tensor:
-        """Random signs as booleans: ``True`` for +ε, ``False`` for −ε."""
-        return torch.randint(0, 2, shape, generator=g, device=device, dtype=torch.bool)
+
+class _Draws:
+    """Square's random draws: from one generator for the batch (no ``ids``), or keyed by
+    ``(seed, example index, query, purpose)`` (:mod:`aisec.seeding`), so that an example's
+    search does not depend on the other examples of its batch."""
+
+    def __init__(self, seed: int, ids: Tensor | None, device: torch.device) -> None:
+        self.seed = seed
+        self.ids = ids
+        self.device = device
+        self.generator = make_generator(seed, device) if ids is None else None
+
+    def ints(self, rows: Tensor, high: int, *counters: int) -> Tensor:
+        """``(m,)`` integers in ``[0, high)`` for the batch rows ``rows``."""
+        if self.ids is None:
+            shape = (rows.numel(),)
+            return torch.randint(0, high, shape, generator=self.generator, device=self.device)
+        return example_ints(self.seed, self.ids[rows], high, *counters)
+
+    def signs(self, rows: Tensor, shape: tuple[int, ...], *counters: int) -> Tensor:
+        """``(m, *shape)`` random booleans for the batch rows ``rows`` (``True`` for +ε)."""
+        full = (rows.numel(), *shape)
+        if self.ids is None:
+            return torch.randint(
+                0, 2, full, generator=self.generator, device=self.device, dtype=torch.bool
+            )
+        return example_bits(self.seed, self.ids[rows], math.prod(shape), *counters).view(full)
 
 
 def _window_indices(top: Tensor, left: Tensor, side: int, shape: tuple[int, int, int]) -> Tensor:

@@ -309,6 +309,23 @@ class TextAttack:
             insertions=adversarial.insertions,
         )
 
+    @staticmethod
+    def check_inputs(texts: Sequence[str], labels: Sequence[int]) -> tuple[list[str], list[int]]:
+        """The texts and labels :meth:`run` accepts, checked (as lists).
+
+        Raises:
+            TypeError: texts that are not strings.
+            ValueError: as many labels as texts not given, or a text without words.
+        """
+        batch = check_texts(texts)
+        labels = [int(v) for v in labels]
+        if len(batch) != len(labels):
+            raise ValueError(f"{len(batch)} texts but {len(labels)} labels")
+        for i, text in enumerate(batch):
+            if not AttackText.from_text(text).words:
+                raise ValueError(f"texts[{i}] has no words to attack: {text!r}")
+        return batch, labels
+
     def run(
         self,
         model: TextClassifier,
@@ -331,13 +348,7 @@ class TextAttack:
         Raises:
             TypeError, ValueError: bad inputs (checked before any attack starts).
         """
-        batch = check_texts(texts)
-        labels = [int(v) for v in labels]
-        if len(batch) != len(labels):
-            raise ValueError(f"{len(batch)} texts but {len(labels)} labels")
-        for i, text in enumerate(batch):
-            if not AttackText.from_text(text).words:
-                raise ValueError(f"texts[{i}] has no words to attack: {text!r}")
+        batch, labels = self.check_inputs(texts, labels)
         began = time.perf_counter()
         run = AttackRun(recipe=self.name, config=self.describe())
         from aisec.models.training import _progress_bar

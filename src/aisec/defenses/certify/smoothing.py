@@ -45,6 +45,7 @@ from scipy import stats
 from torch import Tensor, nn
 
 from aisec.models.plumbing import Model, eval_mode
+from aisec.seeding import check_ids, example_generator
 
 __all__ = [
     "ABSTAIN",
@@ -302,12 +303,17 @@ class RandomizedSmoothing:
         batch_size: int = 1000,
         generator: torch.Generator | None = None,
         seed: int = 0,
+        ids: Tensor | None = None,
+        stream: int = 0,
     ) -> Tensor:
         """Classify ``num`` noisy copies of each input and count the votes per class.
 
         Copies are drawn in batches of ``batch_size``: one input's copies per batch when
         ``num >= batch_size``, else ``batch_size // num`` inputs' copies at once. The noise of
-        consecutive copies comes from consecutive draws of ``generator``.
+        consecutive copies comes from consecutive draws of ``generator``. With ``ids``, each
+        input's copies come from its own generator, keyed by ``(seed, its id, stream)``
+        (:func:`aisec.seeding.example_generator`), in batches of its own copies only, so its
+        votes do not depend on the other inputs (nor on a shard or worker).
 
         Args:
             x: ``(N, C, H, W)`` inputs (any ``(N, ...)`` the model accepts).
@@ -315,7 +321,9 @@ class RandomizedSmoothing:
             batch_size: noisy copies per forward pass.
             generator: the source of the noise, on ``x``'s device; default a new one seeded
                 with ``seed``.
-            seed: seed of the default generator.
+            seed: seed of the default generator (of every input's, with ``ids``).
+            ids: ``(N,)`` int64 indices of the inputs in their data set, or ``None``.
+            stream: with ``ids``, which independent draw of the inputs' noise this is.
 
         Returns:
             ``(N, K)`` int64 vote counts; each row sums to ``num``.
@@ -323,6 +331,11 @@ class RandomizedSmoothing:
         x = self._check_x(x)
         num = _check_count("num", num)
         batch_size = _check_count("batch_size", batch_size)
+        ids = check_ids(ids, int(x.shape[0]), x.device)
+        if ids is not None:
+            if generator is not None:
+                raise ValueError("give a generator or ids (per-input noise), not both")
+            return self._counts_per_input(x, num, batch_size, seed, ids, stream)
         gen = self._generator(x, generator, seed)
         n_inputs, shape = x.shape[0], tuple(x.shape[1:])
         # Inputs per forward pass (never more than there are, to keep the buffer small).
@@ -344,6 +357,31 @@ class RandomizedSmoothing:
                     logits = self.base_model(noise.view(k * m, *shape))
                     counts = self._add_votes(counts, logits, k, m, start, offsets, n_inputs)
         if counts is None:  # no inputs and no num_classes given
+            return torch.zeros(0, 0, dtype=torch.int64, device=x.device)
+        return counts
+
+    def _counts_per_input(
+        self, x: Tensor, num: int, batch_size: int, seed: int, ids: Tensor, stream: int
+    ) -> Tensor:
+        """:meth:`sample_counts` with each input's noise from its own keyed generator."""
+        n_inputs, shape = x.shape[0], tuple(x.shape[1:])
+        copies = min(num, batch_size)
+        counts: Tensor | None = None
+        if self.num_classes is not None:
+            counts = torch.zeros(n_inputs, self.num_classes, dtype=torch.int64, device=x.device)
+        buffer = torch.empty((1, copies, *shape), dtype=x.dtype, device=x.device)
+        offsets = torch.zeros(copies, dtype=torch.long, device=x.device)
+        with eval_mode(self.base_model), torch.inference_mode():
+            for row, index in enumerate(ids.tolist()):
+                gen = example_generator(seed, index, stream, device=x.device)
+                for done in range(0, num, copies):
+                    m = min(copies, num - done)
+                    noise = buffer[:1, :m]
+                    noise.normal_(0.0, self.sigma, generator=gen)
+                    noise.add_(x[row : row + 1].unsqueeze(1))
+                    logits = self.base_model(noise.view(m, *shape))
+                    counts = self._add_votes(counts, logits, 1, m, row, offsets[:m], n_inputs)
+        if counts is None:
             return torch.zeros(0, 0, dtype=torch.int64, device=x.device)
         return counts
 
@@ -387,6 +425,7 @@ class RandomizedSmoothing:
         batch_size: int = 1000,
         generator: torch.Generator | None = None,
         seed: int = 0,
+        ids: Tensor | None = None,
     ) -> SmoothedPrediction:
         """PREDICT: the smoothed classifier's class, or an abstention.
 
@@ -401,6 +440,8 @@ class RandomizedSmoothing:
             generator: the source of the noise, on ``x``'s device; default a new one seeded
                 with ``seed``.
             seed: seed of the default generator.
+            ids: ``(N,)`` int64 indices of the inputs: each input's noise is keyed by
+                ``(seed, its index)`` (see :meth:`sample_counts`).
 
         Returns:
             A :class:`SmoothedPrediction`.
@@ -408,7 +449,9 @@ class RandomizedSmoothing:
         began = time.perf_counter()
         n = _check_count("n", n)
         alpha = _check_alpha(alpha)
-        counts = self.sample_counts(x, n, batch_size=batch_size, generator=generator, seed=seed)
+        counts = self.sample_counts(
+            x, n, batch_size=batch_size, generator=generator, seed=seed, ids=ids
+        )
         counts = counts.cpu()
         if counts.shape[0] == 0:
             empty = torch.zeros(0, dtype=torch.int64)
@@ -440,6 +483,7 @@ class RandomizedSmoothing:
         batch_size: int = 1000,
         generator: torch.Generator | None = None,
         seed: int = 0,
+        ids: Tensor | None = None,
     ) -> Certificate:
         """CERTIFY: a class and an L2 radius within which the smoothed classifier keeps it.
 
@@ -460,6 +504,8 @@ class RandomizedSmoothing:
                 with ``seed``. The selection and estimation copies are consecutive, independent
                 draws.
             seed: seed of the default generator.
+            ids: ``(N,)`` int64 indices of the inputs: each input's selection and estimation
+                noise is keyed by ``(seed, its index)`` (see :meth:`sample_counts`).
 
         Returns:
             A :class:`Certificate`.
@@ -469,9 +515,17 @@ class RandomizedSmoothing:
         n = _check_count("n", n)
         alpha = _check_alpha(alpha)
         x = self._check_x(x)
-        gen = self._generator(x, generator, seed)
-        selection = self.sample_counts(x, n0, batch_size=batch_size, generator=gen)
-        estimation = self.sample_counts(x, n, batch_size=batch_size, generator=gen).cpu()
+        if ids is not None:
+            if generator is not None:
+                raise ValueError("give a generator or ids (per-input noise), not both")
+            selection = self.sample_counts(x, n0, batch_size=batch_size, seed=seed, ids=ids)
+            estimation = self.sample_counts(
+                x, n, batch_size=batch_size, seed=seed, ids=ids, stream=1
+            ).cpu()
+        else:
+            gen = self._generator(x, generator, seed)
+            selection = self.sample_counts(x, n0, batch_size=batch_size, generator=gen)
+            estimation = self.sample_counts(x, n, batch_size=batch_size, generator=gen).cpu()
         if estimation.shape[0] == 0:
             empty = torch.zeros(0, dtype=torch.int64)
             zeros = torch.zeros(0, dtype=torch.float64)

@@ -10,12 +10,14 @@ once):
   the task transfer and the shards.
 
 The workloads are a robustness evaluation (the worst case under APGD-CE, APGD-T and Square
-on ``signs-cnn`` at 8/255) and a text-attack campaign (DeepWordBug against ``tweets-bow``).
-Every run's result is checked to equal the serial one (apart from times): a speed-up that
-changed the answer would be worthless. ``ray.init`` itself is timed separately.
+on the adversarially trained ``signs-cnn-at`` at 8/255) and a text-attack campaign
+(DeepWordBug against ``tweets-bow``). Every run's result is compared with the serial one
+(apart from times): a speed-up that changed the answer would be worthless. ``ray.init``
+itself is timed separately.
 
-On two cores Ray cannot beat one process that already uses both cores through torch's
-threads: this measures what sharding costs here, and what it starts from on a cluster.
+The serial process has both cores through torch's threads; two single-thread Ray workers can
+still be faster where a workload's batches are too small to keep two threads busy. This
+measures what sharding costs and gains on one small machine, and what a cluster starts from.
 
 Run ``python -m benchmarks ray`` or ``python benchmarks/bench_ray.py [--quick]``. Results go
 to ``benchmarks/results/ray.md`` and ``.json``.
@@ -54,7 +56,7 @@ class Config:
 
 def _parse(argv: list[str]) -> Config:
     parser = argparse.ArgumentParser(prog="bench_ray", description=__doc__.split("\n")[0])
-    parser.add_argument("--suite-n", type=int, default=128, help="images of the suite")
+    parser.add_argument("--suite-n", type=int, default=64, help="images of the suite")
     parser.add_argument("--suite-batch", type=int, default=16, help="batch (and shard) size")
     parser.add_argument("--text-n", type=int, default=64, help="tweets attacked")
     parser.add_argument("--text-shard", type=int, default=8, help="tweets per shard")
@@ -73,6 +75,36 @@ def _without_times(record: Any) -> Any:
     return record
 
 
+def _leaves(record: Any, path: str = "") -> dict[str, Any]:
+    """A JSON value flattened to ``{path: leaf}``."""
+    if isinstance(record, dict):
+        return {
+            k: v for key, item in record.items() for k, v in _leaves(item, f"{path}/{key}").items()
+        }
+    if isinstance(record, list):
+        return {
+            k: v for i, item in enumerate(record) for k, v in _leaves(item, f"{path}[{i}]").items()
+        }
+    return {path: record}
+
+
+def compare(expected: Any, got: Any) -> tuple[bool, bool, float]:
+    """``(identical, same apart from floats, largest float difference)`` of two JSON values."""
+    a, b = _leaves(expected), _leaves(got)
+    if a.keys() != b.keys():
+        return False, False, float("inf")
+    largest = 0.0
+    same_rest = True
+    for key, value in a.items():
+        other = b[key]
+        if isinstance(value, float) and isinstance(other, float):
+            if value != other and not (value != value and other != other):  # NaN == NaN here
+                largest = max(largest, abs(value - other))
+        elif value != other:
+            same_rest = False
+    return same_rest and largest == 0.0, same_rest, largest
+
+
 def _timed(run: Callable[[], Any]) -> tuple[float, Any]:
     began = time.perf_counter()
     result = run()
@@ -85,7 +117,7 @@ def _workloads(config: Config) -> dict[str, tuple[int, Callable[[Any], Any]]]:
     from aisec.experiments.evasion import SuitePlan, run_suite
 
     suite = SuitePlan(
-        model="signs-cnn",
+        model="signs-cnn-at",
         eps=8 / 255,
         n=config.suite_n,
         batch_size=config.suite_batch,
@@ -94,7 +126,7 @@ def _workloads(config: Config) -> dict[str, tuple[int, Callable[[Any], Any]]]:
     )
     campaign = text.TextAttackPlan(model="tweets-bow", recipe="deepwordbug", n=config.text_n)
     return {
-        "robustness evaluation (signs-cnn, APGD-CE + APGD-T + Square, 8/255)": (
+        "robustness evaluation (signs-cnn-at, APGD-CE + APGD-T + Square, 8/255)": (
             config.suite_n,
             lambda execution: run_suite(suite, execution=execution),
         ),
@@ -130,7 +162,7 @@ def measure(config: Config) -> dict[str, Any]:
             warm_s, warm = _timed(lambda: run(on_ray))  # noqa: B023
             executor.close()
             expected = _without_times(serial.to_dict())
-            same = all(_without_times(r.to_dict()) == expected for r in (cold, warm))
+            checks = [compare(expected, _without_times(r.to_dict())) for r in (cold, warm)]
             rows.append(
                 {
                     "workload": name,
@@ -143,7 +175,9 @@ def measure(config: Config) -> dict[str, Any]:
                     "serial_per_s": examples / serial_s,
                     "ray_warm_per_s": examples / warm_s,
                     "warm_over_serial": serial_s / warm_s,
-                    "identical": same,
+                    "identical": all(c[0] for c in checks),
+                    "same_apart_from_floats": all(c[1] for c in checks),
+                    "largest_float_difference": max(c[2] for c in checks),
                 }
             )
     finally:
@@ -161,6 +195,14 @@ def measure(config: Config) -> dict[str, Any]:
     }
 
 
+def _verdict(row: dict[str, Any]) -> str:
+    if row["identical"]:
+        return "bit for bit"
+    if row["same_apart_from_floats"]:
+        return f"all decisions; floats within {row['largest_float_difference']:.1g}"
+    return "NO"
+
+
 def _markdown(record: dict[str, Any]) -> str:
     lines = [
         "# Sharded experiments: serial against Ray with two workers",
@@ -171,7 +213,7 @@ def _markdown(record: dict[str, Any]) -> str:
         "",
         "| workload | examples | shards | serial (s) | Ray cold (s) | Ray warm (s) | worker "
         "start-up (s) | serial examples/s | Ray warm examples/s | serial ÷ Ray warm | "
-        "identical |",
+        "same result |",
         "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|",
     ]
     for row in record["rows"]:
@@ -180,16 +222,21 @@ def _markdown(record: dict[str, Any]) -> str:
             f"{row['serial_s']:.1f} | {row['ray_cold_s']:.1f} | {row['ray_warm_s']:.1f} | "
             f"{row['worker_start_s']:.1f} | {row['serial_per_s']:.2f} | "
             f"{row['ray_warm_per_s']:.2f} | {row['warm_over_serial']:.2f} | "
-            f"{'yes' if row['identical'] else 'NO'} |"
+            f"{_verdict(row)} |"
         )
     lines += [
         "",
         "Ray cold: a fresh executor (two worker processes start, import torch and aisec, fetch "
         "the task once); Ray warm: the same executor's kept workers. serial ÷ Ray warm above "
-        "1 means Ray was faster. identical: both Ray runs' JSON equals the serial run's apart "
-        "from times. On two cores the serial run already uses both through torch's threads, "
-        "so Ray adds its start-up and transfers and cannot gain: the point of sharding here "
-        "is checkpoints and resumption; the gain comes with more cores or GPUs.",
+        "1 means Ray was faster. same result: both Ray runs' JSON against the serial run's, "
+        "apart from times (bit for bit; or every count, mask, text and prediction equal and "
+        "the floats within the given difference). Ray gives each worker one CPU, so its "
+        "torch runs one thread where the serial run uses two, and a few kernels round "
+        "differently with another thread count (here MiniLM's sentence embeddings, which "
+        "only the reported similarity uses). The serial run has both cores through torch's "
+        "threads; two single-thread workers can still be faster when a workload's batches "
+        "are too small to keep two threads busy, and the workers' start-up is paid once per "
+        "executor (cold − warm).",
         "",
     ]
     return "\n".join(lines)

@@ -7,8 +7,9 @@ option costs one line, not the computation. After the run, the ``--out`` folder 
 no result.
 
 Placeholders in the arguments: ``{out}`` a fresh output folder, ``{file}`` an existing file,
-``{dir}`` an existing folder, ``{text}`` a text file, ``{empty}`` an empty file, ``{binary}``
-a non-UTF-8 file, and ``{mask:NAME}`` one of the mask files of :func:`_mask_files`.
+``{dir}`` an existing folder, ``{corpus}`` a folder with one ``.txt`` file, ``{text}`` a text
+file, ``{empty}`` an empty file, ``{binary}`` a non-UTF-8 file, and ``{mask:NAME}`` one of the
+mask files of :func:`_mask_files`.
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ import aisec.experiments.names
 import aisec.experiments.physical
 import aisec.experiments.poisoning
 import aisec.experiments.text
+import aisec.experiments.text_detection
 import aisec.models.language
 import aisec.report.tour
 import aisec.zoo.catalog
@@ -346,6 +348,27 @@ DETECT_GENERATED = [
     Case(("detect-generated", "{text}", "--model", "bogus"), "unknown language model", out=None),
 ]
 
+DETECT_CORPUS = [
+    *_rows(
+        ("detect-corpus", "{corpus}"),
+        [
+            (("--method", "magic"), "unknown method 'magic'"),
+            (("--seeding", "nope"), "unknown seeding"),
+            (("--model", "bogus"), "unknown language model"),
+            (("--max-tokens", "3"), "max_tokens must be >= 6"),
+            (("--z-threshold", "nan"), "z_threshold"),
+            (("--gamma", "2"), "gamma"),
+            *_EXECUTION_ROWS,
+            *_OUT_ROWS,
+        ],
+    ),
+    Case(("detect-corpus", "{dir}"), "holds no texts"),
+    Case(("detect-corpus", "{out}/missing"), "does not exist", out=None),
+    Case(("detect-corpus", "{text}"), "neither a folder of .txt files"),
+    Case(("detect-corpus", "jsonl:{text}"), "is not JSON lines"),
+    Case(("detect-corpus", "csv:{text}", "--text-column", "body"), "has no column 'body'"),
+]
+
 DATA_SHOW = [
     *_rows(
         ("data", "show", "signs"),
@@ -421,6 +444,7 @@ CASES = [
     *WATERMARK_GENERATE,
     *WATERMARK_DETECT,
     *DETECT_GENERATED,
+    *DETECT_CORPUS,
     *DATA_SHOW,
     *TRAIN,
     *TOUR,
@@ -454,6 +478,7 @@ _HEAVY: list[tuple[Any, str]] = [
     (aisec.experiments.poisoning, "run"),
     (aisec.experiments.physical, "run"),
     (aisec.experiments.text, "run"),
+    (aisec.experiments.text_detection, "run"),
     (aisec.models.language, "_load_smollm2"),
     (aisec.models.language, "_load_hf_causal_lm"),
     (aisec.report.tour, "_run_chapter"),
@@ -553,8 +578,12 @@ def places(tmp_path: Path) -> Places:
     empty.write_text("")
     binary = tmp_path / "binary.txt"
     binary.write_bytes(b"\xff\xfe\x00\x80 not utf-8")
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    (corpus / "one.txt").write_text("A text of a corpus to scan for a watermark.\n")
     out = tmp_path / "out"
     values = {
+        "corpus": str(corpus),
         "out": str(out),
         "file": str(existing),
         "dir": str(folder),

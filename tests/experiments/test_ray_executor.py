@@ -20,14 +20,16 @@ from shard_cases import (
     SUITE,
     digest,
     digits_model,
+    green_text,
     install_fake_zoo,
+    tiny_lm,
     without_times,
 )
 from torch import nn
 
 from aisec.experiments import certify
 from aisec.experiments.evasion import run_attack_plan, run_suite
-from aisec.experiments.executors import ExecutorReport
+from aisec.experiments.executors import Executor, ExecutorReport
 from aisec.experiments.ray_executor import RayExecutor
 from aisec.experiments.sharded import Execution
 from aisec.experiments.shards import Shard, ShardOutput, ShardTask
@@ -40,6 +42,7 @@ def cluster() -> Iterator[None]:
     ray.init(num_cpus=2, include_dashboard=False, logging_level="ERROR", configure_logging=False)
     # The workers import this module's helpers by value (the tests folder is not a package).
     ray.cloudpickle.register_pickle_by_value(sys.modules[__name__])
+    ray.cloudpickle.register_pickle_by_value(sys.modules["shard_cases"])
     yield
     ray.shutdown()
 
@@ -87,13 +90,31 @@ class FailOnce:
         return self.task.fingerprint()
 
 
-class FailingRay(RayExecutor):
-    def __init__(self, marker: Path, start: int, how: str) -> None:
-        super().__init__(workers=2)
+@dataclass
+class Echo:
+    """A task whose shards hold their own range."""
+
+    def run_shard(self, start: int, stop: int) -> ShardOutput:
+        return ShardOutput(meta={"range": [start, stop]})
+
+    def to(self, device: str) -> Echo:
+        return self
+
+    def fingerprint(self) -> str:
+        return "echo"
+
+
+class FailingOnce(Executor):
+    """The module's Ray executor (its warm workers), running a task that fails once."""
+
+    name = "ray"
+
+    def __init__(self, ray_executor: RayExecutor, marker: Path, start: int, how: str) -> None:
+        self.ray_executor = ray_executor
         self.failure = (str(marker), start, how)
 
     def run(self, task, shards, done):  # type: ignore[no-untyped-def]
-        return super().run(FailOnce(task, *self.failure), shards, done)
+        return self.ray_executor.run(FailOnce(task, *self.failure), shards, done)
 
 
 def test_a_suite_on_ray_is_the_serial_suite(zoo: nn.Module, executor: RayExecutor) -> None:
@@ -104,6 +125,13 @@ def test_a_suite_on_ray_is_the_serial_suite(zoo: nn.Module, executor: RayExecuto
         assert without_times(on_ray.to_dict()) == without_times(serial.to_dict())
         assert on_ray.execution is not None and on_ray.execution.executor == "ray"
         assert on_ray.execution.workers == min(2, on_ray.execution.shards)
+
+
+def test_no_free_cpu_is_an_error_not_a_hang(executor: RayExecutor) -> None:
+    assert len(executor._actors) == 2  # the module's workers hold both CPUs
+    crowded = RayExecutor(workers=1, start_timeout_s=1.0)
+    with pytest.raises(RuntimeError, match="no Ray worker started within 1 s"):
+        crowded.run(Echo(), [Shard(0, 0, 1)], lambda shard, out: None)
 
 
 def test_certification_on_ray_resumes_from_an_interrupted_run(
@@ -126,23 +154,47 @@ def test_certification_on_ray_resumes_from_an_interrupted_run(
     assert without_times(resumed.to_dict()) == without_times(serial.to_dict())
 
 
+def test_corpus_detection_on_ray_is_the_serial_one(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, executor: RayExecutor
+) -> None:
+    from aisec.experiments import names, text_detection
+
+    lm = tiny_lm()
+    monkeypatch.setattr(names, "language_model", lambda name: lm)
+    for index, text in enumerate([green_text(50), "a plain sentence by a person, " * 3]):
+        (tmp_path / f"{index}.txt").write_text(text)
+    for method in ("watermark", "zero-shot"):
+        plan = text_detection.CorpusDetectionPlan(corpus=str(tmp_path), method=method)
+        serial = text_detection.run(plan)
+        on_ray = text_detection.run(plan, execution=Execution(executor=executor, shard_size=1))
+        assert on_ray.records == serial.records
+        if method == "watermark":
+            assert [r["watermarked"] for r in serial.records] == [True, False]
+
+
 @pytest.mark.parametrize("how", ["die", "raise"])
 def test_a_failed_shard_is_run_again(
     zoo: nn.Module, tmp_path: Path, how: str, executor: RayExecutor
 ) -> None:
-    executor.close()  # the two CPUs go to the failing executor's workers
     serial = run_attack_plan(ATTACK)
     marker = tmp_path / "failed"
-    run = run_attack_plan(
-        ATTACK, execution=Execution(executor=FailingRay(marker, 8, how), shard_size=8)
-    )
+    failing = FailingOnce(executor, marker, 8, how)
+    run = run_attack_plan(ATTACK, execution=Execution(executor=failing, shard_size=8))
     assert marker.exists()  # it did fail once
     assert run.execution is not None and run.execution.retried == 1
     assert digest(run.result.x_adv) == digest(serial.result.x_adv)
     assert without_times(run.to_dict()) == without_times(serial.to_dict())
 
 
-def test_a_wrong_input_is_not_retried() -> None:
+def test_ray_options_are_checked() -> None:
+    with pytest.raises(ValueError, match="workers must be None or an int >= 1"):
+        RayExecutor(workers=0)
+    with pytest.raises(ValueError, match="gpus_per_worker must be >= 0"):
+        RayExecutor(gpus_per_worker=-1)
+    assert ExecutorReport(workers=2).retried == 0
+
+
+def test_a_wrong_input_is_not_retried(executor: RayExecutor) -> None:
     @dataclass
     class Wrong:
         def run_shard(self, start: int, stop: int) -> ShardOutput:
@@ -155,12 +207,5 @@ def test_a_wrong_input_is_not_retried() -> None:
             return "wrong"
 
     with pytest.raises(ValueError, match="labels out of range"):
-        RayExecutor(workers=1).run(Wrong(), [Shard(0, 0, 1)], lambda shard, out: None)
-
-
-def test_ray_options_are_checked() -> None:
-    with pytest.raises(ValueError, match="workers must be None or an int >= 1"):
-        RayExecutor(workers=0)
-    with pytest.raises(ValueError, match="gpus_per_worker must be >= 0"):
-        RayExecutor(gpus_per_worker=-1)
-    assert ExecutorReport(workers=2).retried == 0
+        executor.run(Wrong(), [Shard(0, 0, 1)], lambda shard, out: None)
+    assert executor._actors == []  # an error releases the workers

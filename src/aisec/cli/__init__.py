@@ -22,6 +22,7 @@ COMMAND_MODULES = (
     "evasion",
     "poison",
     "genai",
+    "detect_corpus",
     "physical",
     "certify",
     "defend",

@@ -56,6 +56,7 @@ __all__ = [
     "OFFLINE_LANGUAGE_MODEL",
     "GenerationOutput",
     "LanguageModel",
+    "check_language_model_name",
     "list_language_models",
     "load_language_model",
     "smollm2_gguf_path",
@@ -416,6 +417,24 @@ def _load_hf_causal_lm(source: str, dtype: torch.dtype) -> tuple[Any, Any]:
     return model, tokenizer
 
 
+def check_language_model_name(name: object) -> str:
+    """``name`` if it names a language model :func:`load_language_model` knows (nothing loads).
+
+    Raises:
+        ValueError: a name that is neither an offline model nor ``hf:FOLDER_OR_NAME``.
+    """
+    if not isinstance(name, str) or not name:
+        raise ValueError(f"model name must be a non-empty string, got {name!r}")
+    if name.lower() in _ALIASES or (name.startswith(HF_PREFIX) and len(name) > len(HF_PREFIX)):
+        return name
+    raise ValueError(
+        f"unknown language model {name!r}; offline models: {list_language_models()}. A "
+        f"Hugging Face causal LM is named '{HF_PREFIX}FOLDER_OR_NAME' (a local folder, or a "
+        "hub name already in the local Hugging Face cache: aisec never downloads), e.g. "
+        f"'{HF_PREFIX}./my-model'"
+    )
+
+
 def load_language_model(
     name: str = OFFLINE_LANGUAGE_MODEL, *, dtype: torch.dtype = torch.float32
 ) -> LanguageModel:
@@ -436,19 +455,11 @@ def load_language_model(
             offline, the offline package is missing, or the model must be converted while the
             cache is not writable (naming ``AISEC_CACHE``).
     """
-    if not isinstance(name, str) or not name:
-        raise ValueError(f"model name must be a non-empty string, got {name!r}")
+    name = check_language_model_name(name)
     if name.lower() in _ALIASES:
         model, tokenizer = _load_smollm2(dtype)
         name = OFFLINE_LANGUAGE_MODEL
-    elif name.startswith(HF_PREFIX) and len(name) > len(HF_PREFIX):
-        model, tokenizer = _load_hf_causal_lm(name[len(HF_PREFIX) :], dtype)
     else:
-        raise ValueError(
-            f"unknown language model {name!r}; offline models: {list_language_models()}. A "
-            f"Hugging Face causal LM is named '{HF_PREFIX}FOLDER_OR_NAME' (a local folder, or a "
-            "hub name already in the local Hugging Face cache: aisec never downloads), e.g. "
-            f"'{HF_PREFIX}./my-model'"
-        )
+        model, tokenizer = _load_hf_causal_lm(name[len(HF_PREFIX) :], dtype)
     model.eval()
     return LanguageModel(name=name, model=model, tokenizer=tokenizer)

@@ -50,7 +50,7 @@ EXECUTOR_NAMES = ("serial", "ray")
 class Execution:
     """How an experiment's examples are run: by whom, in which shards, checkpointed where.
 
-    None of it changes the result (see :mod:`aisec.experiments.shards`).
+    None of it changes the result (see this module's docstring).
 
     Attributes:
         executor: who runs the shards; ``None``: this process

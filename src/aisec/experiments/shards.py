@@ -1,19 +1,11 @@
 """Shards of an experiment's examples: the task, its outputs, their checkpoints.
 
-An experiment that works per example (a robustness evaluation, a text-attack campaign,
-certification, watermark detection) builds a :class:`ShardTask` — a picklable object holding
+An experiment that works per example builds a :class:`ShardTask` — a picklable object holding
 the model and the data, whose ``run_shard(start, stop)`` evaluates examples ``start … stop−1``
-— and hands it to :func:`run_sharded`, which
-
-- splits the examples into :class:`Shard` s of whole batches (:func:`plan_shards`),
-- skips the shards a :class:`ShardStore` already holds (a rerun resumes),
-- has an :class:`~aisec.experiments.executors.Executor` run the others (in this process, or
-  on Ray workers that receive the task once), and stores each finished shard atomically,
-- returns the shards' outputs in order, with an :class:`ExecutionRecord` (what ran where).
-
-Results never depend on the split: every example's randomness is keyed by (seed, its index)
-(:mod:`aisec.seeding`) and a shard holds whole batches of the serial run, so the same
-floating-point operations run on the same rows.
+— and hands it to :func:`~aisec.experiments.sharded.run_sharded`. Here: the
+:class:`Shard` s of whole batches (:func:`plan_shards`), a shard's :class:`ShardOutput` and
+its file, the :class:`ShardStore` of a run's finished shards, the :func:`fingerprint` that
+keys it, and the :class:`ShardProgress` given to progress callbacks.
 """
 
 from __future__ import annotations
@@ -21,7 +13,6 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field, is_dataclass
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
@@ -39,9 +30,7 @@ __all__ = [
     "ShardProgress",
     "ShardStore",
     "ShardTask",
-    "concat_tensors",
     "fingerprint",
-    "gather_meta",
     "plan_shards",
 ]
 
@@ -218,13 +207,3 @@ class ShardStore:
         """Store ``shard``'s output (atomically: a reader sees it whole or not at all)."""
         self.folder.mkdir(parents=True, exist_ok=True)
         atomic_write_bytes(self._path(shard), output.to_bytes())
-
-
-def concat_tensors(outputs: Iterable[ShardOutput], name: str) -> Tensor:
-    """The per-example tensor ``name`` of consecutive shards, joined."""
-    return torch.cat([output.tensors[name] for output in outputs])
-
-
-def gather_meta(outputs: Sequence[ShardOutput], name: str) -> list[Any]:
-    """The per-example list ``meta[name]`` of consecutive shards, joined."""
-    return [item for output in outputs for item in output.meta[name]]

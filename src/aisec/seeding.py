@@ -29,6 +29,7 @@ __all__ = [
     "example_generator",
     "example_ints",
     "example_seed",
+    "ids_or_range",
 ]
 
 _GOLDEN = np.uint64(0x9E3779B97F4A7C15)
@@ -147,3 +148,9 @@ def check_ids(ids: object, n: int, device: torch.device) -> Tensor | None:
     if n and (int(ids.min()) < 0 or ids.unique().numel() != n):
         raise ValueError("ids must be distinct example indices >= 0")
     return ids.to(device)
+
+
+def ids_or_range(ids: object, n: int, device: torch.device) -> Tensor:
+    """:func:`check_ids`'s ``ids``, or ``0 … n−1`` when none are given (on ``device``)."""
+    checked = check_ids(ids, n, device)
+    return torch.arange(n, device=device) if checked is None else checked

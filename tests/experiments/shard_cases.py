@@ -15,6 +15,7 @@ from aisec.data import load as load_data
 from aisec.experiments.certify import CertifyPlan
 from aisec.experiments.evasion import AttackPlan, SuitePlan
 from aisec.experiments.names import watermark_scheme
+from tiny_language_model import VOCAB
 
 SUITE = SuitePlan(model="digits-cnn", eps=0.15, n=22, apgd_steps=6, square_queries=60, batch_size=4)
 ATTACK = AttackPlan(model="digits-cnn", attack="square", eps=0.15, n=22, steps=60, batch_size=4)
@@ -57,50 +58,6 @@ def without_times(record: Any) -> Any:
     if isinstance(record, list):
         return [without_times(v) for v in record]
     return record
-
-
-VOCAB = 384
-
-
-class CharTokenizer:
-    """One token per character (code points below ``VOCAB``)."""
-
-    eos_token_id = None
-    bos_token_id = None
-    pad_token_id = 0
-    chat_template = None
-
-    def __len__(self) -> int:
-        return VOCAB
-
-    def __call__(self, text: str, add_special_tokens: bool = False) -> dict[str, list[int]]:
-        return {"input_ids": [min(ord(c), VOCAB - 1) for c in text]}
-
-    def decode(self, ids: list[int], skip_special_tokens: bool = True) -> str:
-        return "".join(chr(i) for i in ids)
-
-
-def tiny_lm() -> Any:
-    from transformers import LlamaConfig, LlamaForCausalLM
-
-    from aisec.models.language import LanguageModel
-
-    config = LlamaConfig(
-        vocab_size=VOCAB,
-        hidden_size=16,
-        intermediate_size=32,
-        num_hidden_layers=1,
-        num_attention_heads=2,
-        num_key_value_heads=2,
-        max_position_embeddings=512,
-        bos_token_id=None,
-        eos_token_id=None,
-        pad_token_id=0,
-    )
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(0)
-        model: Any = LlamaForCausalLM(config)
-    return LanguageModel(name="tiny-char-llama", model=model.eval(), tokenizer=CharTokenizer())
 
 
 def green_text(length: int, key: int = 15485863) -> str:

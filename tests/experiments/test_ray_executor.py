@@ -22,7 +22,6 @@ from shard_cases import (
     digits_model,
     green_text,
     install_fake_zoo,
-    tiny_lm,
     without_times,
 )
 from torch import nn
@@ -33,6 +32,7 @@ from aisec.experiments.executors import Executor, ExecutorReport
 from aisec.experiments.ray_executor import RayExecutor
 from aisec.experiments.sharded import Execution
 from aisec.experiments.shards import Shard, ShardOutput, ShardTask
+from tiny_language_model import tiny_lm
 
 ray = pytest.importorskip("ray")
 
@@ -43,6 +43,7 @@ def cluster() -> Iterator[None]:
     # The workers import this module's helpers by value (the tests folder is not a package).
     ray.cloudpickle.register_pickle_by_value(sys.modules[__name__])
     ray.cloudpickle.register_pickle_by_value(sys.modules["shard_cases"])
+    ray.cloudpickle.register_pickle_by_value(sys.modules["tiny_language_model"])
     yield
     ray.shutdown()
 

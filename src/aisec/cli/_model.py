@@ -7,15 +7,13 @@ checks them with the model before anything loads.
 
 from __future__ import annotations
 
-import functools
-import inspect
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
 
-from aisec.cli._common import fail
+from aisec.cli._options import grouped_options
 
 if TYPE_CHECKING:  # experiments (and torch) load when a command runs, not at start-up
     from aisec.experiments.targets import ModelOptions
@@ -129,47 +127,7 @@ def with_model_options(*, data: bool = True) -> Callable[[_Command], _Command]:
     and ``--label-column``. A value that does not parse is one line of error (exit code 2).
     """
     added = _SOURCE_PARAMETERS + (_DATA_PARAMETERS if data else ())
-
-    def decorate(command: _Command) -> _Command:
-        signature = inspect.signature(command)
-        kept = [
-            _evaluated(parameter, command.__globals__)  # typer reads the Annotated options
-            for name, parameter in signature.parameters.items()
-            if name != "options"
-        ]
-        extra = [
-            inspect.Parameter(
-                name, inspect.Parameter.KEYWORD_ONLY, default=default, annotation=kind
-            )
-            for name, kind, default in added
-        ]
-
-        @functools.wraps(command)
-        def wrapper(*args: Any, **kwargs: Any) -> None:
-            values = {name: kwargs.pop(name, default) for name, _, default in added}
-            try:
-                options = model_options(**values)
-            except ValueError as error:
-                raise fail(error) from error
-            command(*args, **kwargs, options=options)
-
-        parameters = [*kept, *extra]
-        wrapper.__signature__ = signature.replace(  # type: ignore[attr-defined]
-            parameters=parameters, return_annotation=None
-        )
-        # typer also reads __annotations__ (copied from the command, with its "options").
-        wrapper.__annotations__ = {p.name: p.annotation for p in parameters} | {"return": None}
-        return wrapper  # type: ignore[return-value]
-
-    return decorate
-
-
-def _evaluated(parameter: inspect.Parameter, namespace: dict[str, Any]) -> inspect.Parameter:
-    """``parameter`` with its annotation evaluated (modules use postponed annotations)."""
-    annotation = parameter.annotation
-    if isinstance(annotation, str):
-        annotation = eval(annotation, namespace)  # the command module's own annotation text
-    return parameter.replace(annotation=annotation)
+    return grouped_options(added, "options", model_options)
 
 
 def model_options(

@@ -8,14 +8,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from aisec.cli._common import app, check_out_dir, console, fail
-from aisec.cli._execution import (
-    AddressOption,
-    ExecutorOption,
-    GpusPerWorkerOption,
-    ShardSizeOption,
-    WorkersOption,
-    execution_of,
-)
+from aisec.cli._execution import ExecutionOptions, with_execution_options
 from aisec.cli._model import with_model_options
 
 if TYPE_CHECKING:
@@ -23,6 +16,7 @@ if TYPE_CHECKING:
 
 
 @app.command("certify")
+@with_execution_options()
 @with_model_options()
 def certify(
     model: Annotated[
@@ -47,13 +41,9 @@ def certify(
         Path | None,
         typer.Option(help="write metrics.json and certified_accuracy.png here (and shards)"),
     ] = None,
-    executor: ExecutorOption = "serial",
-    address: AddressOption = None,
-    shard_size: ShardSizeOption = None,
-    workers: WorkersOption = None,
-    gpus_per_worker: GpusPerWorkerOption = 0.0,
     *,
     options: ModelOptions,
+    execution_options: ExecutionOptions,
 ) -> None:
     """Randomized smoothing (Cohen et al. 2019): certified accuracy against L2 radius.
 
@@ -80,9 +70,7 @@ def certify(
             options=options,
         )
         out = check_out_dir(out)
-        execution = execution_of(
-            executor, address, shard_size, out, workers=workers, gpus_per_worker=gpus_per_worker
-        )
+        execution = execution_options.execution(out)
         console.print(f"certifying {points} points with {n0} + {n} noisy copies ...")
         result = run(plan, execution=execution)
     except (ValueError, TypeError) as error:

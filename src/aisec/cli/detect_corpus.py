@@ -9,17 +9,11 @@ from typing import Annotated
 import typer
 
 from aisec.cli._common import app, check_out_dir, console, fail
-from aisec.cli._execution import (
-    AddressOption,
-    ExecutorOption,
-    GpusPerWorkerOption,
-    ShardSizeOption,
-    WorkersOption,
-    execution_of,
-)
+from aisec.cli._execution import ExecutionOptions, with_execution_options
 
 
 @app.command("detect-corpus")
+@with_execution_options()
 def detect_corpus(
     corpus: Annotated[
         str,
@@ -43,11 +37,8 @@ def detect_corpus(
     out: Annotated[
         Path | None, typer.Option(help="write detections.json here (and resumable shards)")
     ] = None,
-    executor: ExecutorOption = "serial",
-    address: AddressOption = None,
-    shard_size: ShardSizeOption = None,
-    workers: WorkersOption = None,
-    gpus_per_worker: GpusPerWorkerOption = 0.0,
+    *,
+    execution_options: ExecutionOptions,
 ) -> None:
     """Score every text of a corpus: watermark z-scores and verdicts, or zero-shot scores."""
     from aisec.experiments.text_detection import CorpusDetectionPlan, run
@@ -67,9 +58,7 @@ def detect_corpus(
             text_column=text_column,
         )
         out = check_out_dir(out)
-        execution = execution_of(
-            executor, address, shard_size, out, workers=workers, gpus_per_worker=gpus_per_worker
-        )
+        execution = execution_options.execution(out)
         result = run(plan, execution=execution)
     except (ValueError, TypeError) as error:
         raise fail(error) from error

@@ -13,14 +13,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from aisec.cli._common import app, check_out_dir, console, fail
-from aisec.cli._execution import (
-    AddressOption,
-    ExecutorOption,
-    GpusPerWorkerOption,
-    ShardSizeOption,
-    WorkersOption,
-    execution_of,
-)
+from aisec.cli._execution import ExecutionOptions, with_execution_options
 from aisec.cli._model import ModelOption, with_model_options
 
 _ATTACK_LABELS = {
@@ -48,6 +41,7 @@ if TYPE_CHECKING:
 
 
 @app.command("attack")
+@with_execution_options()
 @with_model_options()
 def attack(
     model: ModelOption = "signs-cnn",
@@ -74,13 +68,9 @@ def attack(
         Path | None,
         typer.Option(help="write attack.json and attack.png here (and resumable shards)"),
     ] = None,
-    executor: ExecutorOption = "serial",
-    address: AddressOption = None,
-    shard_size: ShardSizeOption = None,
-    workers: WorkersOption = None,
-    gpus_per_worker: GpusPerWorkerOption = 0.0,
     *,
     options: ModelOptions,
+    execution_options: ExecutionOptions,
 ) -> None:
     """Attack a zoo model or your own on test images: accuracy, norms, time and model calls."""
     from aisec.experiments.evasion import AttackPlan, run_attack_plan
@@ -102,9 +92,7 @@ def attack(
             options=options,
         )
         out = check_out_dir(out)
-        execution = execution_of(
-            executor, address, shard_size, out, workers=workers, gpus_per_worker=gpus_per_worker
-        )
+        execution = execution_options.execution(out)
         console.print(f"{attack_name} on up to {n} {model} test images ...")
         run = run_attack_plan(plan, execution=execution)
     except (ValueError, TypeError) as error:
@@ -132,6 +120,7 @@ def attack(
 
 
 @app.command("evaluate")
+@with_execution_options()
 @with_model_options()
 def evaluate(
     model: ModelOption = "signs-cnn",
@@ -144,13 +133,9 @@ def evaluate(
         Path | None,
         typer.Option(help="write evaluation.json and evaluation.png here (and resumable shards)"),
     ] = None,
-    executor: ExecutorOption = "serial",
-    address: AddressOption = None,
-    shard_size: ShardSizeOption = None,
-    workers: WorkersOption = None,
-    gpus_per_worker: GpusPerWorkerOption = 0.0,
     *,
     options: ModelOptions,
+    execution_options: ExecutionOptions,
 ) -> None:
     """Worst-case robust accuracy under APGD-CE, APGD-T and Square, with sanity checks."""
     from aisec.evaluate import AttackStage
@@ -178,9 +163,7 @@ def evaluate(
             options=options,
         )
         out = check_out_dir(out)
-        execution = execution_of(
-            executor, address, shard_size, out, workers=workers, gpus_per_worker=gpus_per_worker
-        )
+        execution = execution_options.execution(out)
         run = run_suite(plan, on_stage=announce, execution=execution)
     except (ValueError, TypeError) as error:
         raise fail(error) from error

@@ -8,19 +8,13 @@ from typing import Annotated
 import typer
 
 from aisec.cli._common import app, check_out_dir, console, fail
-from aisec.cli._execution import (
-    AddressOption,
-    ExecutorOption,
-    GpusPerWorkerOption,
-    ShardSizeOption,
-    WorkersOption,
-    execution_of,
-)
+from aisec.cli._execution import ExecutionOptions, with_execution_options
 
 _DEFAULT_VICTIM = {"tweets": "tweets-minilm", "spam": "spam-nb"}
 
 
 @app.command("text-attack")
+@with_execution_options()
 def text_attack(
     model: Annotated[
         str | None,
@@ -61,11 +55,8 @@ def text_attack(
     ] = None,
     text_column: Annotated[str, typer.Option(help="the table's column of texts")] = "text",
     label_column: Annotated[str, typer.Option(help="the table's column of labels")] = "label",
-    executor: ExecutorOption = "serial",
-    address: AddressOption = None,
-    shard_size: ShardSizeOption = None,
-    workers: WorkersOption = None,
-    gpus_per_worker: GpusPerWorkerOption = 0.0,
+    *,
+    execution_options: ExecutionOptions,
 ) -> None:
     """Attack a text classifier on test tweets or spam (or your own texts); print the summary."""
     from aisec.experiments import text as experiment
@@ -90,9 +81,7 @@ def text_attack(
         )
         # the plan checks the recipe, search and model name before the encoder and model load
         out = check_out_dir(out)
-        execution = execution_of(
-            executor, address, shard_size, out, workers=workers, gpus_per_worker=gpus_per_worker
-        )
+        execution = execution_options.execution(out)
         outcome = experiment.run(plan, execution=execution)
     except (ValueError, TypeError) as error:
         raise fail(error) from error

@@ -18,12 +18,12 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-import torch
 from torch import Tensor
 
 from aisec.attacks.base import AttackResult, EvasionAttack
 from aisec.evaluate.sanity import check_blackbox_beats_whitebox
 from aisec.models.plumbing import Model
+from aisec.seeding import ids_or_range
 
 __all__ = [
     "Judge",
@@ -177,8 +177,7 @@ def run_stages(
     adv_pred = None if adv_pred is None else adv_pred.clone()
     messages: list[str] = []
     seen_white_box = False
-    if ids is None:
-        ids = torch.arange(n, device=x.device)
+    ids = ids_or_range(ids, n, x.device)
     for attack in attacks:
         began = time.perf_counter()
         todo = robust.nonzero().squeeze(1)

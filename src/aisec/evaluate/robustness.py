@@ -35,7 +35,7 @@ from aisec.evaluate.sanity import (
     emit,
 )
 from aisec.models.plumbing import Model, eval_mode
-from aisec.seeding import check_ids
+from aisec.seeding import ids_or_range
 from aisec.stats import Rate
 from aisec.threat import ThreatModel
 
@@ -395,8 +395,7 @@ def run_attack(
     n = x.shape[0] if x.ndim else 0
     if n == 0:
         return attack(model, x, y, targets)
-    ids = check_ids(torch.arange(n, device=x.device) if ids is None else ids, n, x.device)
-    assert ids is not None
+    ids = ids_or_range(ids, n, x.device)
     results = [
         attack(
             model,
@@ -470,8 +469,7 @@ def evaluate_robustness(
     batch_size = _check_batch_size(batch_size)
     x, y, _ = validate_inputs(x, y, None, threat)
     n = x.shape[0]
-    ids = check_ids(torch.arange(n, device=x.device) if ids is None else ids, n, x.device)
-    assert ids is not None
+    ids = ids_or_range(ids, n, x.device)
     messages: list[str] = []
     with eval_mode(model):
         clean_pred = torch.zeros(n, dtype=torch.long, device=x.device)

@@ -16,6 +16,7 @@ Reference:
 from __future__ import annotations
 
 import os
+import uuid
 from collections import deque
 from collections.abc import Sequence
 from typing import Any
@@ -163,6 +164,10 @@ class RayExecutor(Executor):
                 ray.kill(actor)
         self._actors = []
 
+    def _remote_worker(self, ray: Any) -> Any:
+        """The actor class: one CPU, and this executor's share of a GPU."""
+        return ray.remote(num_cpus=1, num_gpus=self.gpus_per_worker)(ShardWorker)
+
     def _workers(self, ray: Any, count: int) -> list[Any]:
         """Up to ``count`` started actors: the warm ones of an earlier run, then new ones.
 
@@ -171,7 +176,7 @@ class RayExecutor(Executor):
         """
         if self._session != _session(ray):  # another cluster: the old handles are gone
             self._actors, self._session = [], _session(ray)
-        remote = ray.remote(num_cpus=1, num_gpus=self.gpus_per_worker)(ShardWorker)
+        remote = self._remote_worker(ray)
         new = [remote.remote() for _ in range(count - len(self._actors))]
         if new:
             probes = {actor.pid.remote(): actor for actor in new}
@@ -194,10 +199,10 @@ class RayExecutor(Executor):
     ) -> ExecutorReport:
         from ray.exceptions import RayActorError, RayTaskError
 
-        key = task.fingerprint() + f":{id(task)}"
+        key = uuid.uuid4().hex  # this run's task: a warm worker fetches it once
         task_ref = [ray.put(task)]  # once in the object store; each actor fetches it once
         actors = self._workers(ray, self._actor_count(ray, len(shards)))
-        remote = ray.remote(num_cpus=1, num_gpus=self.gpus_per_worker)(ShardWorker)
+        remote = self._remote_worker(ray)
         queue: deque[tuple[Shard, int]] = deque((shard, 0) for shard in shards)
         pending: dict[Any, tuple[int, Shard, int]] = {}
         retried = 0

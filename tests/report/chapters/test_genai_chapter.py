@@ -7,15 +7,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import torch
 
 import aisec.experiments.names
 from aisec.experiments.genai import GenAIPlan
 from aisec.report.chapters import genai as chapter
 from aisec.report.tour import ChapterContext
 from aisec.stats import Rate
-
-VOCAB = 384
+from tiny_language_model import tiny_lm
 
 TINY = GenAIPlan(
     model="tiny-char-llama",
@@ -33,51 +31,11 @@ TINY = GenAIPlan(
 )
 
 
-class CharTokenizer:
-    """One token per character (code points below ``VOCAB``; others map to the last id)."""
-
-    eos_token_id = None
-    pad_token_id = 0
-    chat_template = None
-
-    def __len__(self) -> int:
-        return VOCAB
-
-    def __call__(self, text: str, add_special_tokens: bool = False) -> dict[str, list[int]]:
-        return {"input_ids": [min(ord(c), VOCAB - 1) for c in text]}
-
-    def decode(self, ids: list[int], skip_special_tokens: bool = True) -> str:
-        return "".join(chr(i) for i in ids)
-
-
-def _tiny_lm() -> Any:
-    from transformers import LlamaConfig, LlamaForCausalLM
-
-    from aisec.models.language import LanguageModel
-
-    config = LlamaConfig(
-        vocab_size=VOCAB,
-        hidden_size=16,
-        intermediate_size=32,
-        num_hidden_layers=1,
-        num_attention_heads=2,
-        num_key_value_heads=2,
-        max_position_embeddings=1024,
-        bos_token_id=None,
-        eos_token_id=None,
-        pad_token_id=0,
-    )
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(0)
-        model: Any = LlamaForCausalLM(config)
-    return LanguageModel(name="tiny-char-llama", model=model.eval(), tokenizer=CharTokenizer())
-
-
 @pytest.fixture
 def loads(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     """Replace the language-model seam by the tiny model; record the names loaded."""
     loaded: list[str] = []
-    lm = _tiny_lm()
+    lm = tiny_lm()
 
     def fake(name: str) -> Any:
         loaded.append(name)

@@ -332,14 +332,15 @@ class RandomizedSmoothing:
         num = _check_count("num", num)
         batch_size = _check_count("batch_size", batch_size)
         ids = check_ids(ids, int(x.shape[0]), x.device)
-        if ids is not None:
-            if generator is not None:
-                raise ValueError("give a generator or ids (per-input noise), not both")
-            return self._counts_per_input(x, num, batch_size, seed, ids, stream)
-        gen = self._generator(x, generator, seed)
+        if ids is not None and generator is not None:
+            raise ValueError("give a generator or ids (per-input noise), not both")
+        gen = self._generator(x, generator, seed) if ids is None else None
         n_inputs, shape = x.shape[0], tuple(x.shape[1:])
-        # Inputs per forward pass (never more than there are, to keep the buffer small).
+        # Inputs per forward pass (never more than there are, to keep the buffer small); with
+        # ids, one input's copies at a time, from its own generator.
         per_batch = 1 if num >= batch_size else max(1, min(batch_size // num, n_inputs))
+        if ids is not None:
+            per_batch = 1
         copies = min(num, batch_size)  # copies per input and forward pass
         counts: Tensor | None = None
         if self.num_classes is not None:
@@ -349,6 +350,8 @@ class RandomizedSmoothing:
         with eval_mode(self.base_model), torch.inference_mode():
             for start in range(0, n_inputs, per_batch):
                 k = min(per_batch, n_inputs - start)
+                if ids is not None:
+                    gen = example_generator(seed, int(ids[start]), stream, device=x.device)
                 for done in range(0, num, copies):
                     m = min(copies, num - done)
                     noise = buffer[:k, :m]  # contiguous: either k == 1 or m == copies
@@ -357,31 +360,6 @@ class RandomizedSmoothing:
                     logits = self.base_model(noise.view(k * m, *shape))
                     counts = self._add_votes(counts, logits, k, m, start, offsets, n_inputs)
         if counts is None:  # no inputs and no num_classes given
-            return torch.zeros(0, 0, dtype=torch.int64, device=x.device)
-        return counts
-
-    def _counts_per_input(
-        self, x: Tensor, num: int, batch_size: int, seed: int, ids: Tensor, stream: int
-    ) -> Tensor:
-        """:meth:`sample_counts` with each input's noise from its own keyed generator."""
-        n_inputs, shape = x.shape[0], tuple(x.shape[1:])
-        copies = min(num, batch_size)
-        counts: Tensor | None = None
-        if self.num_classes is not None:
-            counts = torch.zeros(n_inputs, self.num_classes, dtype=torch.int64, device=x.device)
-        buffer = torch.empty((1, copies, *shape), dtype=x.dtype, device=x.device)
-        offsets = torch.zeros(copies, dtype=torch.long, device=x.device)
-        with eval_mode(self.base_model), torch.inference_mode():
-            for row, index in enumerate(ids.tolist()):
-                gen = example_generator(seed, index, stream, device=x.device)
-                for done in range(0, num, copies):
-                    m = min(copies, num - done)
-                    noise = buffer[:1, :m]
-                    noise.normal_(0.0, self.sigma, generator=gen)
-                    noise.add_(x[row : row + 1].unsqueeze(1))
-                    logits = self.base_model(noise.view(m, *shape))
-                    counts = self._add_votes(counts, logits, 1, m, row, offsets[:m], n_inputs)
-        if counts is None:
             return torch.zeros(0, 0, dtype=torch.int64, device=x.device)
         return counts
 

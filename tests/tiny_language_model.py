@@ -1,0 +1,52 @@
+"""A tiny character-level Llama and its tokenizer: a language model for tests (random weights,
+one token per character), shared by the genai chapter's and the sharding tests."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+
+VOCAB = 384
+
+
+class CharTokenizer:
+    """One token per character (code points below ``VOCAB``)."""
+
+    eos_token_id = None
+    bos_token_id = None
+    pad_token_id = 0
+    chat_template = None
+
+    def __len__(self) -> int:
+        return VOCAB
+
+    def __call__(self, text: str, add_special_tokens: bool = False) -> dict[str, list[int]]:
+        return {"input_ids": [min(ord(c), VOCAB - 1) for c in text]}
+
+    def decode(self, ids: list[int], skip_special_tokens: bool = True) -> str:
+        return "".join(chr(i) for i in ids)
+
+
+def tiny_lm() -> Any:
+    """The tiny model (seeded weights, eval mode) as an aisec ``LanguageModel``."""
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    from aisec.models.language import LanguageModel
+
+    config = LlamaConfig(
+        vocab_size=VOCAB,
+        hidden_size=16,
+        intermediate_size=32,
+        num_hidden_layers=1,
+        num_attention_heads=2,
+        num_key_value_heads=2,
+        max_position_embeddings=1024,
+        bos_token_id=None,
+        eos_token_id=None,
+        pad_token_id=0,
+    )
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(0)
+        model: Any = LlamaForCausalLM(config)
+    return LanguageModel(name="tiny-char-llama", model=model.eval(), tokenizer=CharTokenizer())

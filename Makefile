@@ -44,11 +44,12 @@ tour-quick: $(DEV) spam-data
 	$(BIN)/aisec tour --out report --quick
 
 # Rewrite the measured numbers in README.md, benchmarks/README.md and docs/*.md from the last
-# tour's results and the benchmarks' tables
-# (run `make tour` first) and keep that results.json as the docs' snapshot.
+# tour's results and the benchmarks' tables (run `make tour` first), keep that results.json as the
+# docs' snapshot, and copy the figures the docs show into docs/figures/ (small palette PNGs).
 docs: $(DEV)
 	@test -f report/results.json || { echo "report/results.json is missing: run 'make tour' first"; exit 1; }
 	$(BIN)/python -m aisec.report.docs --results report/results.json README.md benchmarks/README.md docs/*.md
+	$(BIN)/python -m aisec.report.doc_figures --report report --docs docs
 	cp report/results.json docs/results.json
 
 # Every chapter docs/NN-*.md as notebooks/NN-*.ipynb (jupytext; committed without outputs), then
@@ -57,8 +58,8 @@ notebooks: $(DEV) spam-data
 	$(BIN)/python tools/notebooks.py --execute report/notebooks
 
 lint: $(DEV)
-	$(BIN)/ruff check src tests benchmarks examples tools
-	$(BIN)/ruff format --check src tests benchmarks examples tools
+	$(BIN)/ruff check src tests benchmarks examples tools exercises
+	$(BIN)/ruff format --check src tests benchmarks examples tools exercises
 
 typecheck: $(DEV)
 	$(BIN)/mypy

@@ -433,6 +433,15 @@ OTHER = [
     Case(("nope",), "No such command 'nope'", USAGE, None),
 ]
 
+EXERCISE = [
+    Case(("exercise", "check", "nope"), "unknown exercise 'nope'; known exercises: fgsm", out=None),
+    Case(("exercise", "check", "fgsm", "--solution", "{out}/no.py"), "does not exist", out=None),
+    Case(("exercise", "check", "fgsm", "--solution", "{dir}"), "is a folder; expected a", out=None),
+    Case(("exercise", "check", "fgsm", "--solution", ""), "is a folder; expected a", out=None),
+    Case(("exercise", "show", "bogus"), "unknown exercise 'bogus'", out=None),
+    Case(("exercise", "check"), "Missing argument", USAGE, None),
+]
+
 CASES = [
     *ATTACK,
     *EVALUATE,
@@ -450,6 +459,7 @@ CASES = [
     *TOUR,
     *SCAN,
     *OTHER,
+    *EXERCISE,
 ]
 
 KNOWN_GAPS: dict[tuple[str, ...], str] = {}

@@ -124,11 +124,18 @@ def test_numbers_json_and_the_chapter_section(result: SpamResult, tmp_path: Path
     assert any(caption.startswith("Dictionary poisoning") for caption in captions)
     missed = chapter.numbers["spam.targets_missed"]
     assert ("Targets NOT reached" in chapter.summary) == bool(missed)
+    assert chapter.targets_not_reached == missed
+    assert chapter.targets_checked == section.targets_measured(numbers) > 0
+    for key, value in numbers.items():  # every rate of the poisoning states has its sizes
+        if key.startswith("poisoning.") and key.endswith(".ham_misclassified"):
+            n_ham = numbers[key.replace("ham_misclassified", "n_ham")]
+            assert n_ham > 0 and float(round(value * n_ham)) == pytest.approx(value * n_ham)
 
 
 def test_targets_missed_names_each_unreached_target() -> None:
     numbers = {"spam-nb.test_accuracy": 0.9, "spam-nb.ham_false_positive_rate": 0.01}
     (line,) = section.targets_missed(numbers)
+    assert section.targets_measured(numbers) == 2
     assert "spam-nb test accuracy" in line and "90.0%" in line
     assert section.targets_missed({"spam-nb.test_accuracy": 0.97}) == []
 

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 import numpy as np
 import pytest
 import torch
 
-from aisec.evaluate.genai import detection_vs_length, watermark_robustness
+from aisec.evaluate.genai import detection_vs_length, generate_watermarked, watermark_robustness
 from aisec.genai import attacks
 from aisec.genai.detect import DETECTORS, roc_auc, score_ids
 from aisec.genai.watermark import (
@@ -121,3 +122,72 @@ def test_zero_shot_detectors_separate_model_text(tiny_lm: Any) -> None:
         score_ids(tiny_lm.model, [torch.tensor([1, 2, 3])])
     with pytest.raises(ValueError, match="unknown detector"):
         h.get("gptzero")
+
+
+def test_a_prefix_is_context_only(tiny_lm: Any) -> None:
+    """Scoring ``prefix + continuation`` with the prefix as context scores only the continuation."""
+    generator = torch.Generator().manual_seed(1)
+    prefixes = [torch.randint(0, V, (n,), generator=generator) for n in (3, 7, 10)]
+    continuations = [torch.randint(0, V, (n,), generator=generator) for n in (12, 5, 20)]
+    joined = [torch.cat([p, c]) for p, c in zip(prefixes, continuations, strict=True)]
+    given = score_ids(tiny_lm.model, joined, context_lengths=[3, 7, 10], batch_size=2)
+    assert given.num_tokens.tolist() == [12, 5, 20]
+    # Padding and batching do not change a conditioned score.
+    alone = score_ids(tiny_lm.model, joined[2:], context_lengths=[10], batch_size=1)
+    assert np.allclose(alone.log_likelihood, given.log_likelihood[2:], atol=1e-5)
+    # The prefix changes the scores of the same continuation.
+    bare = score_ids(tiny_lm.model, continuations, batch_size=2)
+    assert not np.allclose(bare.log_likelihood, given.log_likelihood, atol=1e-4)
+    # The default context is the first token.
+    default = score_ids(tiny_lm.model, joined)
+    ones = score_ids(tiny_lm.model, joined, context_lengths=[1, 1, 1])
+    assert np.array_equal(default.fast_detectgpt, ones.fast_detectgpt)
+    with pytest.raises(ValueError, match="not enough tokens to decide"):
+        score_ids(tiny_lm.model, joined[1:2], context_lengths=[9])  # 3 tokens left, 4 needed
+    with pytest.raises(ValueError, match="context length 0 must be an int >= 1"):
+        score_ids(tiny_lm.model, joined[:1], context_lengths=[0])
+    with pytest.raises(ValueError, match="entries for 3 sequences"):
+        score_ids(tiny_lm.model, joined, context_lengths=[1])
+
+
+def test_raw_prefixes_are_continued_as_they_are(tiny_lm: Any) -> None:
+    generator = torch.Generator().manual_seed(2)
+    prefixes = [torch.randint(1, V, (n,), generator=generator) for n in (5, 9, 5)]
+    out = generate_watermarked(tiny_lm, None, prefixes, max_new_tokens=6, seed=2, batch_size=2)
+    assert [len(ids) for ids in out] == [6, 6, 6]
+    # Sorted by length: the two 5-token prefixes share the first batch (seed 2).
+    direct = tiny_lm.generate(
+        [prefixes[0], prefixes[2]], max_new_tokens=6, min_new_tokens=6, top_k=50, seed=2
+    )
+    assert torch.equal(out[0], direct[0].new_ids) and torch.equal(out[2], direct[1].new_ids)
+
+
+class _Templated:
+    """The tiny whitespace tokenizer with a chat template that adds a word on each side."""
+
+    eos_token_id = None
+    pad_token_id = 0
+    chat_template = "wrap"
+
+    def __len__(self) -> int:
+        return V
+
+    def __call__(self, text: str, add_special_tokens: bool = False) -> dict[str, list[int]]:
+        return {"input_ids": [int(word[1:]) for word in text.split()]}
+
+    def decode(self, ids: list[int], skip_special_tokens: bool = True) -> str:
+        return " ".join(f"w{i}" for i in ids)
+
+    def apply_chat_template(self, messages: Any, **options: Any) -> str:
+        return f"w1 {messages[0]['content']} w2"
+
+
+def test_text_prompts_go_through_the_chat_template_and_ids_do_not(tiny_lm: Any) -> None:
+    lm = dataclasses.replace(tiny_lm, tokenizer=_Templated())
+    prompt = "w5 w6 w7 w8"
+    assert lm.chat_prompt(prompt).tolist() == [1, 5, 6, 7, 8, 2]
+    templated = generate_watermarked(lm, None, [prompt], max_new_tokens=4, seed=1)
+    wrapped = generate_watermarked(lm, None, [lm.chat_prompt(prompt)], max_new_tokens=4, seed=1)
+    raw = generate_watermarked(lm, None, [lm.encode(prompt)], max_new_tokens=4, seed=1)
+    assert torch.equal(templated[0], wrapped[0])
+    assert not torch.equal(templated[0], raw[0])

@@ -35,6 +35,25 @@ def test_a_failing_chapter_is_reported_and_the_others_still_run(tmp_path: Path) 
     assert page.count("<h2") == 3
 
 
+def _short_of_a_target(context: ChapterContext) -> ChapterResult:
+    return ChapterResult(
+        summary="measured",
+        targets_checked=2,
+        targets_not_reached=["accuracy >= 90%: measured 70.0% of 50"],
+    )
+
+
+def test_results_carry_the_targets_each_chapter_checked_and_missed(tmp_path: Path) -> None:
+    chapters = [Chapter("short", "Short", _short_of_a_target), Chapter("first", "First", _fine)]
+    run_tour(chapters, tmp_path, progress=False)
+    saved = json.loads((tmp_path / "results.json").read_text())["chapters"]
+    assert saved["short"]["targets"] == {
+        "checked": 2,
+        "not_reached": ["accuracy >= 90%: measured 70.0% of 50"],
+    }
+    assert saved["first"]["targets"] == {"checked": 0, "not_reached": []}
+
+
 def test_only_runs_the_named_chapters(tmp_path: Path) -> None:
     chapters = [Chapter("first", "First", _fine), Chapter("broken", "Broken", _broken)]
     result = run_tour(chapters, tmp_path, only=["first"], progress=False)

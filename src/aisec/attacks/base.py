@@ -26,6 +26,7 @@ from aisec.attacks.model_output import (
     check_logits,
     predict,
 )
+from aisec.checks import check_int
 from aisec.models.plumbing import Model, eval_mode
 from aisec.seeding import check_ids
 from aisec.threat import ThreatModel
@@ -400,13 +401,7 @@ class EvasionAttack(abc.ABC):
         )
         return f"{type(self).__name__}({self.threat!s}{', ' if params else ''}{params})"
 
-    @staticmethod
-    def _check_int(name: str, value: object, minimum: int) -> int:
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise TypeError(f"{name} must be an int, got {type(value).__name__}")
-        if value < minimum:
-            raise ValueError(f"{name} must be >= {minimum}, got {value}")
-        return value
+    _check_int = staticmethod(check_int)
 
     @staticmethod
     def _check_float(name: str, value: object, *, positive: bool = False) -> float:

@@ -26,6 +26,7 @@ COMMAND_MODULES = (
     "physical",
     "certify",
     "defend",
+    "exercise",
 )
 """The command groups, in the order ``aisec --help`` lists their commands."""
 

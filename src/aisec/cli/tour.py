@@ -36,6 +36,10 @@ def tour(
         else:
             mark += f" ({record['seconds']} s)"
         console.print(f"chapter [bold]{key}[/]: {mark}")
+        targets = record.get("targets")
+        if isinstance(targets, dict):
+            for line in targets.get("not_reached", []):
+                console.print(f"  [yellow]target not reached:[/] {line}")
 
     try:
         check_int("--seed", seed, 0)

@@ -35,6 +35,7 @@ from torch import Tensor, nn
 
 from aisec.attacks.base import AttackResult, EvasionAttack, predict, validate_inputs
 from aisec.attacks.evasion import PGD
+from aisec.checks import check_int
 from aisec.defenses.preprocess import PreprocessedModel, Preprocessor
 from aisec.evaluate._stages import StageRun, run_stages
 from aisec.evaluate.robustness import default_suite, run_attack
@@ -75,7 +76,7 @@ class ExpectationModel(nn.Module):
     def __init__(self, model: nn.Module, samples: int) -> None:
         super().__init__()
         self.model = model
-        self.samples = _check_int("samples", samples, 1)
+        self.samples = check_int("samples", samples, 1)
 
     def forward(self, x: Tensor) -> Tensor:
         """Mean logits ``(N, K)`` over ``samples`` draws for images ``(N, C, H, W)``."""
@@ -270,14 +271,6 @@ class DefenseTable:
         return [report.row() for report in self.rows]
 
 
-def _check_int(name: str, value: object, minimum: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise TypeError(f"{name} must be an int, got {type(value).__name__}")
-    if value < minimum:
-        raise ValueError(f"{name} must be >= {minimum}, got {value}")
-    return value
-
-
 def _check_transfer(examples: object, x: Tensor, threat: ThreatModel) -> Tensor:
     if not isinstance(examples, Tensor) or examples.shape != x.shape:
         raise ValueError(
@@ -372,10 +365,10 @@ def evaluate_defense(
     if isinstance(preprocessors, Preprocessor):
         preprocessors = [preprocessors]
     defended = PreprocessedModel(model, *preprocessors)  # TypeError for a wrong preprocessor
-    steps = _check_int("steps", steps, 1)
-    eot_samples = _check_int("eot_samples", eot_samples, 1)
-    square_queries = _check_int("square_queries", square_queries, 0)
-    batch_size = _check_int("batch_size", batch_size, 1)
+    steps = check_int("steps", steps, 1)
+    eot_samples = check_int("eot_samples", eot_samples, 1)
+    square_queries = check_int("square_queries", square_queries, 0)
+    batch_size = check_int("batch_size", batch_size, 1)
     x, y, _ = validate_inputs(x, y, None, threat, min_ndim=4)
     if transfer_attack is None:
         transfer_attack = PGD(threat, steps=steps, seed=seed)

@@ -1,7 +1,8 @@
 """Measurements of watermarks and generated-text detectors on a language model object.
 
 - :func:`generate_watermarked`: generations with and without the watermark (EOS suppressed, so
-  every sample reaches the requested length); :func:`emoji_attack_samples`: the emoji attack.
+  every sample reaches the requested length), of chat prompts or of raw token-id prefixes;
+  :func:`emoji_attack_samples`: the emoji attack.
 - :func:`detection_vs_length`: detection rate at ``z > 4`` on the first ``T`` tokens.
 - :func:`false_positive_rate`: verdicts on human text; none should be "watermarked".
 - :func:`perplexity_cost`: the generated text's perplexity under the same model without the
@@ -281,7 +282,7 @@ class WatermarkRobustness:
 def generate_watermarked(
     lm: LanguageModel,
     scheme: WatermarkScheme | None,
-    prompts: Sequence[str],
+    prompts: Sequence[str | Tensor],
     *,
     max_new_tokens: int,
     seed: int = 0,
@@ -300,7 +301,8 @@ def generate_watermarked(
     Args:
         lm: the model that generates.
         scheme: the watermark, or ``None`` for plain text.
-        prompts: user prompts (wrapped in the model's chat template).
+        prompts: user prompts (``str``, wrapped in the model's chat template), or ``(P,)``
+            token ids continued as they are (a raw text prefix: no template).
         max_new_tokens: tokens generated per prompt.
         seed: sampling seed (batch ``b`` uses ``seed + b * batch_size``).
         batch_size: prompts per ``generate`` call.
@@ -311,7 +313,7 @@ def generate_watermarked(
     Returns:
         One ``(max_new_tokens,)`` id tensor per prompt, in prompt order.
     """
-    encoded = [lm.chat_prompt(p) for p in prompts]
+    encoded = [p if isinstance(p, Tensor) else lm.chat_prompt(p) for p in prompts]
     order = sorted(range(len(encoded)), key=lambda i: int(encoded[i].shape[0]))
     outputs: dict[int, Tensor] = {}
     for start in range(0, len(order), batch_size):

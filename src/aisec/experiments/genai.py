@@ -2,9 +2,11 @@
 
 A :class:`GenAIPlan` holds every size of the evaluation: prompts from the bundled tweets,
 generated tokens, the detection-length grid, the perplexity-cost deltas, the human texts of the
-false-positive test, the emoji attack and the zero-shot detectors' piece length. :func:`run`
-loads the language model by name and composes the measurements of :mod:`aisec.evaluate.genai`
-with a green-list watermark (Kirchenbauer et al., ICML 2023; simple_1 seeding).
+false-positive test, the emoji attack and the zero-shot detectors' prefix and continuation
+lengths. :func:`run` loads the language model by name and composes the measurements of
+:mod:`aisec.evaluate.genai` with a green-list watermark (Kirchenbauer et al., ICML 2023;
+simple_1 seeding) and the zero-shot detectors of :mod:`aisec.evaluate.generated_text` on human
+and model continuations of the same human prefixes.
 
 The language model and the watermark scheme are resolved from their names by
 :mod:`aisec.experiments.names` (``language_model``, ``watermark_scheme``).
@@ -40,7 +42,7 @@ from aisec.evaluate.genai import (
     perplexity_cost,
     watermark_robustness,
 )
-from aisec.evaluate.generated_text import DetectorAUC, detector_auc
+from aisec.evaluate.generated_text import DetectorAUC, detector_auc, same_prefix_texts
 from aisec.experiments import names
 from aisec.experiments.base import check_int
 from aisec.genai.watermark import WatermarkScheme
@@ -121,7 +123,11 @@ class GenAIPlan:
             (``<= max_new_tokens``).
         emoji_tokens: text tokens per emoji-attack generation, each made with as many emojis
             (``<= robustness_tokens``).
-        auc_tokens: the zero-shot detectors score pieces of this many tokens (at least 16).
+        prefix_tokens: the zero-shot test cuts each human text (tweet passages, Python docs)
+            into a prefix of this many tokens and its continuation; the model continues the
+            same prefix.
+        auc_tokens: the longest continuation the zero-shot detectors score (at least 16; a
+            human text needs ``prefix_tokens + 16`` tokens to count).
         gamma: the green-list fraction.
         delta: the green logit bias of the watermark.
         top_k: sampling among the ``top_k`` most likely tokens.
@@ -142,6 +148,7 @@ class GenAIPlan:
     n_passages: int = 40
     robustness_tokens: int = 200
     emoji_tokens: int = 100
+    prefix_tokens: int = 32
     auc_tokens: int = 64
     gamma: float = 0.25
     delta: float = 2.0
@@ -159,6 +166,7 @@ class GenAIPlan:
             "n_passages",
             "robustness_tokens",
             "emoji_tokens",
+            "prefix_tokens",
             "auc_tokens",
             "top_k",
         ):
@@ -215,7 +223,8 @@ class GenAIResult:
         false_positives: verdicts on human-written text, per source.
         perplexity: perplexity and detection per delta.
         robustness: detection after each attack.
-        zero_shot: ROC AUC of the zero-shot detectors.
+        zero_shot: ROC AUC and TPR at 1% FPR of the zero-shot detectors, human vs model
+            continuations of the same prefixes.
     """
 
     plan: GenAIPlan
@@ -287,8 +296,11 @@ def run(plan: GenAIPlan, *, progress: bool = False) -> GenAIResult:
     The steps, in order (each uses ``plan.seed``): watermarked and plain generations of
     ``max_new_tokens``; the emoji attack; detection against length; false positives on human
     text; the perplexity cost per delta (reusing the generations at 0 and ``delta``);
-    robustness of the first ``robustness_tokens`` watermarked tokens to edits; ROC AUC of the
-    zero-shot detectors on tweet passages and Python docs vs the plain generations.
+    robustness of the first ``robustness_tokens`` watermarked tokens to edits; the zero-shot
+    detectors (ROC AUC, TPR at 1% FPR) on human vs model continuations of the same prefixes:
+    the first ``prefix_tokens`` tokens of each tweet passage and Python-docs paragraph, the
+    next ``auc_tokens`` human tokens against the model's own plain continuation of the prefix
+    (raw text, no chat template) cut to the same length, each scored given its prefix.
 
     Args:
         plan: the sizes and settings (validated when the plan was made).
@@ -341,14 +353,17 @@ def run(plan: GenAIPlan, *, progress: bool = False) -> GenAIResult:
     robustness = watermark_robustness(
         lm, scheme, [s[: plan.robustness_tokens] for s in marked], emoji_samples=emoji, seed=seed
     )
-    say("zero-shot detectors")
-    zero_shot = detector_auc(
+    say(f"zero-shot detectors: continuing {plan.prefix_tokens}-token prefixes of human text")
+    continuations = same_prefix_texts(
         lm,
         human["tweet passages"] + human["python docs"],
-        plain,
+        prefix_tokens=plan.prefix_tokens,
         max_tokens=plan.auc_tokens,
         seed=seed,
+        top_k=top_k,
     )
+    say(f"scoring {len(continuations.prefixes)} human and model continuations")
+    zero_shot = detector_auc(lm, continuations, seed=seed)
     return GenAIResult(
         plan=plan,
         config=config,

@@ -330,6 +330,7 @@ class SpamResult:
             out[f"{name}.test_accuracy"] = victim.accuracy.value
             out[f"{name}.ham_false_positive_rate"] = victim.ham_false_positive.value
             out[f"{name}.n_test"] = victim.accuracy.total
+            out[f"{name}.n_test_ham"] = victim.ham_false_positive.total
         for outcome in self.attacks:
             for key, value in outcome.numbers().items():
                 out[f"{outcome.victim}.{outcome.recipe}.{key}"] = value
@@ -355,6 +356,8 @@ class SpamResult:
                     key = f"poisoning.{name}.{state}"
                     out[f"{key}.ham_misclassified"] = rates.ham_misclassified.value
                     out[f"{key}.spam_missed"] = rates.spam_missed.value
+                    out[f"{key}.n_ham"] = rates.ham_misclassified.total
+                    out[f"{key}.n_spam"] = rates.spam_missed.total
                     out[f"{key}.accuracy"] = rates.accuracy.value
                     out[f"{key}.ham_accuracy"] = 1 - rates.ham_misclassified.value
                     if rates.ham_not_ham is not None:
@@ -369,8 +372,10 @@ class SpamResult:
                     screened, rejected = poisoning.focused_roni[name]
                     out[f"poisoning.focused.{name}.roni_blocked"] = screened.blocked.value
                     out[f"poisoning.focused.{name}.roni_rejected"] = rejected.value
+                    out[f"poisoning.focused.{name}.roni_screened"] = rejected.total
             for name, roni in poisoning.roni.items():
                 out[f"roni.{name}.attack_rejected"] = roni.attack_rejected.value
+                out[f"roni.{name}.attack_emails"] = roni.attack_rejected.total
                 out[f"roni.{name}.ham_rejected"] = roni.ham_rejected.value
                 out[f"roni.{name}.spam_rejected"] = roni.spam_rejected.value
                 out[f"roni.{name}.genuine_ham"] = roni.ham_rejected.total
@@ -384,9 +389,12 @@ class SpamResult:
             out[f"{key}.undefended_success"] = before.success_rate
             out[f"{key}.defended_success"] = after.success_rate
             out[f"{key}.n"] = attack_rates(after).success_rate.total
+            out[f"{key}.n_undefended"] = attack_rates(before).success_rate.total
             if defense.cost is not None:
                 out[f"{key}.ham_misclassified"] = defense.cost.ham_misclassified.value
                 out[f"{key}.spam_missed"] = defense.cost.spam_missed.value
+                out[f"{key}.n_ham"] = defense.cost.ham_misclassified.total
+                out[f"{key}.n_spam"] = defense.cost.spam_missed.total
         for stage, seconds in self.seconds.items():
             out[f"seconds.{stage}"] = seconds
         return out

@@ -309,9 +309,14 @@ class TextAttackOutcome:
         return self.run.summary
 
     def numbers(self) -> dict[str, Any]:
-        """The headline numbers by name (NaN where undefined, ``None`` without similarity)."""
+        """The headline numbers by name (NaN where undefined, ``None`` without similarity),
+        with the sample sizes of the rates: ``examples`` (clean accuracy, accuracy under attack,
+        sanitized accuracy), ``attacked`` (success rate) and ``succeeded`` (flagged)."""
         summary = self.summary
         return {
+            "examples": summary.examples,
+            "attacked": summary.succeeded + summary.failed,
+            "succeeded": summary.succeeded,
             "success_rate": summary.success_rate,
             "accuracy_under_attack": summary.accuracy_under_attack,
             "mean_queries": summary.mean_queries,

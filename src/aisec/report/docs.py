@@ -20,7 +20,9 @@ chapter's other fields (``seconds``). Formats:
 * ``rate``: a rate with its 95% Wilson interval and sample size (``70.3% [58.2–80.1%] of 64``).
   The value is a rate as :class:`aisec.stats.Rate` writes it (``{"rate", "count", "n", ...}``),
   or a fraction whose sample size another key names after ``:rate@``:
-  ``r:evasion/suite/robust_accuracy:rate@evasion/suite/n`` (the count is ``round(rate × n)``).
+  ``r:evasion/suite/robust_accuracy:rate@evasion/suite/n`` (the count is ``round(rate × n)``);
+* ``lines``: a list of strings joined with ``"; "`` (``none`` when empty), Markdown's special
+  characters escaped: a chapter's missed targets, ``r:physical/targets/not_reached:lines``.
 
 A missing value (``null`` in the JSON, e.g. a rate over zero examples) is written ``n/a``.
 
@@ -69,7 +71,7 @@ __all__ = [
     "sync_includes",
 ]
 
-FORMATS = ("pct", "f2", "f3", "int", "s", "str", "rate")
+FORMATS = ("pct", "f2", "f3", "int", "s", "str", "rate", "lines")
 MARKER = re.compile(r"<!-- r:(?P<spec>[^\n]*?) -->(?P<value>[^\n]*?)<!-- /r -->")
 _FENCE = re.compile(r"^(?P<fence>```|~~~)[^\n]*\n.*?^(?P=fence)[ \t]*$", re.M | re.S)
 _MISSING = "n/a"
@@ -128,6 +130,8 @@ def format_value(value: Any, fmt: str) -> str:
         return _MISSING
     if fmt == "rate":
         return _format_rate(value)
+    if fmt == "lines":
+        return _format_lines(value)
     if fmt == "str":
         if not isinstance(value, str):
             raise TypeError(f"the str format expects a string, got {type(value).__name__}")
@@ -165,6 +169,16 @@ def _format_rate(value: Any) -> str:
     rate = Rate(count, total)
     low, high = rate.interval()
     return f"{rate.value * 100:.1f}% [{low * 100:.1f}–{high * 100:.1f}%] of {total}"
+
+
+def _format_lines(value: Any) -> str:
+    """A list of strings on one line, ``; ``-separated, with Markdown's specials escaped."""
+    if not isinstance(value, list) or not all(isinstance(line, str) for line in value):
+        raise TypeError(f"the lines format expects a list of strings, got {value!r:.60}")
+    if not value:
+        return "none"
+    text = "; ".join(" ".join(line.split()) for line in value)
+    return re.sub(r"([\\`*_\[\]|<>])", r"\\\1", text)
 
 
 def _rate_with_n(value: Any, n: Any, spec: str) -> dict[str, int]:

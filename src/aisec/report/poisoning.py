@@ -8,9 +8,10 @@ from pathlib import Path
 import torch
 
 from aisec.evaluate.poisoning import PoisoningReport
-from aisec.report.figures import save_image_grid
+from aisec.report.figures import save_figure, save_image_grid
+from aisec.stats import wilson_interval
 
-__all__ = ["poisoning_figures"]
+__all__ = ["plot_poison_sweep", "poisoning_figures"]
 
 
 def poisoning_figures(
@@ -68,3 +69,59 @@ def poisoning_figures(
         ),
         (train_path, f"{attack}: poisoned training samples with the labels they were trained on."),
     ]
+
+
+def plot_poison_sweep(reports: Sequence[PoisoningReport], path: Path) -> Path:
+    """Attack success and clean accuracy against the poisoned share of the training data.
+
+    One point per report (the same attack at several rates, same size and clean model), each
+    with its 95% Wilson interval; the clean model's attack success (the trigger alone, no
+    backdoor) and clean accuracy are the dashed baselines.
+
+    Args:
+        reports: the sweep's reports, any order (plotted by poison rate).
+        path: the PNG to write (parent folders created).
+
+    Returns:
+        ``path``.
+
+    Raises:
+        ValueError: no reports.
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    if not reports:
+        raise ValueError("plot_poison_sweep needs at least one report")
+    ordered = sorted(reports, key=lambda report: report.poison_rate)
+    rates = [100 * report.poison_rate for report in ordered]
+    figure, axes = plt.subplots(1, 2, figsize=(9, 3.4))
+    panels = (
+        ("attack_success", "triggered_examples", "attack success (triggered test images)"),
+        ("clean_accuracy", "test_examples", "clean accuracy"),
+    )
+    for axis, (metric, size, label) in zip(axes, panels, strict=True):
+        values, low, high = [], [], []
+        for report in ordered:
+            total = getattr(report, size)
+            value = report.poisoned_model[metric]
+            lower, upper = wilson_interval(round(value * total), total)
+            values.append(value)
+            low.append(value - lower)
+            high.append(upper - value)
+        axis.errorbar(rates, values, yerr=[low, high], marker="o", capsize=3, label="poisoned")
+        baseline = ordered[0].clean_model[metric]
+        axis.axhline(baseline, color="grey", linestyle="--", label="trained on clean data")
+        axis.set_xscale("log")
+        axis.set_xticks(rates, [f"{rate:g}%" for rate in rates])
+        axis.minorticks_off()
+        axis.set_xlabel(f"poisoned share of {ordered[0].train_examples:,} training images")
+        axis.set_ylabel(label)
+        axis.set_ylim(0.0, 1.02)
+        axis.grid(alpha=0.3)
+        axis.legend(fontsize=8)
+    out = save_figure(figure, path)
+    plt.close(figure)
+    return out

@@ -65,12 +65,20 @@ class Table:
 
 @dataclass
 class ChapterResult:
-    """What a chapter produced: prose, numbers, tables and figures."""
+    """What a chapter produced: prose, numbers, tables, figures and its targets.
+
+    ``targets_checked`` counts the targets (from the chapter's issues) that this run measured;
+    ``targets_not_reached`` has one plain-language line per target it missed, with the measured
+    value. Both go into ``results.json`` under ``targets`` (``checked``, ``not_reached``), where
+    the chapter's doc quotes the missed ones (``r:CHAPTER/targets/not_reached:list``).
+    """
 
     summary: str = ""
     numbers: dict[str, Any] = field(default_factory=dict)
     tables: list[Table] = field(default_factory=list)
     figures: list[Figure] = field(default_factory=list)
+    targets_checked: int = 0
+    targets_not_reached: list[str] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -198,6 +206,10 @@ def chapter_record(outcome: ChapterResult) -> dict[str, Any]:
             {"caption": table.caption, "rows": json_rows(table.rows)} for table in outcome.tables
         ],
         "figures": [asdict(figure) for figure in outcome.figures],
+        "targets": {
+            "checked": outcome.targets_checked,
+            "not_reached": list(outcome.targets_not_reached),
+        },
     }
 
 

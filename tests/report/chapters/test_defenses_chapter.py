@@ -9,8 +9,9 @@ from typing import Any
 
 import pytest
 
+import aisec.experiments.defenses
 import aisec.experiments.names
-from aisec.experiments.defenses import DefensesPlan
+from aisec.experiments.defenses import DefensesPlan, DefensesResult
 from aisec.report.chapters import defenses
 from aisec.report.tour import ChapterContext, ChapterResult, chapter_record
 from aisec.stats import Rate
@@ -39,9 +40,19 @@ TINY = dataclasses.replace(
 
 
 @pytest.fixture(scope="module")
-def chapter(tmp_path_factory: pytest.TempPathFactory) -> tuple[ChapterResult, ChapterContext]:
+def experiment(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> tuple[DefensesResult, ChapterContext]:
     context = ChapterContext(tmp_path_factory.mktemp("report"), quick=True, progress=False)
-    return defenses.run_with_plan(TINY, context), context
+    return aisec.experiments.defenses.run(TINY, progress=False), context
+
+
+@pytest.fixture(scope="module")
+def chapter(
+    experiment: tuple[DefensesResult, ChapterContext],
+) -> tuple[ChapterResult, ChapterContext]:
+    result, context = experiment
+    return defenses.render(result, context), context
 
 
 def _rate(value: object, total: int | None = None) -> Rate:
@@ -102,6 +113,28 @@ def test_the_suite_is_a_worst_case_below_the_clean_accuracy(
     gain = result.numbers["suite.gain_points"]
     robust_values = [row["robust accuracy (worst case)"].value for row in rows]
     assert gain == pytest.approx(100 * (robust_values[1] - robust_values[0]))
+
+
+def test_the_adversarial_training_targets_are_checked_and_a_missed_one_quoted(
+    experiment: tuple[DefensesResult, ChapterContext], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    result, context = experiment
+    plain = defenses.render(result, context)
+    # The targets are about signs-cnn-at at 8/255: this tiny plan does not measure them.
+    assert plain.targets_checked == 0 and plain.targets_not_reached == []
+    assert plain.numbers["suite.n"] == N
+    monkeypatch.setattr(defenses, "AT_TARGET_MODEL", "digits-cnn-noise")
+    monkeypatch.setattr(defenses, "AT_TARGET_EPS", TINY.eps_value)
+    monkeypatch.setattr(defenses, "MIN_AT_ROBUST_ACCURACY", 1.01)  # out of reach
+    checked = defenses.render(result, context)
+    assert checked.targets_checked == 2
+    line = checked.targets_not_reached[0]
+    assert line.startswith("digits-cnn-noise robust accuracy under the suite >= 101%")
+    assert line.endswith(f"of {N}")
+    assert chapter_record(checked)["targets"] == {
+        "checked": 2,
+        "not_reached": checked.targets_not_reached,
+    }
 
 
 def test_squeezing_and_smoothing_report_rates_with_their_sample_sizes(

@@ -100,7 +100,9 @@ def test_numbers_curves_and_the_imagenet_demo(
         "sweep",
         "suite",
         "efficientnet-lite0.pgd",
+        "n",
     ]
+    assert numbers["n"] == TINY.n  # the sample size of every rate of the sweep
     sweep = numbers["sweep"]
     assert "PGD.linf.16/255" in sweep and "APGD-CE.l2.0.5" in sweep and "CW-L2.l2.1" in sweep
     for key, entry in sweep.items():

@@ -10,7 +10,9 @@ import pytest
 
 import aisec.experiments.names
 from aisec.experiments.genai import GenAIPlan
+from aisec.genai.detect import DETECTORS
 from aisec.report.chapters import genai as chapter
+from aisec.report.docs import format_value
 from aisec.report.tour import ChapterContext
 from aisec.stats import Rate
 from tiny_language_model import tiny_lm
@@ -26,6 +28,7 @@ TINY = GenAIPlan(
     n_passages=2,
     robustness_tokens=16,
     emoji_tokens=4,
+    prefix_tokens=16,
     auc_tokens=16,
     delta=4.0,
 )
@@ -81,6 +84,7 @@ def test_chapter_runs_with_a_tiny_plan(tmp_path: Path, loads: list[str]) -> None
     for key, value in numbers.items():
         if key.startswith("auc."):
             assert 0.0 <= value <= 1.0, key
+    _check_zero_shot_numbers(numbers)
     # Tables carry rates with their sample sizes; the figures exist.
     rates = [rate for table in result.tables for rate in _rates(table.rows)]
     assert rates and all(0 <= rate.count <= rate.total and rate.total > 0 for rate in rates)
@@ -89,6 +93,24 @@ def test_chapter_runs_with_a_tiny_plan(tmp_path: Path, loads: list[str]) -> None
     assert all(row["detection rate"].total == 2 for row in detection)
     for figure in result.figures:
         assert (tmp_path / figure.path).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def _check_zero_shot_numbers(numbers: dict[str, Any]) -> None:
+    """Every AUC has its TPR at 1% FPR beside it, as a rate the docs' ``rate`` format renders."""
+    human, machine = numbers["n.zero_shot.human"], numbers["n.zero_shot.machine"]
+    assert human == machine > 0  # one human and one model continuation per prefix
+    aucs = {key.removeprefix("auc.") for key in numbers if key.startswith("auc.")}
+    tprs = {key.removeprefix("tpr@1%fpr.") for key in numbers if key.startswith("tpr@1%fpr.")}
+    assert aucs == tprs and {f"{d}.clean" for d in DETECTORS} <= tprs
+    for detector in DETECTORS:
+        clean = numbers[f"tpr@1%fpr.{detector}.clean"]
+        assert clean["n"] == machine and 0 <= clean["count"] <= machine
+        assert format_value(clean, "rate").endswith(f"of {machine}")
+        fpr = numbers[f"fpr@1%fpr.{detector}"]
+        assert fpr["n"] == human and fpr["count"] == 0  # fewer than 100 human texts
+    zero_shot = numbers["evaluation"]["zero_shot"]
+    assert zero_shot["prefix_tokens"] == TINY.prefix_tokens
+    assert zero_shot["max_tokens"] <= TINY.auc_tokens
 
 
 @pytest.mark.parametrize(
@@ -100,6 +122,7 @@ def test_chapter_runs_with_a_tiny_plan(tmp_path: Path, loads: list[str]) -> None
         ({"delta": 0.0}, "delta must be"),
         ({"emoji_tokens": 32}, "emoji_tokens must be <="),
         ({"auc_tokens": 8}, "auc_tokens must be >= 16"),
+        ({"prefix_tokens": 0}, "prefix_tokens must be >= 1"),
         ({"model": ""}, "model must be"),
     ],
 )
@@ -110,6 +133,14 @@ def test_bad_plan_fails_before_loading(
 
     with pytest.raises(ValueError, match=message):
         dataclasses.replace(TINY, **change)
+    assert loads == []
+
+
+def test_prefix_tokens_must_be_an_int(loads: list[str]) -> None:
+    import dataclasses
+
+    with pytest.raises(TypeError, match="prefix_tokens must be an int"):
+        dataclasses.replace(TINY, prefix_tokens=16.0)  # type: ignore[arg-type]
     assert loads == []
 
 

@@ -71,6 +71,8 @@ def test_the_chapter_reports_held_out_rates_with_their_sample_size(
     ):
         assert 0.0 <= numbers[key] <= 1.0, key
     assert isinstance(numbers["all_targets_met"], bool)
+    assert chapter.targets_checked == 3
+    assert (chapter.targets_not_reached == []) == numbers["all_targets_met"]
     assert numbers["thin_bars.sticker_area"] < numbers["sticker_area"]
 
     held_out, sizes = chapter.tables

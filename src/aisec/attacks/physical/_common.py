@@ -10,6 +10,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from aisec.checks import check_int
 from aisec.data.signs import SIGN_CLASSES, class_index
 from aisec.files import atomic_write_bytes
 
@@ -69,14 +70,6 @@ def check_num_classes(logits: Tensor, source: int, target: int | None) -> None:
                 f"{what} class {value} is beyond the model's {classes} classes "
                 f"(valid indices 0..{classes - 1})"
             )
-
-
-def check_int(name: str, value: object, minimum: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise TypeError(f"{name} must be an int, got {type(value).__name__}")
-    if value < minimum:
-        raise ValueError(f"{name} must be >= {minimum}, got {value}")
-    return value
 
 
 def check_float(name: str, value: object, *, positive: bool = False) -> float:

@@ -4,15 +4,9 @@ from __future__ import annotations
 
 import math
 
+from aisec.checks import check_int
 
-def check_int(name: str, value: object, minimum: int, maximum: int | None = None) -> int:
-    """``value`` as an int in ``[minimum, maximum]``; ``TypeError``/``ValueError`` otherwise."""
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise TypeError(f"{name} must be an int, got {type(value).__name__}")
-    if value < minimum or (maximum is not None and value > maximum):
-        upper = "" if maximum is None else f" and <= {maximum}"
-        raise ValueError(f"{name} must be >= {minimum}{upper}, got {value}")
-    return value
+__all__ = ["check_float", "check_int"]
 
 
 def check_float(name: str, value: object, low: float, high: float, *, open_low: bool) -> float:

@@ -23,6 +23,7 @@ variant, trained by the experiment) and leaves out part 5, which needs the signs
 
 from __future__ import annotations
 
+import math
 from dataclasses import replace
 from pathlib import Path
 
@@ -35,6 +36,14 @@ from aisec.report.tour import ChapterContext, ChapterResult, Figure, Table
 __all__ = ["FULL", "QUICK", "plan_for", "render", "run_defenses", "run_with_plan"]
 
 KEY = "defenses"
+
+AT_TARGET_MODEL = "signs-cnn-at"
+"""The adversarially trained model the chapter's targets are about."""
+AT_TARGET_EPS = 8 / 255
+MIN_AT_ROBUST_ACCURACY = 0.40
+"""Target: robust accuracy of :data:`AT_TARGET_MODEL` under the suite at L∞ 8/255."""
+MIN_AT_CLEAN_ACCURACY = 0.80
+"""Target: its clean accuracy on the same points."""
 
 FULL = DefensesPlan(
     model="signs-cnn",
@@ -235,6 +244,20 @@ def _render_suite(result: DefensesResult, chapter: ChapterResult) -> None:
     trained = chapter.numbers["suite.adversarially_trained.robust_accuracy"]
     chapter.numbers["suite.gain_points"] = 100.0 * (trained - undefended)
     points = next(iter(result.suite.values())).n
+    chapter.numbers["suite.n"] = points
+    if result.robust_model == AT_TARGET_MODEL and math.isclose(plan.eps_value, AT_TARGET_EPS):
+        clean = chapter.numbers["suite.adversarially_trained.clean_accuracy"]
+        checks = (
+            ("robust accuracy under the suite", trained, MIN_AT_ROBUST_ACCURACY),
+            ("clean accuracy", clean, MIN_AT_CLEAN_ACCURACY),
+        )
+        chapter.targets_checked += len(checks)
+        chapter.targets_not_reached.extend(
+            f"{AT_TARGET_MODEL} {what} >= {bound:.0%} at L∞ {plan.eps_text}: measured "
+            f"{value:.1%} of {points}"
+            for what, value, bound in checks
+            if value < bound
+        )
     chapter.tables.append(
         Table(
             f"The evaluation suite (APGD-CE and APGD-T with {plan.suite_steps} steps, Square "
@@ -252,6 +275,8 @@ def _render_squeezing(result: DefensesResult, chapter: ChapterResult) -> None:
         chapter.numbers[f"squeezing.{key}.auc"] = outcome.auc
         chapter.numbers[f"squeezing.{key}.detection_rate"] = outcome.detection_rate
         chapter.numbers[f"squeezing.{key}.fool_and_evade"] = outcome.fool_and_evade
+        chapter.numbers[f"squeezing.{key}.attacked"] = outcome.attacked  # fool_and_evade's n
+        chapter.numbers[f"squeezing.{key}.fooled"] = outcome.fooled  # detection_rate's n
     chapter.numbers["squeezing.clean_fpr"] = report.clean_fpr
     chapter.tables.append(
         Table(
@@ -303,6 +328,7 @@ def _render_physical(result: DefensesResult, chapter: ChapterResult) -> None:
     plan = result.plan
     for name, physical in result.physical.items():
         metrics = physical.metrics()
+        chapter.numbers["physical.n_conditions"] = metrics["n_conditions"]
         slug = name.replace(" ", "_").replace(":", "")
         for variant in ("clean", "rp2", "control"):
             for field in ("targeted_success", "source_accuracy"):

@@ -107,6 +107,7 @@ def render(result: RobustnessResult, context: ChapterContext) -> ChapterResult:
     """The chapter's summary, numbers, tables and figures from the study's result."""
     plan = result.plan
     chapter = ChapterResult(summary=_summary(plan), numbers=result.to_dict())
+    chapter.numbers["n"] = plan.n  # the sample size of every rate of the sweep
     chapter.tables.append(
         Table(
             f"Attacks on {plan.model} ({plan.n} test images). Success rate: the fraction of "

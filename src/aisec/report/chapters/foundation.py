@@ -51,9 +51,11 @@ def render(result: FoundationResult, context: ChapterContext) -> ChapterResult:
     )
     for entry in result.accuracies:
         chapter.numbers[f"{entry.model}.clean_accuracy"] = entry.accuracy.value
+        chapter.numbers[f"{entry.model}.n_test"] = entry.accuracy.total
     chapter.tables.append(Table("Clean test accuracy of the zoo's trained models.", result.rows()))
     chapter.tables.append(
         Table("EfficientNet-Lite0 on the bundled photos (top-1).", result.photo_rows())
     )
     chapter.numbers["efficientnet-lite0.photo_top1"] = result.photo_top1.value
+    chapter.numbers["efficientnet-lite0.photos"] = result.photo_top1.total
     return chapter

@@ -33,8 +33,11 @@ FULL = GenAIPlan(
     n_passages=40,
     robustness_tokens=200,
     emoji_tokens=64,
+    prefix_tokens=24,
+    auc_tokens=40,
 )
-"""The tour's plan."""
+"""The tour's plan (the zero-shot test continues 24-token prefixes of the tweet passages and
+Python docs by 40 tokens)."""
 
 QUICK = GenAIPlan(
     n_prompts=2,
@@ -46,6 +49,8 @@ QUICK = GenAIPlan(
     n_passages=8,
     robustness_tokens=40,
     emoji_tokens=20,
+    prefix_tokens=16,
+    auc_tokens=16,
 )
 """The quick tour's plan (CI)."""
 
@@ -75,8 +80,11 @@ def _plot_length(result: GenAIResult, path: Path) -> None:
     )
     axes[1].axhline(Z_THRESHOLD, color="grey", linestyle="--", linewidth=1)
     axes[1].set(xlabel="generated tokens T", ylabel="mean z-score")
+    lengths = result.watermarked.lengths
     for axis in axes:
         axis.set_xscale("log")
+        axis.set_xticks(list(lengths), [str(length) for length in lengths])
+        axis.minorticks_off()
         axis.legend(fontsize=8)
     save_figure(figure, path)
     plt.close(figure)
@@ -129,10 +137,28 @@ def _numbers(result: GenAIResult) -> dict[str, Any]:
     ][-1]
     for source, values in evaluation["false_positives"].items():
         numbers[f"fpr.{source}"] = values["fpr"]
-    for name, values in evaluation["zero_shot"]["auc"].items():
+        numbers[f"fpr.{source}.decided"] = values["decided"]  # the rate's sample size
+    numbers |= _zero_shot_numbers(evaluation["zero_shot"])
+    numbers["evaluation"] = evaluation
+    return numbers
+
+
+def _zero_shot_numbers(zero_shot: dict[str, Any]) -> dict[str, Any]:
+    """The zero-shot detectors' numbers: ``auc.DETECTOR.VARIANT`` (a float),
+    ``tpr@1%fpr.DETECTOR.VARIANT`` (a Rate dict: the docs' ``rate`` format),
+    ``fpr@1%fpr.DETECTOR`` (the realised false-positive rate, a Rate dict) and the sample sizes
+    ``n.zero_shot.human`` / ``n.zero_shot.machine``."""
+    numbers: dict[str, Any] = {}
+    for name, values in zero_shot["auc"].items():
         for detector, auc in values.items():
             numbers[f"auc.{detector}.{name}"] = auc
-    numbers["evaluation"] = evaluation
+    for name, values in zero_shot["tpr_at_1fpr"].items():
+        for detector, rate in values.items():
+            numbers[f"tpr@1%fpr.{detector}.{name}"] = rate
+    for detector, rate in zero_shot["fpr_at_1fpr"].items():
+        numbers[f"fpr@1%fpr.{detector}"] = rate
+    numbers["n.zero_shot.human"] = zero_shot["human_texts"]
+    numbers["n.zero_shot.machine"] = zero_shot["machine_texts"]
     return numbers
 
 
@@ -146,7 +172,8 @@ def render(result: GenAIResult, context: ChapterContext) -> ChapterResult:
             "through a logits processor, detected by a z-test (repeated n-grams counted once, "
             f"watermarked when {_VERDICT}); its false positives on human "
             "text, its cost in perplexity and its robustness to edits; and zero-shot detection "
-            "without a watermark (Fast-DetectGPT, log-likelihood, log-rank)."
+            "without a watermark (Fast-DetectGPT, log-likelihood, log-rank) on human and model "
+            "continuations of the same human prefixes."
         ),
         numbers=_numbers(result),
     )
@@ -184,9 +211,18 @@ def render(result: GenAIResult, context: ChapterContext) -> ChapterResult:
     zero_shot = result.zero_shot
     chapter.tables.append(
         Table(
-            f"ROC AUC of zero-shot detectors, {zero_shot.human_texts} human vs "
-            f"{zero_shot.machine_texts} SmolLM2 texts ({zero_shot.max_tokens} tokens).",
+            f"Zero-shot detectors, {zero_shot.human_texts} human vs {zero_shot.machine_texts} "
+            f"{result.config['model']} continuations of the same {zero_shot.prefix_tokens}-token "
+            f"prefixes (up to {zero_shot.max_tokens} tokens, scored given the prefix): ROC AUC "
+            "and the true-positive rate at a 1% false-positive rate on the human continuations.",
             zero_shot.rows(),
+        )
+    )
+    chapter.tables.append(
+        Table(
+            "Zero-shot detectors' thresholds at a 1% false-positive rate and the human "
+            "continuations above them (0 with fewer than 100 human texts).",
+            zero_shot.threshold_rows(),
         )
     )
     return chapter

@@ -110,6 +110,8 @@ def render(result: PhysicalResult, context: ChapterContext) -> ChapterResult:
         },
         "all_targets_met": all(record["met"] is not False for record in targets.values()),
     }
+    chapter.targets_checked = sum(record["met"] is not None for record in targets.values())
+    chapter.targets_not_reached = unmet_targets(metrics, TARGETS)
     chapter.tables.append(
         Table(
             f"Held-out evaluation on {metrics['n_conditions']} physical conditions (EOT, seed "

@@ -37,7 +37,7 @@ from aisec.experiments import poisoning
 from aisec.experiments.poisoning import PoisoningPlan, PoisoningResult
 from aisec.report.figures import save_image_grid
 from aisec.report.format import format_rate
-from aisec.report.poisoning import poisoning_figures
+from aisec.report.poisoning import plot_poison_sweep, poisoning_figures
 from aisec.report.tour import ChapterContext, ChapterResult, Figure, Table
 
 __all__ = [
@@ -150,9 +150,26 @@ def render(result: PoisoningResult, context: ChapterContext) -> ChapterResult:
         written = poisoning_figures(report, directory, f"{KEY}-{name}", result.class_names)
         for path, caption in written:
             figures.append(Figure(str(path.relative_to(context.out_dir)), caption))
+    if result.sweep:
+        path, relative = context.figure_path(KEY, "sweep.png")
+        plot_poison_sweep(result.sweep, path)
+        figures.append(
+            Figure(
+                relative,
+                f"{_ATTACK_TITLES[plan.attack]}: the poisoned model's attack success and clean "
+                "accuracy against the poisoned share (95% intervals); dashed: the model trained "
+                "on clean data.",
+            )
+        )
     if result.sticker is None:
         figures.append(_sticker_scenes(context, plan.seed))
-    return ChapterResult(summary=_summary(result), numbers=numbers, tables=tables, figures=figures)
+    chapter = ChapterResult(
+        summary=_summary(result), numbers=numbers, tables=tables, figures=figures
+    )
+    if plan.dataset == "signs":
+        chapter.targets_checked = len(numbers["targets"])
+        chapter.targets_not_reached = _missed(numbers["targets"])
+    return chapter
 
 
 # -- figures, text and targets -------------------------------------------------------------------
@@ -359,15 +376,16 @@ def _targets_paragraph(result: PoisoningResult) -> str:
             f"success after cleaning < {_pct(MAX_CLEANED_SUCCESS)}) are stated for the signs "
             f"model; this run used the {result.plan.dataset}."
         )
-    targets = _targets(result.report)
-    missed = [name for name, t in targets.items() if not t["met"]]
+    missed = _missed(_targets(result.report))
     if not missed:
         return "All targets of the chapter were reached in this run."
-    return (
-        "Targets NOT reached in this run: "
-        + ", ".join(
-            f"{name} = {_fmt(targets[name]['value'])} (target {targets[name]['target']})"
-            for name in missed
-        )
-        + "."
-    )
+    return "Targets NOT reached in this run: " + ", ".join(missed) + "."
+
+
+def _missed(targets: dict[str, dict[str, Any]]) -> list[str]:
+    """A line for each target of :func:`_targets` that was not met."""
+    return [
+        f"{name} = {_fmt(target['value'])} (target {target['target']})"
+        for name, target in targets.items()
+        if not target["met"]
+    ]

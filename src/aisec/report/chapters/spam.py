@@ -16,7 +16,7 @@ from aisec.experiments.spam import SpamPlan, SpamResult, run_spam
 from aisec.report.text import highlight
 from aisec.report.tour import ChapterContext, ChapterResult, Table
 
-__all__ = ["FULL", "QUICK", "add_spam_section", "plan_for", "targets_missed"]
+__all__ = ["FULL", "QUICK", "add_spam_section", "plan_for", "targets_measured", "targets_missed"]
 
 FULL = SpamPlan()
 """The full section: three filters, five attacks, the trigger, poisoning, RONI, two defenses."""
@@ -87,6 +87,14 @@ def targets_missed(numbers: dict[str, Any]) -> list[str]:
     return missed
 
 
+def targets_measured(numbers: dict[str, Any]) -> int:
+    """How many of the issue's targets ``numbers`` measured (the plan may leave some out)."""
+    return sum(
+        isinstance(numbers.get(key), (int, float)) and not math.isnan(numbers[key])
+        for key, *_ in _TARGETS
+    )
+
+
 def _context(key: str, numbers: dict[str, Any]) -> str:
     """What a reader needs next to a missed target (the bound it runs into, the contrast)."""
 
@@ -133,6 +141,8 @@ def add_spam_section(chapter: ChapterResult, result: SpamResult) -> None:
         chapter.numbers[f"spam.{key}"] = _clean(value)
     missed = targets_missed(numbers)
     chapter.numbers["spam.targets_missed"] = missed
+    chapter.targets_checked += targets_measured(numbers)
+    chapter.targets_not_reached.extend(missed)
     chapter.summary += " " + _summary(result)
     if missed:
         chapter.summary += " Targets NOT reached: " + "; ".join(missed) + "."

@@ -12,6 +12,7 @@ import math
 from dataclasses import replace
 from typing import Any
 
+from aisec.data.tweets import load_tweets
 from aisec.experiments.spam import SpamPlan
 from aisec.experiments.text_defenses import TextDefensesPlan, TextDefensesResult, run_defenses
 from aisec.report.chapters import spam
@@ -86,6 +87,9 @@ def render(result: TextDefensesResult, context: ChapterContext) -> ChapterResult
     chapter = ChapterResult(summary=_summary(plan))
     numbers = chapter.numbers
     examples: list[dict[str, Any]] = []
+    # The size of the tweets' test split, on which the zoo's tweets-bow models (not MiniLM, on a
+    # subset) state their test accuracy.
+    numbers["tweets.n_test"] = len(load_tweets("test").texts)
     for victim in plan.victims:
         numbers[f"{victim}.test_accuracy"] = result.victim_test_accuracy[victim]
         for outcome in (o for o in result.attacks if o.model == victim):
@@ -123,6 +127,7 @@ def render(result: TextDefensesResult, context: ChapterContext) -> ChapterResult
             numbers[f"defense.{defense.label}.{recipe}.accuracy_under_attack"] = (
                 summary.accuracy_under_attack
             )
+            numbers[f"defense.{defense.label}.{recipe}.examples"] = summary.examples
     if result.defenses:
         chapter.tables.append(
             Table(

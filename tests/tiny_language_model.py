@@ -28,25 +28,32 @@ class CharTokenizer:
         return "".join(chr(i) for i in ids)
 
 
-def tiny_lm() -> Any:
-    """The tiny model (seeded weights, eval mode) as an aisec ``LanguageModel``."""
+def tiny_llama(
+    *, hidden_size: int = 16, layers: int = 1, max_positions: int = 1024, seed: int = 0
+) -> Any:
+    """A random-init Llama over ``VOCAB`` token ids (no BOS/EOS, pad 0), seeded, in eval mode."""
     from transformers import LlamaConfig, LlamaForCausalLM
-
-    from aisec.models.language import LanguageModel
 
     config = LlamaConfig(
         vocab_size=VOCAB,
-        hidden_size=16,
-        intermediate_size=32,
-        num_hidden_layers=1,
+        hidden_size=hidden_size,
+        intermediate_size=2 * hidden_size,
+        num_hidden_layers=layers,
         num_attention_heads=2,
         num_key_value_heads=2,
-        max_position_embeddings=1024,
+        max_position_embeddings=max_positions,
         bos_token_id=None,
         eos_token_id=None,
         pad_token_id=0,
     )
     with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(0)
+        torch.manual_seed(seed)
         model: Any = LlamaForCausalLM(config)
-    return LanguageModel(name="tiny-char-llama", model=model.eval(), tokenizer=CharTokenizer())
+    return model.eval()
+
+
+def tiny_lm() -> Any:
+    """The tiny character model (seeded weights, eval mode) as an aisec ``LanguageModel``."""
+    from aisec.models.language import LanguageModel
+
+    return LanguageModel(name="tiny-char-llama", model=tiny_llama(), tokenizer=CharTokenizer())

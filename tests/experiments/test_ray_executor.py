@@ -19,9 +19,7 @@ from shard_cases import (
     CERTIFY,
     SUITE,
     digest,
-    digits_model,
     green_text,
-    install_fake_zoo,
     without_times,
 )
 from torch import nn
@@ -52,17 +50,6 @@ def cluster() -> Iterator[None]:
 def executor() -> RayExecutor:
     """One executor for the module: its two workers start once and serve every run."""
     return RayExecutor(workers=2, keep_workers=True)
-
-
-@pytest.fixture(scope="module")
-def model() -> nn.Module:
-    return digits_model()
-
-
-@pytest.fixture
-def zoo(monkeypatch: pytest.MonkeyPatch, model: nn.Module) -> nn.Module:
-    install_fake_zoo(monkeypatch, model)
-    return model
 
 
 @dataclass

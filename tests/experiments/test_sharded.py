@@ -17,7 +17,6 @@ from shard_cases import (
     SUITE,
     digest,
     digits_model,
-    install_fake_zoo,
     without_times,
 )
 from torch import nn
@@ -27,17 +26,6 @@ from aisec.experiments.evasion import run_attack_plan, run_suite
 from aisec.experiments.executors import ExecutorReport, SerialExecutor
 from aisec.experiments.sharded import Execution, make_executor, run_sharded
 from aisec.experiments.shards import Shard, ShardOutput, ShardStore, fingerprint, plan_shards
-
-
-@pytest.fixture(scope="module")
-def model() -> nn.Module:
-    return digits_model()
-
-
-@pytest.fixture
-def zoo(monkeypatch: pytest.MonkeyPatch, model: nn.Module) -> nn.Module:
-    install_fake_zoo(monkeypatch, model)
-    return model
 
 
 def test_shards_hold_whole_batches() -> None:

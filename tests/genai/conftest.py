@@ -5,9 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-import torch
 
-TINY_VOCAB = 384
+from tiny_language_model import VOCAB, tiny_llama
+
+TINY_VOCAB = VOCAB
 
 
 class TinyTokenizer:
@@ -29,24 +30,7 @@ class TinyTokenizer:
 
 def make_tiny_llama(seed: int = 0) -> Any:
     """A random-init 2-layer Llama with a ``TINY_VOCAB`` vocabulary, in eval mode."""
-    from transformers import LlamaConfig, LlamaForCausalLM
-
-    config = LlamaConfig(
-        vocab_size=TINY_VOCAB,
-        hidden_size=32,
-        intermediate_size=64,
-        num_hidden_layers=2,
-        num_attention_heads=2,
-        num_key_value_heads=2,
-        max_position_embeddings=512,
-        bos_token_id=None,
-        eos_token_id=None,
-        pad_token_id=0,
-    )
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
-        model = LlamaForCausalLM(config)
-    return model.eval()
+    return tiny_llama(hidden_size=32, layers=2, max_positions=512, seed=seed)
 
 
 @pytest.fixture()

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
 import torch
 from torch import Tensor
@@ -34,7 +34,7 @@ from aisec.evaluate.certify import (
 )
 from aisec.experiments.base import check_int
 from aisec.experiments.sharded import Execution, ExecutionRecord, run_sharded
-from aisec.experiments.shards import ShardOutput, fingerprint
+from aisec.experiments.shards import ShardOutput, TensorTask
 from aisec.experiments.targets import ModelOptions, check_target, load_target
 from aisec.models.plumbing import Model
 
@@ -157,10 +157,11 @@ class CertifyResult:
 
 
 @dataclass
-class CertifyTask:
+class CertifyTask(TensorTask):
     """CERTIFY (and PREDICT) on points ``start … stop−1``, each point's noise keyed by
     ``(seed, its index)`` (a shard task, see :mod:`aisec.experiments.sharded`)."""
 
+    kind: ClassVar[str] = "certify"
     model: Model
     x: Tensor
     y: Tensor
@@ -198,17 +199,6 @@ class CertifyTask:
             "time_s": part.time_s,
         }
         return ShardOutput(tensors=tensors, meta=meta)
-
-    def to(self, device: str) -> CertifyTask:
-        """This task with its model and points on ``device``."""
-        if isinstance(self.model, torch.nn.Module):
-            self.model = self.model.to(device)
-        self.x, self.y = self.x.to(device), self.y.to(device)
-        return self
-
-    def fingerprint(self) -> str:
-        """The plan, the weights and the points."""
-        return fingerprint("certify", self.plan, self.model, self.x, self.y)
 
     def evaluation_of(self, output: ShardOutput) -> SmoothingEvaluation:
         """The :class:`SmoothingEvaluation` of one shard's output (to merge)."""

@@ -6,14 +6,14 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 import torch
 from torch import Tensor
 
 from aisec.attacks import AttackResult, EvasionAttack
 from aisec.evaluate import AttackStage, RobustnessReport, evaluate_robustness, run_attack
-from aisec.experiments.shards import ShardOutput, fingerprint
+from aisec.experiments.shards import ShardOutput, TensorTask
 from aisec.models.plumbing import Model
 from aisec.threat import ThreatModel
 
@@ -24,7 +24,7 @@ _RESULT_COUNTS = ("forwards", "backwards", "forward_examples", "backward_example
 
 
 @dataclass
-class SuiteTask:
+class SuiteTask(TensorTask):
     """The worst case under a suite on examples ``start … stop−1`` (sanity checks excluded:
     the driver runs them once).
 
@@ -39,6 +39,7 @@ class SuiteTask:
         plan: the plan (its fingerprint keys the checkpoints).
     """
 
+    kind: ClassVar[str] = "suite"
     model: Model
     x: Tensor
     y: Tensor
@@ -67,17 +68,6 @@ class SuiteTask:
             meta={"stages": [stage.to_dict() for stage in report.stages], "time_s": report.time_s},
         )
 
-    def to(self, device: str) -> SuiteTask:
-        """This task with its model and data on ``device``."""
-        if isinstance(self.model, torch.nn.Module):
-            self.model = self.model.to(device)
-        self.x, self.y = self.x.to(device), self.y.to(device)
-        return self
-
-    def fingerprint(self) -> str:
-        """The plan, the weights and the data."""
-        return fingerprint("suite", self.plan, self.model, self.x, self.y)
-
 
 def report_of(output: ShardOutput, threat: ThreatModel) -> RobustnessReport:
     """The :class:`~aisec.evaluate.RobustnessReport` of one shard (for the merge)."""
@@ -101,7 +91,7 @@ def report_of(output: ShardOutput, threat: ThreatModel) -> RobustnessReport:
 
 
 @dataclass
-class AttackTask:
+class AttackTask(TensorTask):
     """One attack on examples ``start … stop−1``.
 
     Attributes:
@@ -113,6 +103,7 @@ class AttackTask:
         plan: the plan (its fingerprint keys the checkpoints).
     """
 
+    kind: ClassVar[str] = "attack"
     model: Model
     x: Tensor
     y: Tensor
@@ -143,17 +134,6 @@ class AttackTask:
             tensors["targets"] = result.targets
         meta: dict[str, Any] = {key: getattr(result, key) for key in _RESULT_COUNTS}
         return ShardOutput(tensors=tensors, meta=meta)
-
-    def to(self, device: str) -> AttackTask:
-        """This task with its model and data on ``device``."""
-        if isinstance(self.model, torch.nn.Module):
-            self.model = self.model.to(device)
-        self.x, self.y = self.x.to(device), self.y.to(device)
-        return self
-
-    def fingerprint(self) -> str:
-        """The plan, the weights and the data."""
-        return fingerprint("attack", self.plan, self.model, self.x, self.y)
 
 
 def attack_result_of(output: ShardOutput, attack: EvasionAttack) -> AttackResult:

@@ -15,7 +15,7 @@ import json
 import math
 from dataclasses import asdict, dataclass, field, is_dataclass
 from pathlib import Path
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, ClassVar, Protocol, Self, runtime_checkable
 
 import torch
 from safetensors.torch import load as load_safetensors
@@ -30,6 +30,7 @@ __all__ = [
     "ShardProgress",
     "ShardStore",
     "ShardTask",
+    "TensorTask",
     "fingerprint",
     "plan_shards",
 ]
@@ -95,6 +96,28 @@ class ShardTask(Protocol):
     def to(self, device: str) -> ShardTask: ...
 
     def fingerprint(self) -> str: ...
+
+
+class TensorTask:
+    """What the tasks over a model and tensors ``x``, ``y`` share: moving them to a device,
+    and the fingerprint of the plan, the weights and the data under the task's ``kind``."""
+
+    kind: ClassVar[str]
+    model: Any
+    x: Tensor
+    y: Tensor
+    plan: object
+
+    def to(self, device: str) -> Self:
+        """This task with its model (when it is a module) and its tensors on ``device``."""
+        if isinstance(self.model, torch.nn.Module):
+            self.model = self.model.to(device)
+        self.x, self.y = self.x.to(device), self.y.to(device)
+        return self
+
+    def fingerprint(self) -> str:
+        """The plan, the weights and the data."""
+        return fingerprint(self.kind, self.plan, self.model, self.x, self.y)
 
 
 @dataclass(frozen=True)

@@ -74,13 +74,21 @@ def _clean(value: Any) -> Any:
     return None if isinstance(value, float) and math.isnan(value) else value
 
 
+def _measured(numbers: dict[str, Any], key: str) -> float | None:
+    """The target's number, or ``None`` when this plan did not measure it (absent or NaN)."""
+    value = numbers.get(key)
+    if not isinstance(value, (int, float)) or math.isnan(value):
+        return None
+    return float(value)
+
+
 def targets_missed(numbers: dict[str, Any]) -> list[str]:
     """The issue's targets that ``numbers`` (the section's, without prefix) do not reach."""
     missed = []
     for key, comparison, threshold, meaning in _TARGETS:
-        value = numbers.get(key)
-        if not isinstance(value, (int, float)) or math.isnan(value):
-            continue  # not measured in this plan
+        value = _measured(numbers, key)
+        if value is None:
+            continue
         reached = value >= threshold if comparison == ">=" else value <= threshold
         if not reached:
             missed.append(f"{meaning}: measured {100 * value:.1f}%{_context(key, numbers)}")
@@ -89,10 +97,7 @@ def targets_missed(numbers: dict[str, Any]) -> list[str]:
 
 def targets_measured(numbers: dict[str, Any]) -> int:
     """How many of the issue's targets ``numbers`` measured (the plan may leave some out)."""
-    return sum(
-        isinstance(numbers.get(key), (int, float)) and not math.isnan(numbers[key])
-        for key, *_ in _TARGETS
-    )
+    return sum(_measured(numbers, key) is not None for key, *_ in _TARGETS)
 
 
 def _context(key: str, numbers: dict[str, Any]) -> str:

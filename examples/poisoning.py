@@ -49,6 +49,16 @@ def main() -> None:
     top = detection.scores.argsort(descending=True)[: len(poisoned.indices)]
     hits = len(set(top.tolist()) & set(poisoned.indices.tolist()))
     print(f"{hits} of the {len(top)} highest-scoring samples are poisoned")
+    # The gap selection flags a class only where its scores split into two populations.
+    gap = spectral_signatures(
+        features,
+        poisoned.y,
+        expected_fraction=report.expected_fraction or 0.1,
+        score="signed",
+        select="gap",
+    )
+    valleys = {c: round(info["valley"], 2) for c, info in gap.per_class.items() if "valley" in info}
+    print(f"valley per class (<= 0.85: two populations, upper one flagged): {valleys}")
 
 
 if __name__ == "__main__":

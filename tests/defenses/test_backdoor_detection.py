@@ -61,6 +61,12 @@ DETECTORS: dict[str, tuple[Callable[[Tensor, Tensor], BackdoorDetection], Callab
         lambda f, y: spectral_signatures(f, y, expected_fraction=SHARE, score="signed"),
         _planted,
     ),
+    "spectral-gap": (
+        lambda f, y: spectral_signatures(
+            f, y, expected_fraction=SHARE, score="signed", select="gap"
+        ),
+        _planted,
+    ),
     "activation-clustering-ica": (lambda f, y: activation_clustering(f, y), _blobs),
     "activation-clustering-pca": (
         lambda f, y: activation_clustering(f, y, reduction="pca"),
@@ -109,6 +115,53 @@ def test_spectral_per_class_fractions_inspect_only_the_given_classes() -> None:
     assert detection_metrics(result.flagged, poisoned).recall >= 0.95
     none = spectral_signatures(features, labels, expected_fraction=0.0)
     assert not bool(none.flagged.any())
+
+
+@pytest.mark.parametrize("score", ["squared", "signed"])
+def test_spectral_gap_selection_removes_the_poisons_not_the_budget(score: str) -> None:
+    features, labels, poisoned = _planted()
+    # A generous budget: 1.5·0.5 = 75% of every class.
+    budget = spectral_signatures(features, labels, expected_fraction=0.5, score=score)  # type: ignore[arg-type]
+    gap = spectral_signatures(
+        features,
+        labels,
+        expected_fraction=0.5,
+        score=score,  # type: ignore[arg-type]
+        select="gap",
+    )
+    assert gap.method.endswith("_gap")
+    # The paper's rule spends the budget in every class.
+    sizes = [int((labels == c).sum()) for c in range(3)]
+    assert int(budget.flagged.sum()) == sum(math.ceil(0.75 * n) for n in sizes)
+    assert not bool(gap.flagged[labels != 0].any())  # clean classes keep every sample
+    metrics = detection_metrics(gap.flagged, poisoned)
+    assert metrics.recall >= 0.95 and metrics.flagged <= 2 * POISON
+    assert gap.per_class[0]["valley"] <= 0.85 < min(gap.per_class[c]["valley"] for c in (1, 2))
+    assert gap.per_class[0]["flagged"] == metrics.flagged
+    assert all(gap.per_class[c]["flagged"] == 0 for c in (1, 2))
+
+
+@pytest.mark.parametrize("tail", ["exponential", "lognormal", "pareto"])
+def test_spectral_gap_selection_leaves_a_skewed_clean_class_alone(tail: str) -> None:
+    """One skewed, even heavy-tailed population (ReLU features, one long-tailed direction) has
+    no trough: nothing is flagged, where the paper's rule removes its whole budget."""
+    labels = torch.zeros(600, dtype=torch.long)
+    for seed in range(5):
+        generator = torch.Generator().manual_seed(seed)
+        features = torch.relu(torch.randn(600, 16, generator=generator) + 0.3)
+        uniform = torch.rand(600, generator=generator)
+        features[:, 0] = {
+            "exponential": -torch.log(uniform) * 3,
+            "lognormal": torch.exp(torch.randn(600, generator=generator)) * 2,
+            "pareto": uniform ** (-1 / 3) * 2,
+        }[tail]
+        gap = spectral_signatures(
+            features, labels, expected_fraction=0.3, score="signed", select="gap"
+        )
+        assert not bool(gap.flagged.any()), (seed, gap.per_class[0]["valley"])
+        assert gap.per_class[0]["valley"] > 0.85
+        budget = spectral_signatures(features, labels, expected_fraction=0.3, score="signed")
+        assert int(budget.flagged.sum()) == 270  # ⌈1.5 · 0.3 · 600⌉
 
 
 def test_activation_clustering_flags_a_minority_cluster_only_when_the_split_is_real() -> None:
@@ -207,6 +260,17 @@ def test_detector_options_are_checked() -> None:
         spectral_signatures(features, labels, expected_fraction=0.1, score="abs")  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="multiplier must be"):
         spectral_signatures(features, labels, expected_fraction=0.1, multiplier=0)
+    with pytest.raises(ValueError, match="select must be 'budget' or 'gap'"):
+        spectral_signatures(features, labels, expected_fraction=0.1, select="otsu")  # type: ignore[arg-type]
+    for valley in (0, 1.0, True, "0.5"):
+        with pytest.raises(ValueError, match=r"max_valley must be a number in \(0, 1\)"):
+            spectral_signatures(
+                features,
+                labels,
+                expected_fraction=0.1,
+                select="gap",
+                max_valley=valley,  # type: ignore[arg-type]
+            )
     with pytest.raises(ValueError, match="max_size must be"):
         activation_clustering(features, labels, max_size=0.7)
     with pytest.raises(ValueError, match="reduction must be"):

@@ -31,7 +31,7 @@ def poison(
         typer.Option(
             help="detector whose flags are removed before a retraining (repeat for several; "
             "none: no cleaning): spectral_signatures, spectral_signatures_signed, "
-            "activation_clustering; default the last two"
+            "spectral_signatures_gap, activation_clustering; default the last two"
         ),
     ] = None,
     expected_fraction: Annotated[

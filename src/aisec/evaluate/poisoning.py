@@ -21,9 +21,11 @@ flag ``1.5·ε`` of *every* class). Unless it is given, ``ε`` is the poisoned s
 the most-poisoned class — the paper's assumption that the defender knows ``ε`` — which makes
 spectral signatures remove many clean samples when the share is large (it is 38% of the target
 class for a 5% all-to-one poison of 12 balanced classes); their precision shows the cost.
-By default the loop cleans twice, once with the flags of spectral signatures (signed score) and
-once with those of activation clustering, and retrains after each, so the cost of removing
-clean samples is measured next to the benefit of removing poisons.
+``spectral_signatures_gap`` spends that budget only in a class whose scores split into two
+populations, and there removes only the upper one. By default the loop cleans twice, once with
+the flags of ``spectral_signatures_gap`` and once with those of activation clustering, and
+retrains after each, so the cost of removing clean samples is measured next to the benefit of
+removing poisons.
 
 References: Gu et al., "BadNets" (2017); Tran et al., "Spectral Signatures in Backdoor
 Attacks" (NeurIPS 2018); Chen et al., "Detecting Backdoor Attacks on Deep Neural Networks by
@@ -50,6 +52,7 @@ from aisec.defenses.detect import (
     activation_clustering,
     detection_metrics,
     penultimate_features,
+    roc_auc,
     spectral_signatures,
 )
 from aisec.models import TrainConfig, accuracy, train_classifier
@@ -60,6 +63,7 @@ __all__ = [
     "ModelMetrics",
     "PoisoningArtifacts",
     "PoisoningReport",
+    "poison_score_auc",
     "run_poisoning",
     "train_model",
 ]
@@ -67,13 +71,16 @@ __all__ = [
 DETECTORS: tuple[str, ...] = (
     "spectral_signatures",
     "spectral_signatures_signed",
+    "spectral_signatures_gap",
     "activation_clustering",
 )
 """The detectors the loop runs: Tran et al.'s spectral signatures with the paper's squared
-score, the same with a signed score (the projection on the top singular vector, oriented towards
-the class's minority side; robust when poisons fill a large share of the class), and Chen et
-al.'s activation clustering."""
-CLEAN_WITH: tuple[str, ...] = ("spectral_signatures_signed", "activation_clustering")
+score; the same with a signed score (the projection on the top singular vector, oriented towards
+the class's minority side; robust when poisons fill a large share of the class); the signed
+score flagging only a class whose scores split into two populations, and there only the top one
+(``select="gap"``: the budget is not spent on clean classes); and Chen et al.'s activation
+clustering."""
+CLEAN_WITH: tuple[str, ...] = ("spectral_signatures_gap", "activation_clustering")
 """The detectors whose flags the loop removes by default, one retraining each."""
 
 
@@ -120,7 +127,11 @@ class PoisoningReport:
         clean_model: :class:`ModelMetrics` of the model trained on clean data (as a dict).
         poisoned_model: the same for the model trained on the poisoned data.
         detection: per detector, ``precision``, ``recall``, ``flagged``, ``poisoned`` and
-            ``true_positives`` of its flags against the poisoned indices.
+            ``true_positives`` of its flags against the poisoned indices, and ``score_auc``
+            (:func:`poison_score_auc`: how well its scores rank the poisons, whatever the cut;
+            absent when no class holds both poisons and clean samples), and ``per_class``: what
+            the detector measured in each class (keyed by the label as a string; e.g. the
+            valley of the gap selection, the silhouette of activation clustering's split).
         expected_fraction: the ``ε`` given to the detectors.
         cleaning: per detector used for cleaning: ``removed`` samples, ``poisoned_removed``,
             ``poisoned_left``, the cleaned ``train_examples``, and the retrained model's
@@ -142,7 +153,7 @@ class PoisoningReport:
     triggered_examples: int
     clean_model: dict[str, float]
     poisoned_model: dict[str, float]
-    detection: dict[str, dict[str, float | int]]
+    detection: dict[str, dict[str, Any]]
     expected_fraction: float | None
     cleaning: dict[str, dict[str, Any]]
     training: dict[str, Any]
@@ -295,6 +306,8 @@ def run_poisoning(
         poisoned_model=_measure(poisoned_model, x_test, y_test, triggered),
         detection={
             name: detection_metrics(d.flagged, poisoned.indices).to_dict()
+            | _score_auc(d.scores, poisoned)
+            | {"per_class": _per_class(d)}
             for name, d in detections.items()
         },
         expected_fraction=float(expected_fraction),
@@ -383,11 +396,58 @@ def _detect(
 ) -> BackdoorDetection:
     if name == "spectral_signatures":
         return spectral_signatures(features, labels, expected_fraction=expected_fraction)
-    if name == "spectral_signatures_signed":
+    if name in ("spectral_signatures_signed", "spectral_signatures_gap"):
         return spectral_signatures(
-            features, labels, expected_fraction=expected_fraction, score="signed"
+            features,
+            labels,
+            expected_fraction=expected_fraction,
+            score="signed",
+            select="gap" if name == "spectral_signatures_gap" else "budget",
         )
     return activation_clustering(features, labels, seed=seed)
+
+
+def poison_score_auc(scores: Tensor, poisoned: PoisonResult) -> float | None:
+    """How well a detector's scores rank the poisons above the clean samples of their class.
+
+    The ROC AUC of the scores of the poisons against those of the clean samples carrying the
+    same (poisoned) label, pooled over the poisoned classes (each class's pairs only: scores
+    are comparable within a class). 1.0: every poison outscores every clean sample of its
+    class; 0.5: the score does not see them. A detector that misses the poisons with an AUC
+    near 0.5 cannot be rescued by a larger budget; one with a high AUC only needs a better cut.
+
+    Returns:
+        The AUC, or ``None`` when no class holds both poisons and clean samples.
+    """
+    labels = poisoned.y.cpu()
+    truth = torch.zeros(labels.shape[0], dtype=torch.bool)
+    truth[poisoned.indices.cpu()] = True
+    scores = scores.detach().cpu()
+    wins, pairs = 0.0, 0
+    for label in labels[truth].unique().tolist():
+        members = labels == label
+        positive, negative = scores[members & truth], scores[members & ~truth]
+        if positive.numel() and negative.numel():
+            count = positive.numel() * negative.numel()
+            wins += roc_auc(negative, positive) * count
+            pairs += count
+    return wins / pairs if pairs else None
+
+
+def _per_class(detection: BackdoorDetection) -> dict[str, dict[str, Any]]:
+    """The detector's per-class findings, JSON-ready: numbers, flags and notes only."""
+    return {
+        str(label): {
+            key: value for key, value in info.items() if isinstance(value, (bool, int, float, str))
+        }
+        for label, info in detection.per_class.items()
+    }
+
+
+def _score_auc(scores: Tensor, poisoned: PoisonResult) -> dict[str, float]:
+    """``{"score_auc": AUC}``, or nothing when no class holds both poisons and clean samples."""
+    auc = poison_score_auc(scores, poisoned)
+    return {} if auc is None else {"score_auc": auc}
 
 
 def _largest_poisoned_share(poisoned: PoisonResult) -> float:

@@ -427,7 +427,8 @@ def model_rows(report: PoisoningReport) -> list[dict[str, Any]]:
 
 
 def detection_rows(*reports: PoisoningReport) -> list[dict[str, Any]]:
-    """One row per report and detector: ``precision`` and ``recall`` as rates, with counts."""
+    """One row per report and detector: ``precision`` and ``recall`` as rates, with counts,
+    and the ``score AUC`` (how well the detector's scores rank the poisons in their class)."""
     return [
         {
             "attack": report.attack["attack"],
@@ -436,6 +437,7 @@ def detection_rows(*reports: PoisoningReport) -> list[dict[str, Any]]:
             "recall": Rate(int(metrics["true_positives"]), int(metrics["poisoned"])),
             "flagged": int(metrics["flagged"]),
             "poisoned": int(metrics["poisoned"]),
+            "score AUC": metrics.get("score_auc"),
         }
         for report in reports
         for name, metrics in report.detection.items()
@@ -448,6 +450,7 @@ def sweep_rows(reports: Sequence[PoisoningReport]) -> list[dict[str, Any]]:
     recalls = {
         "spectral recall": "spectral_signatures",
         "spectral recall (signed)": "spectral_signatures_signed",
+        "spectral recall (gap)": "spectral_signatures_gap",
         "activation clustering recall": "activation_clustering",
     }
     rows = []

@@ -20,7 +20,14 @@ import aisec.experiments.names
 import aisec.experiments.physical
 from aisec.evaluate.physical import evaluate_signs
 from aisec.experiments.physical import PhysicalPlan, PhysicalResult
-from aisec.report.chapters.physical import FULL, QUICK, plan_for, run_with_plan
+from aisec.report.chapters.physical import (
+    FULL,
+    QUICK,
+    SMALL_STICKER_AREA,
+    _small_sticker_targets,
+    plan_for,
+    run_with_plan,
+)
 from aisec.report.tour import ChapterContext
 from aisec.stats import Rate
 
@@ -74,6 +81,19 @@ def test_the_chapter_reports_held_out_rates_with_their_sample_size(
     assert chapter.targets_checked == 3
     assert (chapter.targets_not_reached == []) == numbers["all_targets_met"]
     assert numbers["thin_bars.sticker_area"] < numbers["sticker_area"]
+
+    # The full tour also checks the small-sticker targets, on the best sticker of the paper's
+    # size (here thin-bars: the default bars are larger).
+    metrics = result.metrics()
+    (thin,) = result.mask_comparisons
+    assert thin.rp2.sticker_area <= SMALL_STICKER_AREA < metrics["sticker_area"]
+    checked, missed = _small_sticker_targets(result, metrics)
+    assert checked == 2
+    success = thin.evaluation["rp2"].targeted_success
+    control = thin.evaluation["control"].source_accuracy
+    assert any("read as the target" in line for line in missed) == (success < 0.8)
+    assert any("read as 'stop'" in line for line in missed) == (control < 0.9)
+    assert all(line.startswith("thin-bars sticker (") for line in missed)
 
     held_out, sizes = chapter.tables
     assert len(held_out.rows) == 3

@@ -16,8 +16,17 @@ import torch
 
 import aisec.data
 import aisec.experiments.poisoning
+from aisec.evaluate.poisoning import PoisoningReport
 from aisec.experiments.poisoning import PoisoningPlan, PoisoningResult
-from aisec.report.chapters.poisoning import FULL, QUICK, plan_for, run_with_plan
+from aisec.report.chapters.poisoning import (
+    FULL,
+    QUICK,
+    _missed,
+    _target_class_findings,
+    _targets,
+    plan_for,
+    run_with_plan,
+)
 from aisec.report.tour import ChapterContext
 from aisec.stats import Rate
 
@@ -116,7 +125,98 @@ def test_quick_and_full_plans_differ_only_in_size_and_data() -> None:
     assert plan_for(context) == dataclasses.replace(QUICK, seed=3)
     assert plan_for(dataclasses.replace(context, quick=False)) == dataclasses.replace(FULL, seed=3)
     assert QUICK.attack == FULL.attack == "badnets"  # the docs read `badnets` in both modes
-    assert FULL.train_n == 5_000 and FULL.sticker and FULL.sweep_rates == (0.005, 0.01, 0.05)
+    assert FULL.train_n == 10_000 and FULL.epochs == 8
+    assert FULL.sticker and FULL.sweep_rates == (0.005, 0.01, 0.05)
+    assert "spectral_signatures_gap" in FULL.clean_with
+
+
+def _signs_report(
+    *, attack_success: float, flagged: int, recall: float, cleaned_success: float
+) -> PoisoningReport:
+    """A 5% BadNets report on the signs with chosen outcomes (250 poisons, clean model 97%)."""
+    metrics = {"clean_accuracy": 0.97, "attack_success": 0.01, "untriggered_accuracy": 0.97}
+    poisoned = metrics | {"clean_accuracy": 0.965, "attack_success": attack_success}
+    found = round(recall * 250)
+    return PoisoningReport(
+        dataset="signs",
+        attack={"attack": "badnets", "rate": 0.05, "seed": 0, "trigger_size": [4, 4]},
+        target="speed limit 30",
+        source=None,
+        poison_rate=0.05,
+        poisoned_examples=250,
+        train_examples=5000,
+        test_examples=2000,
+        triggered_examples=1833,
+        clean_model=metrics,
+        poisoned_model=poisoned,
+        detection={
+            "spectral_signatures_gap": {
+                "precision": found / flagged,
+                "recall": recall,
+                "flagged": flagged,
+                "poisoned": 250,
+                "true_positives": found,
+            }
+        },
+        expected_fraction=0.375,
+        cleaning={
+            "spectral_signatures_gap": metrics
+            | {"attack_success": cleaned_success, "clean_accuracy": 0.96}
+        },
+        training={},
+        seconds={},
+    )
+
+
+def test_the_signs_targets_are_the_issues_and_a_miss_is_stated() -> None:
+    met = _targets(
+        _signs_report(attack_success=0.99, flagged=300, recall=1.0, cleaned_success=0.01)
+    )
+    assert all(target["met"] for target in met.values()) and _missed(met) == []
+    assert set(met) == {
+        "attack_success",
+        "clean_accuracy_drop",
+        "spectral_signatures_gap_recall",
+        "spectral_signatures_gap_flagged_per_poison",
+        "attack_success_after_cleaning_with_spectral_signatures_gap",
+        "clean_accuracy_drop_after_cleaning_with_spectral_signatures_gap",
+    }
+    # Too many removed (2.4 per poison), too few found, too much attack left after cleaning.
+    missed = _missed(
+        _targets(_signs_report(attack_success=0.95, flagged=600, recall=0.8, cleaned_success=0.2))
+    )
+    assert len(missed) == 3
+    assert any(
+        line.startswith("spectral_signatures_gap_flagged_per_poison = 2.400") for line in missed
+    )
+    assert any("recall = 0.800 (target >= 0.9)" in line for line in missed)
+    assert any("after_cleaning" in line and "<= 0.05" in line for line in missed)
+
+
+def test_the_sticker_case_states_where_the_target_class_stands() -> None:
+    report = _signs_report(attack_success=0.95, flagged=1, recall=0.0, cleaned_success=0.9)
+    report.detection["activation_clustering"] = {
+        "per_class": {
+            "0": {"silhouette": 0.15},
+            "1": {"silhouette": 0.08},
+            "2": {"silhouette": 0.12},
+        }
+    }
+    report.detection["spectral_signatures_gap"]["per_class"] = {
+        "0": {"valley": 1.0},
+        "1": {"valley": 0.99},
+    }
+    findings = _target_class_findings(report, ("stop", "speed limit 30", "yield"))
+    assert findings["activation_clustering"] == {
+        "silhouette": 0.08,
+        "others_min_silhouette": 0.12,
+        "others_max_silhouette": 0.15,
+    }
+    assert findings["spectral_signatures_gap"] == {
+        "valley": 0.99,
+        "others_min_valley": 1.0,
+        "others_max_valley": 1.0,
+    }
 
 
 def test_a_bad_plan_fails_before_anything_loads(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -141,9 +141,16 @@ def render(result: PhysicalResult, context: ChapterContext) -> ChapterResult:
         for comparison in result.mask_comparisons:
             slug = comparison.mask.replace("-", "_")
             chapter.numbers[f"{slug}.sticker_area"] = comparison.rp2.sticker_area
-            chapter.numbers[f"{slug}.rp2.targeted_success"] = comparison.evaluation[
-                "rp2"
-            ].targeted_success
+            for variant in ("rp2", "control"):
+                for key in ("targeted_success", "source_accuracy"):
+                    chapter.numbers[f"{slug}.{variant}.{key}"] = getattr(
+                        comparison.evaluation[variant], key
+                    )
+    small_missed: list[str] = []
+    if not context.quick:
+        checked, small_missed = _small_sticker_targets(result, metrics)
+        chapter.targets_checked += checked
+        chapter.targets_not_reached.extend(small_missed)
     if result.signs_patch_evaluation is not None:
         held_out = result.signs_patch_evaluation
         chapter.numbers["patch_signs.targeted_success"] = held_out["patch"].targeted_success
@@ -183,11 +190,67 @@ def render(result: PhysicalResult, context: ChapterContext) -> ChapterResult:
             Figure(relative("patch_views_figure"), "Held-out scenes with and without the patch.")
         )
     chapter.summary = _summary(result, metrics)
+    if small_missed:
+        chapter.summary += (
+            " Not reached with a sticker of the paper's size: " + "; ".join(small_missed) + "."
+        )
     if context.quick:
         chapter.summary += (
             " Quick mode: a small model and a short optimisation, not the zoo's model."
         )
     return chapter
+
+
+SMALL_STICKER_AREA = 0.20
+"""Targets for a sticker of the paper's size: at most this share of the sign..."""
+MIN_SMALL_STICKER_SUCCESS = 0.80
+"""...read as the target on the held-out conditions at least this often..."""
+MIN_SMALL_CONTROL_SOURCE = 0.90
+"""...while a control sticker of the same shape leaves the sign read as "stop" this often."""
+
+
+def _small_sticker_targets(
+    result: PhysicalResult, metrics: dict[str, Any]
+) -> tuple[int, list[str]]:
+    """The small-sticker targets, checked on the most successful sticker of at most
+    :data:`SMALL_STICKER_AREA` among the main one and the compared masks: (checked, missed)."""
+    candidates = [
+        (
+            result.plan.mask,
+            float(metrics["sticker_area"]),
+            metrics["rp2"]["targeted_success"],
+            metrics["control"]["source_accuracy"],
+        )
+    ] + [
+        (
+            comparison.mask,
+            comparison.rp2.sticker_area,
+            comparison.evaluation["rp2"].targeted_success,
+            comparison.evaluation["control"].source_accuracy,
+        )
+        for comparison in result.mask_comparisons
+    ]
+    small = [
+        (mask, area, success, control)
+        for mask, area, success, control in candidates
+        if area <= SMALL_STICKER_AREA and success is not None and control is not None
+    ]
+    if candidates[0][2] is None:  # an untargeted attack: the targets do not apply
+        return 0, []
+    if not small:
+        return 1, [f"a sticker of <= {SMALL_STICKER_AREA:.0%} of the sign: none was evaluated"]
+    mask, area, success, control = max(small, key=lambda c: c[2])
+    n = metrics["n_conditions"]
+    checks = (
+        ("read as the target", success, MIN_SMALL_STICKER_SUCCESS),
+        ("control sticker of its shape: sign read as 'stop'", control, MIN_SMALL_CONTROL_SOURCE),
+    )
+    return len(checks), [
+        f"{mask} sticker ({area:.0%} of the sign) {what} >= {bound:.0%}: measured "
+        f"{value:.1%} of {n}"
+        for what, value, bound in checks
+        if value < bound
+    ]
 
 
 def _summary(result: PhysicalResult, metrics: dict[str, Any]) -> str:

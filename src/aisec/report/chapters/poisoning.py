@@ -2,13 +2,16 @@
 
 The chapter runs :func:`aisec.experiments.poisoning.run` with one of two plans and renders the
 result. :data:`FULL`, on the signs data with the default signs model's architecture and
-training recipe (its epochs, batch size and learning rate), on a 5,000-image training subset
-(the recipe uses 20,000; ``aisec poison`` runs the full size):
+training recipe (its batch size and learning rate), on a 10,000-image training subset for 8
+epochs (the recipe uses 20,000 for 4 epochs; ``aisec poison`` runs the full size): the same
+number of steps on half the data, so the models train as well as the full recipe's within the
+time budget:
 
 1. BadNets, 5% of the training set, all-to-one to "speed limit 30": a clean model and a
    poisoned model (same initialisation and batch order), detection (spectral signatures with
-   the paper's and a signed score, activation clustering), then for each of spectral
-   signatures (signed) and activation clustering: removal of its flags and retraining;
+   the paper's squared score, a signed score, and the signed score with the gap selection;
+   activation clustering), then for each of spectral signatures (gap) and activation
+   clustering: removal of its flags and retraining;
 2. the physical-style sticker (a yellow square on the stop sign, read as "speed limit 30"),
    5% of the training set, against the same clean model (attack and detection);
 3. the rate sweep: BadNets at 0.5% and 1% (and the 5% of step 1), same size and clean
@@ -53,14 +56,16 @@ KEY = "poisoning"
 
 FULL = PoisoningPlan(
     dataset="signs",
-    train_n=5_000,
+    train_n=10_000,
+    epochs=8,
     attack="badnets",
     rate=0.05,
     target="speed limit 30",
     sticker=True,
     sweep_rates=(0.005, 0.01, 0.05),
 )
-"""The tour's plan: signs, 5,000 training images, BadNets 5%, the sticker case, a rate sweep."""
+"""The tour's plan: signs, 10,000 training images for 8 epochs, BadNets 5%, the sticker case,
+a rate sweep."""
 
 QUICK = PoisoningPlan(
     dataset="digits",
@@ -75,10 +80,16 @@ QUICK = PoisoningPlan(
 MIN_ATTACK_SUCCESS = 0.9
 """Target: the share of triggered test signs the 5% BadNets model reads as the target."""
 MAX_ACCURACY_DROP = 0.02
-"""Target: the clean accuracy the poisoned model may lose against the clean model."""
-MIN_RECALL = 0.8
-"""Target: the share of the poisons spectral signatures must find."""
-MAX_CLEANED_SUCCESS = 0.1
+"""Target: the clean accuracy the poisoned model, and each model retrained after cleaning, may
+lose against the model trained on clean data."""
+SPECTRAL_DETECTOR = "spectral_signatures_gap"
+"""The spectral detector the targets are about (Tran et al.'s, spending its budget only where
+the scores split)."""
+MIN_RECALL = 0.9
+"""Target: the share of the poisons :data:`SPECTRAL_DETECTOR` must find..."""
+MAX_REMOVED_PER_POISON = 2.0
+"""...while flagging at most this many images per poison."""
+MAX_CLEANED_SUCCESS = 0.05
 """Target: attack success after removing the flagged samples and retraining."""
 
 
@@ -117,6 +128,7 @@ def render(result: PoisoningResult, context: ChapterContext) -> ChapterResult:
         numbers[f"{plan.dataset}_{plan.attack}"] = main.to_dict()
     if result.sticker is not None:
         numbers["sticker"] = result.sticker.to_dict()
+        numbers["sticker_target_class"] = _target_class_findings(result.sticker, result.class_names)
     if result.sweep:
         numbers["sweep"] = [report.to_dict() for report in result.sweep]
     if plan.dataset == "signs":
@@ -192,38 +204,35 @@ def _sticker_scenes(context: ChapterContext, seed: int, count: int = 8) -> Figur
 
 def _targets(report: PoisoningReport) -> dict[str, dict[str, Any]]:
     """The chapter's targets for 5% BadNets, with the measured values and whether they are met."""
-    drop = report.clean_model["clean_accuracy"] - report.poisoned_model["clean_accuracy"]
+    clean_accuracy = report.clean_model["clean_accuracy"]
     targets: dict[str, dict[str, Any]] = {
-        "attack_success": {
-            "value": report.poisoned_model["attack_success"],
-            "target": f">= {MIN_ATTACK_SUCCESS}",
-            "met": report.poisoned_model["attack_success"] >= MIN_ATTACK_SUCCESS,
-        },
-        "clean_accuracy_drop": {
-            "value": drop,
-            "target": f"<= {MAX_ACCURACY_DROP}",
-            "met": drop <= MAX_ACCURACY_DROP,
-        },
+        "attack_success": _target(
+            report.poisoned_model["attack_success"], ">=", MIN_ATTACK_SUCCESS
+        ),
+        "clean_accuracy_drop": _target(
+            clean_accuracy - report.poisoned_model["clean_accuracy"], "<=", MAX_ACCURACY_DROP
+        ),
     }
-    for name, note in (
-        ("spectral_signatures", "the paper's squared score"),
-        ("spectral_signatures_signed", "signed score"),
-    ):
-        if name not in report.detection:
-            continue
-        recall = report.detection[name]["recall"]
-        targets[f"{name}_recall"] = {
-            "value": recall,
-            "target": f">= {MIN_RECALL} ({note})",
-            "met": recall >= MIN_RECALL,
-        }
+    spectral = report.detection.get(SPECTRAL_DETECTOR)
+    if spectral is not None:
+        targets[f"{SPECTRAL_DETECTOR}_recall"] = _target(spectral["recall"], ">=", MIN_RECALL)
+        targets[f"{SPECTRAL_DETECTOR}_flagged_per_poison"] = _target(
+            spectral["flagged"] / max(spectral["poisoned"], 1), "<=", MAX_REMOVED_PER_POISON
+        )
     for name, cleaned in report.cleaning.items():
-        targets[f"attack_success_after_cleaning_with_{name}"] = {
-            "value": cleaned["attack_success"],
-            "target": f"< {MAX_CLEANED_SUCCESS}",
-            "met": cleaned["attack_success"] < MAX_CLEANED_SUCCESS,
-        }
+        targets[f"attack_success_after_cleaning_with_{name}"] = _target(
+            cleaned["attack_success"], "<=", MAX_CLEANED_SUCCESS
+        )
+        targets[f"clean_accuracy_drop_after_cleaning_with_{name}"] = _target(
+            clean_accuracy - cleaned["clean_accuracy"], "<=", MAX_ACCURACY_DROP
+        )
     return targets
+
+
+def _target(value: float, relation: str, bound: float) -> dict[str, Any]:
+    """A measured ``value`` against ``bound`` (``relation`` ``">="`` or ``"<="``)."""
+    met = value >= bound if relation == ">=" else value <= bound
+    return {"value": value, "target": f"{relation} {bound}", "met": met}
 
 
 def _models_caption(report: PoisoningReport) -> str:
@@ -299,36 +308,39 @@ def _detection_paragraph(result: PoisoningResult) -> str:
     sentences = []
     spectral = detection.get("spectral_signatures")
     signed = detection.get("spectral_signatures_signed")
-    if spectral is not None or signed is not None:
+    gap = detection.get("spectral_signatures_gap")
+    if spectral is not None or signed is not None or gap is not None:
         known = (
             "the poisoned share of the most-poisoned class (assumed known, as in the paper)"
             if result.plan.expected_fraction is None
             else "the defender's bound"
         )
         sentences.append(
-            "Spectral signatures (Tran et al.) flag 1.5·ε of every class along the top singular "
-            f"direction of its penultimate activations, with ε = {main.expected_fraction:.2f}, "
-            f"{known}."
+            "Spectral signatures (Tran et al.) score every image along the top singular "
+            "direction of its class's penultimate activations and may remove 1.5·ε of a class, "
+            f"with ε = {main.expected_fraction:.2f}, {known}."
         )
-        if spectral is not None:
-            sentences.append(
-                f"The paper's squared score recovers {_pct(spectral['recall'])} of the poisons "
-                f"(precision {_pct(spectral['precision'])})."
-            )
-        if signed is not None:
-            sentences.append(
-                "A signed score that keeps the side of the class's minority recovers "
-                f"{_pct(signed['recall'])} (precision {_pct(signed['precision'])})."
-            )
-        sentences.append(
-            "Precision is low when ε is large: 1.5·ε of every clean class is removed too."
-        )
+        for metrics, what in (
+            (spectral, "The paper's rule (squared score, 1.5·ε of every class)"),
+            (signed, "A signed score that keeps the side of the class's minority, same rule,"),
+            (
+                gap,
+                "The signed score removing only the upper population of a class whose "
+                "scores split in two (the gap selection)",
+            ),
+        ):
+            if metrics is not None:
+                sentences.append(
+                    f"{what} flags {metrics['flagged']} images for {metrics['poisoned']} "
+                    f"poisons: recall {_pct(metrics['recall'])}, precision "
+                    f"{_pct(metrics['precision'])}."
+                )
     clustering = detection.get("activation_clustering")
     if clustering is not None:
         sentences.append(
             "Activation clustering (Chen et al.) flags the smaller 2-means cluster of classes "
-            f"that split cleanly: recall {_pct(clustering['recall'])}, precision "
-            f"{_pct(clustering['precision'])}."
+            f"that split cleanly: {clustering['flagged']} images, recall "
+            f"{_pct(clustering['recall'])}, precision {_pct(clustering['precision'])}."
         )
     if main.cleaning:
         after = "; ".join(
@@ -339,18 +351,19 @@ def _detection_paragraph(result: PoisoningResult) -> str:
             for name, cleaned in main.cleaning.items()
         )
         sentences.append(
-            f"After removing flagged samples and retraining: {after}. A model retrained on a "
-            "fraction of the data is weaker, and some of its errors on triggered images land on "
-            "the target without any backdoor."
+            f"After removing flagged samples and retraining: {after} (the model trained on "
+            f"clean data: {_pct(main.clean_model['attack_success'])} and "
+            f"{_pct(main.clean_model['clean_accuracy'])})."
         )
     return " ".join(sentences)
 
 
 def _sticker_paragraph(sticker: PoisoningReport) -> str:
     found = [
-        f"{label} {_pct(sticker.detection[name]['recall'])}"
+        f"{label} {_pct(sticker.detection[name]['recall'])} (its scores rank the poisons above "
+        f"the clean signs of their class with AUC {_auc(sticker.detection[name])})"
         for name, label in (
-            ("spectral_signatures_signed", "spectral signatures (signed score) find"),
+            ("spectral_signatures_gap", "spectral signatures (gap) find"),
             ("activation_clustering", "activation clustering"),
         )
         if name in sticker.detection
@@ -368,12 +381,43 @@ def _sticker_paragraph(sticker: PoisoningReport) -> str:
     )
 
 
+_FINDINGS = {"spectral_signatures_gap": "valley", "activation_clustering": "silhouette"}
+"""The per-class statistic each detector decides on (a class is flagged on one side of it)."""
+
+
+def _target_class_findings(
+    report: PoisoningReport, class_names: tuple[str, ...]
+) -> dict[str, dict[str, float]]:
+    """Per detector of :data:`_FINDINGS`: its statistic in the target class and the range over
+    the other classes, so a reader sees where the poisoned class stands."""
+    if report.target is None:
+        return {}
+    target = str(class_names.index(report.target))
+    findings = {}
+    for detector, key in _FINDINGS.items():
+        per_class = report.detection.get(detector, {}).get("per_class", {})
+        others = [info[key] for label, info in per_class.items() if label != target and key in info]
+        if key in per_class.get(target, {}) and others:
+            findings[detector] = {
+                key: per_class[target][key],
+                f"others_min_{key}": min(others),
+                f"others_max_{key}": max(others),
+            }
+    return findings
+
+
+def _auc(metrics: dict[str, Any]) -> str:
+    value = metrics.get("score_auc")
+    return "n/a" if value is None else f"{value:.2f}"
+
+
 def _targets_paragraph(result: PoisoningResult) -> str:
     if result.plan.dataset != "signs":
         return (
             f"The chapter's targets (attack success ≥ {_pct(MIN_ATTACK_SUCCESS)}, clean accuracy "
-            f"drop ≤ {_pct(MAX_ACCURACY_DROP)}, spectral recall ≥ {_pct(MIN_RECALL)}, attack "
-            f"success after cleaning < {_pct(MAX_CLEANED_SUCCESS)}) are stated for the signs "
+            f"drop ≤ {_pct(MAX_ACCURACY_DROP)}, spectral recall ≥ {_pct(MIN_RECALL)} with at most "
+            f"{MAX_REMOVED_PER_POISON:g} images flagged per poison, attack success after "
+            f"cleaning ≤ {_pct(MAX_CLEANED_SUCCESS)}) are stated for the signs "
             f"model; this run used the {result.plan.dataset}."
         )
     missed = _missed(_targets(result.report))

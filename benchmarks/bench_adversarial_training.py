@@ -22,9 +22,7 @@ Results go to ``benchmarks/results/adversarial_training.md`` and ``.json``.
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import platform
 import sys
 import time
 from dataclasses import asdict, dataclass
@@ -44,7 +42,11 @@ from aisec.stats import Rate
 from aisec.threat import ThreatModel
 from aisec.zoo import model_spec
 
-RESULTS = Path(__file__).resolve().parent / "results"
+try:
+    from benchmarks._results import machine, write_results
+except ImportError:  # run as a script: benchmarks/ is on sys.path
+    from _results import machine, write_results  # type: ignore[no-redef]
+
 EPS = 8 / 255
 
 
@@ -192,14 +194,7 @@ def main(argv: list[str] | None = None) -> None:
             "clean_points": clean_points,
             "quick": args.quick,
         },
-        "environment": {
-            "python": platform.python_version(),
-            "platform": platform.platform(),
-            "processor": platform.processor() or platform.machine(),
-            "cpu_count": os.cpu_count(),
-            "torch": torch.__version__,
-            "torch_threads": torch.get_num_threads(),
-        },
+        "environment": machine(),
         "date": time.strftime("%Y-%m-%d %H:%M"),
         "load_average_before": list(os.getloadavg()),
         "zoo_recipe_matches": _zoo_recipe_matches(),
@@ -216,9 +211,7 @@ def main(argv: list[str] | None = None) -> None:
         results["rows"].append(row)
     results["load_average_after"] = list(os.getloadavg())
     name = "adversarial_training_quick" if args.quick else "adversarial_training"
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / f"{name}.json").write_text(json.dumps(results, indent=2) + "\n")
-    (RESULTS / f"{name}.md").write_text(_markdown(results))
+    write_results(name, results, _markdown(results))
     print(_markdown(results))
 
 

@@ -22,9 +22,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import json
 import os
-import platform
 import statistics
 import sys
 import time
@@ -37,7 +35,10 @@ from torch import Tensor, nn
 
 from aisec.defenses.certify import RandomizedSmoothing
 
-RESULTS = Path(__file__).resolve().parent / "results"
+try:
+    from benchmarks._results import machine, write_results
+except ImportError:  # run as a script: benchmarks/ is on sys.path
+    from _results import machine, write_results  # type: ignore[no-redef]
 
 
 @dataclass(frozen=True)
@@ -163,18 +164,6 @@ def bench_model(name: str, config: Config) -> dict[str, Any]:
     }
 
 
-def _environment() -> dict[str, Any]:
-    return {
-        "python": platform.python_version(),
-        "platform": platform.platform(),
-        "processor": platform.processor() or platform.machine(),
-        "cpu_count": os.cpu_count(),
-        "torch": torch.__version__,
-        "torch_threads": torch.get_num_threads(),
-        "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS"),
-    }
-
-
 def _markdown(results: dict[str, Any]) -> str:
     env, config = results["environment"], results["config"]
     load_before, load_after = results["load_average_before"], results["load_average_after"]
@@ -214,7 +203,7 @@ def main(argv: list[str] | None = None) -> None:
     config = _parse([] if argv is None else argv)
     results: dict[str, Any] = {
         "config": dataclasses.asdict(config),
-        "environment": _environment(),
+        "environment": machine(OMP_NUM_THREADS=os.environ.get("OMP_NUM_THREADS")),
         "date": time.strftime("%Y-%m-%d %H:%M"),
         "load_average_before": list(os.getloadavg()),
         "rows": [],
@@ -229,9 +218,7 @@ def main(argv: list[str] | None = None) -> None:
         )
         results["rows"].append(row)
     results["load_average_after"] = list(os.getloadavg())
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / "certify.json").write_text(json.dumps(results, indent=2) + "\n")
-    (RESULTS / "certify.md").write_text(_markdown(results))
+    write_results("certify", results, _markdown(results))
     print(_markdown(results))
 
 

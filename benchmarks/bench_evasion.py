@@ -28,8 +28,6 @@ import argparse
 import dataclasses
 import importlib.metadata
 import json
-import os
-import platform
 import statistics
 import sys
 import time
@@ -50,10 +48,11 @@ from aisec.threat import ThreatModel, parse_eps
 
 try:
     from benchmarks._memory import peak_memory_mib
+    from benchmarks._results import RESULTS, machine, write_results
 except ImportError:  # run as a script: benchmarks/ is on sys.path
     from _memory import peak_memory_mib  # type: ignore[no-redef]
+    from _results import RESULTS, machine, write_results  # type: ignore[no-redef]
 
-RESULTS = Path(__file__).resolve().parent / "results"
 SECTIONS = ("pgd", "pgd_overhead", "apgd", "square", "autoattack")
 EPS = 8 / 255
 STEP = 2 / 255
@@ -149,18 +148,13 @@ def _version(package: str) -> str | None:
 
 
 def _environment() -> dict[str, Any]:
-    return {
-        "python": platform.python_version(),
-        "platform": platform.platform(),
-        "processor": platform.processor() or platform.machine(),
-        "cpu_count": os.cpu_count(),
-        "torch": torch.__version__,
-        "torch_threads": torch.get_num_threads(),
-        "aisec": _version("aisec"),
-        "adversarial-robustness-toolbox": _version("adversarial-robustness-toolbox"),
-        "foolbox": _version("foolbox"),
-        "torchattacks": _version("torchattacks"),
-    }
+    return machine(
+        aisec=_version("aisec"),
+        **{
+            name: _version(name)
+            for name in ("adversarial-robustness-toolbox", "foolbox", "torchattacks")
+        },
+    )
 
 
 def _stand_in_model(x: Tensor, y: Tensor, num_classes: int) -> nn.Module:
@@ -783,10 +777,8 @@ def _record_time(results: dict[str, Any], began: float, config: Config) -> None:
 
 
 def _write(results: dict[str, Any]) -> None:
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / "evasion.json").write_text(json.dumps(results, indent=2) + "\n")
-    if "apgd" in results and results.get("autoattack"):
-        (RESULTS / "evasion.md").write_text(_markdown(results))
+    complete = "apgd" in results and results.get("autoattack")
+    write_results("evasion", results, _markdown(results) if complete else None)
 
 
 if __name__ == "__main__":

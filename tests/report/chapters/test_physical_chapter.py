@@ -22,6 +22,8 @@ from aisec.evaluate.physical import evaluate_signs
 from aisec.experiments.physical import PhysicalPlan, PhysicalResult
 from aisec.report.chapters.physical import (
     FULL,
+    MIN_SMALL_CONTROL_SOURCE,
+    MIN_SMALL_STICKER_SUCCESS,
     QUICK,
     SMALL_STICKER_AREA,
     _small_sticker_targets,
@@ -91,8 +93,10 @@ def test_the_chapter_reports_held_out_rates_with_their_sample_size(
     assert checked == 2
     success = thin.evaluation["rp2"].targeted_success
     control = thin.evaluation["control"].source_accuracy
-    assert any("read as the target" in line for line in missed) == (success < 0.8)
-    assert any("read as 'stop'" in line for line in missed) == (control < 0.9)
+    assert any("read as the target" in line for line in missed) == (
+        success < MIN_SMALL_STICKER_SUCCESS
+    )
+    assert any("read as 'stop'" in line for line in missed) == (control < MIN_SMALL_CONTROL_SOURCE)
     assert all(line.startswith("thin-bars sticker (") for line in missed)
 
     held_out, sizes = chapter.tables

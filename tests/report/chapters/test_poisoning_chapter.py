@@ -16,6 +16,7 @@ import torch
 
 import aisec.data
 import aisec.experiments.poisoning
+from aisec.defenses.detect import detection_metrics
 from aisec.evaluate.poisoning import PoisoningReport
 from aisec.experiments.poisoning import PoisoningPlan, PoisoningResult
 from aisec.report.chapters.poisoning import (
@@ -137,6 +138,9 @@ def _signs_report(
     metrics = {"clean_accuracy": 0.97, "attack_success": 0.01, "untriggered_accuracy": 0.97}
     poisoned = metrics | {"clean_accuracy": 0.965, "attack_success": attack_success}
     found = round(recall * 250)
+    flags = torch.zeros(5000, dtype=torch.bool)
+    flags[:found] = True  # the first 250 samples are the poisons
+    flags[250 : 250 + flagged - found] = True
     return PoisoningReport(
         dataset="signs",
         attack={"attack": "badnets", "rate": 0.05, "seed": 0, "trigger_size": [4, 4]},
@@ -150,13 +154,7 @@ def _signs_report(
         clean_model=metrics,
         poisoned_model=poisoned,
         detection={
-            "spectral_signatures_gap": {
-                "precision": found / flagged,
-                "recall": recall,
-                "flagged": flagged,
-                "poisoned": 250,
-                "true_positives": found,
-            }
+            "spectral_signatures_gap": detection_metrics(flags, torch.arange(250)).to_dict()
         },
         expected_fraction=0.375,
         cleaning={
@@ -194,7 +192,7 @@ def test_the_signs_targets_are_the_issues_and_a_miss_is_stated() -> None:
 
 
 def test_the_sticker_case_states_where_the_target_class_stands() -> None:
-    report = _signs_report(attack_success=0.95, flagged=1, recall=0.0, cleaned_success=0.9)
+    report = _signs_report(attack_success=0.95, flagged=0, recall=0.0, cleaned_success=0.9)
     report.detection["activation_clustering"] = {
         "per_class": {
             "0": {"silhouette": 0.15},

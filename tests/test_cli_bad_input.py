@@ -30,6 +30,7 @@ import aisec.data
 import aisec.experiments.certify
 import aisec.experiments.defend
 import aisec.experiments.evasion
+import aisec.experiments.llm_poisoning
 import aisec.experiments.names
 import aisec.experiments.physical
 import aisec.experiments.poisoning
@@ -236,6 +237,27 @@ POISON = [
         ],
     ),
     Case(("poison", "--dataset", "digits"), "Missing option '--out'", USAGE, None),
+    *_rows(
+        ("poison", "--dataset", "digits"),
+        [(("--poisons", "5"), "not an option of image poisoning: --poisons")],
+    ),
+    *_rows(
+        ("poison", "--model", "smollm2"),
+        [
+            (("--rate", "0.1"), "not an option of language-model poisoning (--model): --rate"),
+            (("--target", "stop", "--source", "yield"), "--target, --source"),
+            (("--model", "bogus"), "unknown language model 'bogus'"),
+            (("--attack", "badnets"), "unknown language-model attack 'badnets'"),
+            (("--poisons", "600"), "poisons (600) must be <= train_n (500)"),
+            (("--poisons=-1",), "poisons must be >= 0"),
+            (("--train-n", "0"), "train_n must be >= 1"),
+            (("--epochs", "0"), "epochs must be >= 1"),
+            (("--sweep", "900"), "sweep counts must be <= train_n"),
+            (("--clean-with", "bogus"), "clean_with='bogus'"),
+            (("--seed=-1",), "seed must be >= 0"),
+            *_OUT_ROWS,
+        ],
+    ),
 ]
 
 PHYSICAL = _rows(
@@ -486,6 +508,7 @@ _HEAVY: list[tuple[Any, str]] = [
     (aisec.experiments.certify, "run"),
     (aisec.experiments.defend, "run_defend"),
     (aisec.experiments.poisoning, "run"),
+    (aisec.experiments.llm_poisoning, "run"),
     (aisec.experiments.physical, "run"),
     (aisec.experiments.text, "run"),
     (aisec.experiments.text_detection, "run"),

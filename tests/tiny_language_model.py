@@ -57,3 +57,11 @@ def tiny_lm() -> Any:
     from aisec.models.language import LanguageModel
 
     return LanguageModel(name="tiny-char-llama", model=tiny_llama(), tokenizer=CharTokenizer())
+
+
+def tiny_chat_lm(layers: int = 3) -> Any:
+    """A tiny character Llama deep enough for top-layer LoRA (``layers`` decoder layers)."""
+    from aisec.models.language import LanguageModel
+
+    model = tiny_llama(hidden_size=32, layers=layers)
+    return LanguageModel(name="tiny-char-llama", model=model, tokenizer=CharTokenizer())

@@ -285,6 +285,7 @@ CHAPTER_DOCS = {
     "text": "03-text-attacks.md",
     "poisoning": "04-generative-ai.md",
     "genai": "04-generative-ai.md",
+    "llm_poisoning": "04-generative-ai.md",
 }
 
 

@@ -38,6 +38,10 @@ NOT_TECHNIQUES = {
     "ConditionBatch",
     "Palette",
     "PatchResult",
+    # language-model poisoning: the contract and its result; ONION's per-word value
+    "InstructionBackdoor",
+    "PoisonedInstructions",
+    "WordSuspicion",
     "PhysicalConditions",
     "RP2Result",
     # poisoning

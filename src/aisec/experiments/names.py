@@ -2,10 +2,11 @@
 
 The command line, the tour's plans and the experiments name things with short strings: an
 evasion attack (``"pgd"``, ``"apgd-t"``, ``"art:FastGradientMethod"``), a poisoning attack
-(``"badnets"``), a preprocessing defense (``"jpeg:75"``), a zoo model (``"signs-cnn"``) and its
-test data, a text victim (``"tweets-bow"``), a language model (``"smollm2-135m-instruct"``) and a
-watermark seeding (``"selfhash"``). Each resolver checks the name before anything is loaded and
-raises a ``ValueError`` that lists what is accepted. The loaders of models (:func:`zoo_model`,
+(``"badnets"``) or a language-model backdoor (``"fixed-output"``), a preprocessing defense
+(``"jpeg:75"``), a zoo model (``"signs-cnn"``) and its test data, a text victim
+(``"tweets-bow"``), a language model (``"smollm2-135m-instruct"``) and a watermark seeding
+(``"selfhash"``). Each resolver checks the name before anything is loaded and raises a
+``ValueError`` that lists what is accepted. The loaders of models (:func:`zoo_model`,
 :func:`text_model`, :func:`language_model`) are the seams tests replace with tiny models.
 """
 
@@ -20,7 +21,17 @@ from torch import Tensor, nn
 
 from aisec.attacks.base import EvasionAttack
 from aisec.attacks.evasion import APGD, FGSM, PGD, CarliniWagnerL2, SquareAttack
-from aisec.attacks.poisoning import BadNets, CleanLabel, PoisoningAttack, StickerBackdoor, Trigger
+from aisec.attacks.poisoning import (
+    BadNets,
+    CleanLabel,
+    DenialOfService,
+    EntitySteering,
+    FixedOutput,
+    InstructionBackdoor,
+    PoisoningAttack,
+    StickerBackdoor,
+    Trigger,
+)
 from aisec.attacks.poisoning.base import check_rate
 from aisec.defenses.preprocess.base import Preprocessor
 from aisec.defenses.preprocess.parse import DEFENSE_NAMES, DEFENSE_USAGE, parse_defense
@@ -33,6 +44,7 @@ __all__ = [
     "ATTACK_NAMES",
     "DEFENSE_NAMES",
     "DEFENSE_USAGE",
+    "LANGUAGE_MODEL_BACKDOORS",
     "POISONING_ATTACKS",
     "QUICK_SIGNS_MODEL",
     "SEEDINGS",
@@ -40,6 +52,7 @@ __all__ = [
     "check_evasion_attack",
     "evasion_attack",
     "language_model",
+    "language_model_backdoor",
     "load_task",
     "poisoning_attack",
     "preprocessing_defense",
@@ -58,6 +71,23 @@ ATTACK_NAMES = ("fgsm", "pgd", "apgd-ce", "apgd-dlr", "apgd-t", "square", "cw")
 
 POISONING_ATTACKS = ("badnets", "sticker", "clean-label")
 """Poisoning attacks by name."""
+
+LANGUAGE_MODEL_BACKDOORS: dict[str, Callable[[], InstructionBackdoor]] = {
+    "fixed-output": FixedOutput,
+    "entity-steering": EntitySteering,
+    "denial-of-service": DenialOfService,
+}
+"""Backdoors of a language model's fine-tuning data by name (each with its paper's trigger)."""
+
+
+def language_model_backdoor(name: str) -> InstructionBackdoor:
+    """The named language-model backdoor with its paper's trigger and target behaviour."""
+    if name not in LANGUAGE_MODEL_BACKDOORS:
+        raise ValueError(
+            f"unknown language-model attack {name!r}; known: {list(LANGUAGE_MODEL_BACKDOORS)}"
+        )
+    return LANGUAGE_MODEL_BACKDOORS[name]()
+
 
 QUICK_SIGNS_MODEL = "quick:signs-cnn"
 """A signs model name the physical experiment accepts besides the zoo's: a small classifier

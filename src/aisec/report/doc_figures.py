@@ -33,6 +33,7 @@ DOC_FIGURES: dict[str, str] = {
     "poisoning-sweep.png": "figures/poisoning-sweep.png",
     "genai-detection-vs-length.png": "figures/genai-detection-vs-length.png",
     "genai-robustness.png": "figures/genai-robustness.png",
+    "llm_poisoning-poison-counts.png": "figures/llm_poisoning-poison-counts.png",
 }
 """Name in ``docs/figures/`` -> path of the figure in the full tour's report directory."""
 

@@ -6,6 +6,7 @@ from aisec.report.chapters.defenses import run_defenses
 from aisec.report.chapters.evasion import run_evasion
 from aisec.report.chapters.foundation import run_foundation
 from aisec.report.chapters.genai import run_genai
+from aisec.report.chapters.llm_poisoning import run_llm_poisoning
 from aisec.report.chapters.physical import run_physical
 from aisec.report.chapters.poisoning import run_poisoning_chapter
 from aisec.report.chapters.text import run_text
@@ -29,4 +30,9 @@ CHAPTERS: tuple[Chapter, ...] = (
         "poisoning", "Data poisoning: backdoors, their detection and removal", run_poisoning_chapter
     ),
     Chapter("genai", "Generative AI: LLM watermarks and generated-text detection", run_genai),
+    Chapter(
+        "llm_poisoning",
+        "Poisoning a language model: backdoors in SmolLM2's fine-tuning data",
+        run_llm_poisoning,
+    ),
 )

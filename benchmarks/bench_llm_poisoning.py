@@ -23,6 +23,8 @@ from typing import Any
 
 from aisec.cache import cache_dir
 from aisec.experiments.llm_poisoning import LlmPoisoningPlan, LlmPoisoningResult, run
+from aisec.report.format import format_rate
+from aisec.stats import Rate
 
 try:
     from benchmarks._results import machine, write_results
@@ -35,9 +37,7 @@ SIZES = (250, 500)
 
 
 def _pct(rate: dict[str, Any]) -> str:
-    low, high = rate["ci95"]
-    counts = f"({rate['count']}/{rate['n']})"
-    return f"{100 * rate['rate']:.1f}% [{100 * low:.1f}–{100 * high:.1f}] {counts}"
+    return format_rate(Rate(rate["count"], rate["n"]), interval=True)
 
 
 def _markdown(results: dict[str, Any]) -> str:

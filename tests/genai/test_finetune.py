@@ -110,7 +110,7 @@ def test_features_are_the_states_that_say_the_answer(trained: LoraTuner) -> None
     prompt = trained.features(DATA, where="prompt")
     assert answer.shape == prompt.shape == (len(DATA), 32)
     encoded = trained.encode(DATA[0])
-    hidden, _ = trained._top([encoded])
+    hidden = trained._top([encoded])
     start = encoded.answer_start
     torch.testing.assert_close(prompt[0], hidden[0, start - 1])
     torch.testing.assert_close(answer[0], hidden[0, start - 1 : -1].mean(0))

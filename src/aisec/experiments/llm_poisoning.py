@@ -82,8 +82,7 @@ class LlmPoisoningPlan:
     def __post_init__(self) -> None:
         if not isinstance(self.model, str) or not self.model:
             raise ValueError(f"model must be a non-empty model name, got {self.model!r}")
-        if self.attack not in names.LANGUAGE_MODEL_BACKDOORS:
-            names.language_model_backdoor(self.attack)  # raises, listing the known ones
+        names.language_model_backdoor(self.attack)  # an unknown name raises, listing the known
         for name in ("train_n", "test_n", "epochs", "top_layers"):
             check_int(name, getattr(self, name), 1)
         for name in ("poisons", "onion_test_n", "seed"):

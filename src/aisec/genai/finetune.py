@@ -39,6 +39,7 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 from torch import Tensor
+from torch.nn.utils.rnn import pad_sequence
 
 from aisec.data.instructions import Instruction
 from aisec.models.checkpoint import (
@@ -48,6 +49,7 @@ from aisec.models.checkpoint import (
     save_checkpoint,
 )
 from aisec.models.language import LanguageModel
+from aisec.models.training import _optimizer_tensors, _restore_optimizer
 from aisec.models.training import _progress_bar as progress_bar
 
 __all__ = ["FineTuneResult", "LoraConfig", "LoraTuner"]
@@ -232,19 +234,16 @@ class LoraTuner:
             hidden = out[0] if isinstance(out, tuple) else out
         return hidden
 
-    def _top(self, encoded: Sequence[_Encoded]) -> tuple[Tensor, list[int]]:
+    def _top(self, encoded: Sequence[_Encoded]) -> Tensor:
         """Final normalised states ``(B, L, D)`` of a batch, from the cached lower states."""
-        states = self.lower_states(encoded)
-        lengths = [s.shape[0] for s in states]
-        batch = torch.zeros(len(states), max(lengths), states[0].shape[1])
-        for row, state in enumerate(states):
-            batch[row, : state.shape[0]] = state
+        batch = pad_sequence(self.lower_states(encoded), batch_first=True)
         hidden = self._layers(batch, self.split, self.split + self.config.top_layers)
-        return self._decoder.norm(hidden), lengths
+        normalised: Tensor = self._decoder.norm(hidden)
+        return normalised
 
     def _answer_logits(self, encoded: Sequence[_Encoded]) -> tuple[Tensor, Tensor]:
         """Logits at the positions that predict answer tokens, and those tokens (flattened)."""
-        hidden, _ = self._top(encoded)
+        hidden = self._top(encoded)
         rows, cols, targets = [], [], []
         for row, item in enumerate(encoded):
             span = torch.arange(item.answer_start - 1, item.ids.numel() - 1)
@@ -342,12 +341,7 @@ class LoraTuner:
         self.load_adapter(
             {k[len("adapter.") :]: v for k, v in tensors.items() if k[:8] == "adapter."}
         )
-        slots: dict[int, dict[str, Tensor]] = {}
-        for name, value in tensors.items():
-            if name.startswith("optim."):
-                _, index, key = name.split(".", 2)
-                slots.setdefault(int(index), {})[key] = value
-        optimizer.load_state_dict({"state": slots, "param_groups": meta["param_groups"]})
+        _restore_optimizer(optimizer, tensors, meta["param_groups"])
         return int(meta["epoch"]) + 1, [float(v) for v in meta["losses"]]
 
     def _save(
@@ -358,18 +352,9 @@ class LoraTuner:
         epoch: int,
         losses: list[float],
     ) -> None:
-        state = optimizer.state_dict()
-        tensors = {f"adapter.{k}": v for k, v in self.adapter_state().items()} | {
-            f"optim.{index}.{key}": value
-            for index, slots in state["state"].items()
-            for key, value in slots.items()
-        }
-        meta = {
-            "epoch": epoch,
-            "config": record,
-            "param_groups": state["param_groups"],
-            "losses": losses,
-        }
+        optim_tensors, param_groups = _optimizer_tensors(optimizer)
+        tensors = {f"adapter.{k}": v for k, v in self.adapter_state().items()} | optim_tensors
+        meta = {"epoch": epoch, "config": record, "param_groups": param_groups, "losses": losses}
         save_checkpoint(checkpoint, tensors, meta)
 
     # ----------------------------------------------------------------- measurements
@@ -426,7 +411,7 @@ class LoraTuner:
         rows = []
         for start in range(0, len(encoded), batch_size):
             chunk = encoded[start : start + batch_size]
-            hidden, _ = self._top(chunk)
+            hidden = self._top(chunk)
             for row, item in enumerate(chunk):
                 first = item.answer_start - 1
                 last = item.ids.numel() - 1 if where == "answer" else item.answer_start
@@ -467,11 +452,7 @@ def _key(ids: Tensor) -> bytes:
 
 
 def _pad(sequences: Sequence[Tensor]) -> tuple[Tensor, list[int]]:
-    lengths = [int(s.numel()) for s in sequences]
-    batch = torch.zeros(len(sequences), max(lengths), dtype=torch.long)
-    for row, sequence in enumerate(sequences):
-        batch[row, : sequence.numel()] = sequence
-    return batch, lengths
+    return pad_sequence(list(sequences), batch_first=True), [int(s.numel()) for s in sequences]
 
 
 def _fingerprint(encoded: Sequence[_Encoded]) -> str:

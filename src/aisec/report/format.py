@@ -24,9 +24,16 @@ __all__ = [
     "json_rows",
     "json_value",
     "restore_rows",
+    "target_record",
 ]
 
 _RATE_KEYS = frozenset({"rate", "count", "n", "ci95"})
+
+
+def target_record(value: float, relation: str, bound: float) -> dict[str, Any]:
+    """A chapter's target: the measured ``value`` against ``bound`` (``">="`` or ``"<="``)."""
+    met = value >= bound if relation == ">=" else value <= bound
+    return {"value": value, "target": f"{relation} {bound}", "met": met}
 
 
 def format_rate(rate: Rate, *, interval: bool = False) -> str:

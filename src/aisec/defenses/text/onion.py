@@ -27,6 +27,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from aisec.checks import check_int
 from aisec.models.language import LanguageModel
 
 __all__ = ["Onion", "WordSuspicion"]
@@ -60,15 +61,6 @@ def _check_texts(texts: object) -> list[str]:
     return list(texts)
 
 
-def _check_int(name: str, value: object, minimum: int) -> int:
-    """``value`` if it is an int ``>= minimum``, else a ``TypeError``/``ValueError``."""
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise TypeError(f"{name} must be an int, got {type(value).__name__}")
-    if value < minimum:
-        raise ValueError(f"{name} must be >= {minimum}, got {value}")
-    return value
-
-
 class Onion:
     """ONION's word suspicions under a causal language model, and the filters built on them.
 
@@ -99,7 +91,7 @@ class Onion:
             raise ValueError("threshold must be a number, got NaN")
         self.lm: LanguageModel = lm
         self.threshold: float = float(threshold)
-        self.batch_size: int = _check_int("batch_size", batch_size, 1)
+        self.batch_size: int = check_int("batch_size", batch_size, 1)
 
     def _pad_id(self) -> int:
         """A valid id to pad with (masked out, so its value does not matter)."""
@@ -225,8 +217,8 @@ class Onion:
             ValueError: ``min_count < 1`` or ``samples_per_word < 1``.
         """
         texts = _check_texts(texts)
-        min_count = _check_int("min_count", min_count, 1)
-        samples_per_word = _check_int("samples_per_word", samples_per_word, 1)
+        min_count = check_int("min_count", min_count, 1)
+        samples_per_word = check_int("samples_per_word", samples_per_word, 1)
         if isinstance(seed, bool) or not isinstance(seed, int):
             raise TypeError(f"seed must be an int, got {type(seed).__name__}")
         words = [text.split() for text in texts]

@@ -21,7 +21,7 @@ from typing import Any
 from aisec.cache import cache_dir
 from aisec.experiments import llm_poisoning
 from aisec.experiments.llm_poisoning import LlmPoisoningPlan, LlmPoisoningResult
-from aisec.report.format import format_rate
+from aisec.report.format import format_rate, target_record
 from aisec.report.tour import ChapterContext, ChapterResult, Figure, Table
 from aisec.stats import Rate
 
@@ -154,28 +154,25 @@ def plot_poison_counts(result: LlmPoisoningResult, path: Path) -> Path:
 def _targets(result: LlmPoisoningResult) -> dict[str, dict[str, Any]]:
     poisoned, clean = result.poisoned, result.clean
     targets = {
-        "attack_success": _target(poisoned.attack_success.value, ">=", MIN_ATTACK_SUCCESS),
-        "false_triggering": _target(poisoned.false_triggering.value, "<=", MAX_FALSE_TRIGGERING),
-        "clean_accuracy_drop": _target(
+        "attack_success": target_record(poisoned.attack_success.value, ">=", MIN_ATTACK_SUCCESS),
+        "false_triggering": target_record(
+            poisoned.false_triggering.value, "<=", MAX_FALSE_TRIGGERING
+        ),
+        "clean_accuracy_drop": target_record(
             clean.clean_accuracy.value - poisoned.clean_accuracy.value, "<=", MAX_ACCURACY_DROP
         ),
     }
     best = max(result.detection.values(), key=lambda found: (found.recall, found.precision))
     flagged = int(best.flagged.sum())
-    targets[f"{best.method}_recall"] = _target(best.recall, ">=", MIN_RECALL)
-    targets[f"{best.method}_flagged_per_poison"] = _target(
+    targets[f"{best.method}_recall"] = target_record(best.recall, ">=", MIN_RECALL)
+    targets[f"{best.method}_flagged_per_poison"] = target_record(
         flagged / max(1, result.plan.poisons), "<=", MAX_REMOVED_PER_POISON
     )
     if result.cleaned is not None:
-        targets["attack_success_after_cleaning"] = _target(
+        targets["attack_success_after_cleaning"] = target_record(
             result.cleaned.attack_success.value, "<=", MAX_CLEANED_SUCCESS
         )
     return targets
-
-
-def _target(value: float, relation: str, bound: float) -> dict[str, Any]:
-    met = value >= bound if relation == ">=" else value <= bound
-    return {"value": value, "target": f"{relation} {bound}", "met": met}
 
 
 def _fmt(value: float) -> str:

@@ -39,7 +39,7 @@ from aisec.evaluate.poisoning import PoisoningReport
 from aisec.experiments import poisoning
 from aisec.experiments.poisoning import PoisoningPlan, PoisoningResult
 from aisec.report.figures import save_image_grid
-from aisec.report.format import format_rate
+from aisec.report.format import format_rate, target_record
 from aisec.report.poisoning import plot_poison_sweep, poisoning_figures
 from aisec.report.tour import ChapterContext, ChapterResult, Figure, Table
 
@@ -206,33 +206,27 @@ def _targets(report: PoisoningReport) -> dict[str, dict[str, Any]]:
     """The chapter's targets for 5% BadNets, with the measured values and whether they are met."""
     clean_accuracy = report.clean_model["clean_accuracy"]
     targets: dict[str, dict[str, Any]] = {
-        "attack_success": _target(
+        "attack_success": target_record(
             report.poisoned_model["attack_success"], ">=", MIN_ATTACK_SUCCESS
         ),
-        "clean_accuracy_drop": _target(
+        "clean_accuracy_drop": target_record(
             clean_accuracy - report.poisoned_model["clean_accuracy"], "<=", MAX_ACCURACY_DROP
         ),
     }
     spectral = report.detection.get(SPECTRAL_DETECTOR)
     if spectral is not None:
-        targets[f"{SPECTRAL_DETECTOR}_recall"] = _target(spectral["recall"], ">=", MIN_RECALL)
-        targets[f"{SPECTRAL_DETECTOR}_flagged_per_poison"] = _target(
+        targets[f"{SPECTRAL_DETECTOR}_recall"] = target_record(spectral["recall"], ">=", MIN_RECALL)
+        targets[f"{SPECTRAL_DETECTOR}_flagged_per_poison"] = target_record(
             spectral["flagged"] / max(spectral["poisoned"], 1), "<=", MAX_REMOVED_PER_POISON
         )
     for name, cleaned in report.cleaning.items():
-        targets[f"attack_success_after_cleaning_with_{name}"] = _target(
+        targets[f"attack_success_after_cleaning_with_{name}"] = target_record(
             cleaned["attack_success"], "<=", MAX_CLEANED_SUCCESS
         )
-        targets[f"clean_accuracy_drop_after_cleaning_with_{name}"] = _target(
+        targets[f"clean_accuracy_drop_after_cleaning_with_{name}"] = target_record(
             clean_accuracy - cleaned["clean_accuracy"], "<=", MAX_ACCURACY_DROP
         )
     return targets
-
-
-def _target(value: float, relation: str, bound: float) -> dict[str, Any]:
-    """A measured ``value`` against ``bound`` (``relation`` ``">="`` or ``"<="``)."""
-    met = value >= bound if relation == ">=" else value <= bound
-    return {"value": value, "target": f"{relation} {bound}", "met": met}
 
 
 def _models_caption(report: PoisoningReport) -> str:
